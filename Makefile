@@ -1,0 +1,43 @@
+# Every target sets itself up from nothing: a venv in .venv, the package and its
+# dev dependencies, and (for bench, when root) the Debian packages it compares against.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+DEMO   ?= captures/go-leak.pcap captures/go-drain.pcap
+
+.PHONY: demo test bench lint clean setup apt-bench
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv && $(PYTHON) -m venv $(VENV); \
+	  else echo "python3 -m venv failed: install python3-venv" >&2; exit 1; fi; }
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/keepalive analyze $(DEMO)
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check analyzer tests bench
+	$(VENV)/bin/mypy analyzer
+
+# Benchmarks need tshark and tcptrace; install them when root and missing.
+apt-bench:
+	@if ! command -v tshark >/dev/null || ! command -v tcptrace >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tshark tcptrace; \
+	  else echo "bench: tshark/tcptrace missing; run as root or: sudo apt-get install tshark tcptrace" >&2; fi; fi
+
+bench: $(STAMP) apt-bench
+	$(PY) bench/run.py
+
+clean:
+	rm -rf $(VENV) bench/out .pytest_cache

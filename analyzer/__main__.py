@@ -1,0 +1,5 @@
+"""``python -m analyzer`` is the ``keepalive`` command."""
+
+from analyzer.cli import main
+
+main()

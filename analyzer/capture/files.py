@@ -1,0 +1,316 @@
+"""Native streaming readers for classic pcap and pcapng, plain or gzip-compressed.
+
+The file is read in ~1 MiB chunks into one buffer; records are located in place and
+handed on as offsets, so a capture is never loaded whole and frames are never copied.
+
+Formats: classic pcap (https://www.ietf.org/archive/id/draft-ietf-opsawg-pcap-04.html),
+both byte orders, microsecond (0xa1b2c3d4) and nanosecond (0xa1b23c4d) magics; pcapng
+(draft-ietf-opsawg-pcapng): SHB, IDB (if_tsresol, if_tsoffset), EPB, SPB and the obsolete
+PB; unknown blocks are skipped; several sections and interfaces, both byte orders.
+
+A capture that ends mid-record is *truncated*: what it held is returned and a warning is
+recorded. Absurd lengths are refused before anything is allocated for them.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import struct
+from collections.abc import Iterator
+from typing import IO
+
+from analyzer.core.decode import SUPPORTED_LINKTYPES
+from analyzer.errors import CaptureError, UnsupportedLinkType
+
+CHUNK = 1 << 20
+MAX_RECORD = 256 * 1024  # larger than any real snaplen (262144); guards absurd lengths
+MAX_BLOCK = 16 * 1024 * 1024
+
+Record = tuple[float, int, int, int, int]
+Batch = tuple[bytes, list[Record]]
+
+_PCAP_MAGICS = {
+    b"\xd4\xc3\xb2\xa1": ("<", 1e-6),
+    b"\xa1\xb2\xc3\xd4": (">", 1e-6),
+    b"\x4d\x3c\xb2\xa1": ("<", 1e-9),
+    b"\xa1\xb2\x3c\x4d": (">", 1e-9),
+}
+_PCAPNG_SHB = b"\x0a\x0d\x0d\x0a"
+
+
+class CaptureFile:
+    """One capture file, opened and identified; :meth:`batches` streams its packets.
+
+    After iteration: ``packets`` (records read), ``truncated``, ``warnings``.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.packets = 0
+        self.truncated = False
+        self.warnings: list[str] = []
+        self.bytes_read = 0
+        self._fh = _open(path)
+        try:
+            head = self._fh.read(24)
+        except (OSError, EOFError, gzip.BadGzipFile) as e:
+            self._fh.close()
+            raise CaptureError(path, f"cannot read: {_why(e)}") from None
+        self.compressed = isinstance(self._fh, gzip.GzipFile)
+        self._head = head
+        if not head:
+            self._fh.close()
+            raise CaptureError(path, "empty file (0 bytes of capture data)")
+        magic = head[:4]
+        if magic in _PCAP_MAGICS:
+            self.format = "pcap"
+            if len(head) < 24:
+                self._fh.close()
+                raise CaptureError(path, "truncated pcap file header")
+            order, self._tsres = _PCAP_MAGICS[magic]
+            self._order = order
+            (network,) = struct.unpack_from(order + "I", head, 20)
+            self.linktype = network & 0x0FFFFFFF
+            if self.linktype not in SUPPORTED_LINKTYPES:
+                self._fh.close()
+                raise UnsupportedLinkType(path, self.linktype)
+            self.nanosecond = self._tsres == 1e-9
+        elif magic == _PCAPNG_SHB:
+            self.format = "pcapng"
+            self.linktype = -1
+        else:
+            self._fh.close()
+            kind = _guess(head)
+            raise CaptureError(path, f"not a pcap or pcapng capture ({kind})")
+        if self.compressed:
+            self.format += ".gz"
+
+    def close(self) -> None:
+        self._fh.close()
+
+    def batches(self) -> Iterator[Batch]:
+        try:
+            if self.format.startswith("pcapng"):
+                yield from self._pcapng()
+            else:
+                yield from self._pcap()
+        except (OSError, EOFError, gzip.BadGzipFile, struct.error) as e:
+            self.truncated = True
+            self.warnings.append(f"read error after {self.packets} packets: {_why(e)}")
+        finally:
+            self._fh.close()
+
+    # ---- classic pcap
+    def _pcap(self) -> Iterator[Batch]:
+        rec = struct.Struct(self._order + "IIII").unpack_from
+        scale = self._tsres
+        lt = self.linktype
+        buf = self._head[24:]
+        pos = 0
+        fh = self._fh
+        n = 0
+        while True:
+            data = fh.read(CHUNK)
+            self.bytes_read += len(data)
+            if not data:
+                break
+            buf = buf[pos:] + data if pos < len(buf) else data
+            pos = 0
+            blen = len(buf)
+            out: list[Record] = []
+            append = out.append
+            while pos + 16 <= blen:
+                sec, frac, incl, orig = rec(buf, pos)
+                if incl > MAX_RECORD:
+                    self.truncated = True
+                    self.warnings.append(
+                        f"corrupt record after {n + len(out)} packets "
+                        f"(captured length {incl}); stopped reading"
+                    )
+                    self.packets = n + len(out)
+                    if out:
+                        yield buf, out
+                    return
+                start = pos + 16
+                end = start + incl
+                if end > blen:
+                    break
+                append((sec + frac * scale, lt, start, incl, orig))
+                pos = end
+            if out:
+                n += len(out)
+                self.packets = n
+                yield buf, out
+        self.packets = n
+        if pos < len(buf):
+            self.truncated = True
+            self.warnings.append(
+                f"capture is truncated: last record cut after {n} packets "
+                f"({len(buf) - pos} bytes left over)"
+            )
+
+    # ---- pcapng
+    def _pcapng(self) -> Iterator[Batch]:
+        buf = self._head
+        pos = 0
+        fh = self._fh
+        n = 0
+        order = "<"
+        # per interface: (linktype, ts multiplier, ts offset, snaplen)
+        ifaces: list[tuple[int, float, float, int]] = []
+        last_ts = 0.0
+        eof = False
+        seen_unsupported: set[int] = set()
+        while not eof:
+            data = fh.read(CHUNK)
+            self.bytes_read += len(data)
+            if not data:
+                eof = True
+            else:
+                buf = buf[pos:] + data if pos < len(buf) else data
+                pos = 0
+            blen = len(buf)
+            out: list[Record] = []
+            append = out.append
+            while pos + 12 <= blen:
+                btype_raw = buf[pos : pos + 4]
+                if btype_raw == _PCAPNG_SHB:
+                    bom = buf[pos + 8 : pos + 12]
+                    if bom == b"\x4d\x3c\x2b\x1a":
+                        order = "<"
+                    elif bom == b"\x1a\x2b\x3c\x4d":
+                        order = ">"
+                    else:
+                        self._corrupt(n + len(out), "bad section byte-order magic")
+                        break
+                btype, blk = struct.unpack_from(order + "II", buf, pos)
+                if blk < 12 or blk % 4 or blk > MAX_BLOCK:
+                    self._corrupt(n + len(out), f"bad block length {blk}")
+                    pos = blen
+                    eof = True
+                    break
+                if pos + blk > blen:
+                    break
+                body = pos + 8
+                bend = pos + blk - 4
+                if btype == 6 or btype == 2:  # EPB, obsolete PB
+                    if btype == 6:
+                        iid, hi, lo, incl, orig = struct.unpack_from(order + "IIIII", buf, body)
+                    else:
+                        iid, _drops, hi, lo, incl, orig = struct.unpack_from(
+                            order + "HHIIII", buf, body
+                        )
+                    start = body + 20
+                    if iid >= len(ifaces):
+                        self._corrupt(n + len(out), f"packet for undeclared interface {iid}")
+                        pos += blk
+                        continue
+                    lt, mul, tsoff, _snap = ifaces[iid]
+                    if start + incl > bend:
+                        incl = max(0, bend - start)
+                    last_ts = ((hi << 32) | lo) * mul + tsoff
+                    if lt in SUPPORTED_LINKTYPES:
+                        append((last_ts, lt, start, incl, orig))
+                    else:
+                        append((last_ts, lt, start, incl, orig))
+                elif btype == 3:  # SPB: interface 0, no timestamp
+                    if not ifaces:
+                        self._corrupt(n + len(out), "simple packet before any interface")
+                    else:
+                        (orig,) = struct.unpack_from(order + "I", buf, body)
+                        lt, _mul, _off, snap = ifaces[0]
+                        start = body + 4
+                        incl = min(orig, bend - start, snap or orig)
+                        append((last_ts, lt, start, incl, orig))
+                elif btype == 1:  # IDB
+                    lt, _res, snap = struct.unpack_from(order + "HHI", buf, body)
+                    mul, tsoff = _idb_options(buf, body + 8, bend, order)
+                    ifaces.append((lt, mul, tsoff, snap))
+                    if lt not in SUPPORTED_LINKTYPES and lt not in seen_unsupported:
+                        seen_unsupported.add(lt)
+                        self.warnings.append(
+                            f"interface {len(ifaces) - 1} has unsupported link type {lt}; "
+                            "its packets are skipped"
+                        )
+                elif btype == 0x0A0D0D0A:
+                    ifaces = []
+                pos += blk
+            if out:
+                n += len(out)
+                self.packets = n
+                yield buf, out
+            if eof:
+                break
+        self.packets = n
+        if pos < len(buf) and not self.truncated:
+            self.truncated = True
+            self.warnings.append(
+                f"capture is truncated: last block cut after {n} packets "
+                f"({len(buf) - pos} bytes left over)"
+            )
+        if not ifaces and n == 0 and not self.truncated:
+            raise CaptureError(self.path, "pcapng file has no interface description block")
+
+    def _corrupt(self, n: int, what: str) -> None:
+        self.truncated = True
+        self.warnings.append(f"corrupt pcapng after {n} packets: {what}; stopped reading")
+
+
+def _idb_options(buf: bytes, p: int, end: int, order: str) -> tuple[float, float]:
+    """if_tsresol (9) and if_tsoffset (14) of an IDB; default resolution is microseconds."""
+    mul = 1e-6
+    tsoff = 0.0
+    while p + 4 <= end:
+        code, olen = struct.unpack_from(order + "HH", buf, p)
+        if code == 0:
+            break
+        v = p + 4
+        if code == 9 and olen >= 1:
+            r = buf[v]
+            mul = 2.0 ** -(r & 0x7F) if r & 0x80 else 10.0**-r
+        elif code == 14 and olen >= 8:
+            tsoff = float(struct.unpack_from(order + "q", buf, v)[0])
+        p = v + ((olen + 3) & ~3)
+    return mul, tsoff
+
+
+def _open(path: str) -> IO[bytes]:
+    if os.path.isdir(path):
+        raise CaptureError(path, "is a directory, not a capture file")
+    try:
+        fh: IO[bytes] = open(path, "rb")  # noqa: SIM115
+    except FileNotFoundError:
+        raise CaptureError(path, "no such file") from None
+    except PermissionError:
+        raise CaptureError(path, "permission denied (try sudo, or check the file mode)") from None
+    except OSError as e:
+        raise CaptureError(path, f"cannot open: {_why(e)}") from None
+    magic = fh.read(2)
+    fh.seek(0)
+    if magic == b"\x1f\x8b":
+        return gzip.GzipFile(fileobj=fh, mode="rb")  # type: ignore[return-value]
+    if path.endswith(".gz") and magic:
+        fh.close()
+        raise CaptureError(path, "named .gz but is not gzip-compressed")
+    return fh
+
+
+def _guess(head: bytes) -> str:
+    if head[:4] in (b"\x89PNG",) or head[:3] == b"\xff\xd8\xff":
+        return "looks like an image"
+    try:
+        head.decode("utf-8")
+        return "looks like a text file"
+    except UnicodeDecodeError:
+        return f"unknown magic {head[:4].hex()}"
+
+
+def _why(e: BaseException) -> str:
+    s = getattr(e, "strerror", None) or str(e) or type(e).__name__
+    return s.splitlines()[0] if s else type(e).__name__
+
+
+def open_capture(path: str) -> CaptureFile:
+    """Open and identify a capture file; raises :class:`CaptureError` with a one-line reason."""
+    return CaptureFile(path)

@@ -1,0 +1,392 @@
+"""Labels and diagnoses: the rules that turn connection records into verdicts.
+
+Theory of operation
+-------------------
+Every connection already has its *label* (from its exchange count, see :mod:`flows`).
+Here each connection that carried HTTP gets a *connection diagnosis*: the reason the wire
+gives for how it ended, checked in the order of :data:`CONNECTION_RULES` (first match
+wins). Then the connections of each server endpoint (all clients together) are summed up
+into one verdict and ONE primary diagnosis, picked by :func:`summarise_server`:
+
+* a connection diagnosis *costs* when the client had to open another connection because
+  of it — the connection carried one request, or the same client connected again after
+  its teardown; diagnoses that cost nothing (a persistent connection closed at the end
+  of the capture) do not make the primary diagnosis;
+* ``request-limit`` is a server-level pattern: connections the server closed with
+  ``Connection: close`` all after the same number N >= 2 of requests;
+* the most frequent costly diagnosis wins, ties broken by :data:`PRECEDENCE`; with none,
+  the server is ``reused``.
+
+The codes are DESIGN.md's and never change; each comes with evidence (the numbers and
+connection ids it rests on) and a one-line fix hint.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+
+from analyzer.core.records import ConnectionRecord, ServerRecord
+
+HTTP_LABELS = ("persistent", "per-request")
+
+PRECEDENCE = (
+    "leak", "reset", "request-limit", "idle-timeout", "close-delimited",
+    "client-connection-close", "http10-client", "http10-server",
+    "server-connection-close", "client-close",
+)
+
+HINTS = {
+    "reused": "nothing to fix: connections are reused",
+    "leak": "read the response body to EOF and close it, e.g. "
+    "io.Copy(io.Discard, resp.Body); resp.Body.Close() in Go",
+    "client-close": "reuse one client across requests (Go: one http.Client; Python: "
+    "requests.Session(); curl: several URLs in one invocation)",
+    "client-connection-close": "stop sending 'Connection: close' (Go: DisableKeepAlives "
+    "or req.Close; curl/ab: drop the header)",
+    "server-connection-close": "enable keep-alive on the server (Go: no "
+    "SetKeepAlivesEnabled(false); nginx: keepalive_timeout > 0)",
+    "http10-client": "send HTTP/1.1 requests, or 'Connection: keep-alive' with HTTP/1.0 "
+    "(ab: use -k)",
+    "http10-server": "make the server answer HTTP/1.1 (Python http.server: "
+    "protocol_version = 'HTTP/1.1' and a Content-Length on every response)",
+    "request-limit": "raise the server's per-connection request limit "
+    "(nginx: keepalive_requests {n})",
+    "idle-timeout": "make the server's keep-alive idle timeout (~{t}) longer than the "
+    "client's pauses, or the client's pool idle timeout shorter than it",
+    "close-delimited": "send Content-Length or chunked transfer encoding so the body "
+    "does not end with the connection",
+    "reset": "close sockets gracefully: read what the peer sent before closing, no "
+    "SO_LINGER 0 (nginx: no 'return 444')",
+}
+
+
+def _last(c: ConnectionRecord):  # type: ignore[no-untyped-def]
+    return c.exchanges[-1] if c.exchanges else None
+
+
+def _tokens(v: str) -> set[str]:
+    return {t.strip() for t in v.split(",")} if v else set()
+
+
+def _closes(c: ConnectionRecord, side: str) -> bool:
+    return c.closed_by == side
+
+
+# Connection rules: (code, predicate), checked in order; ``idle_open`` is supplied by
+# the caller (leak needs the other connections of the same client and server).
+def _rule_reset(c: ConnectionRecord) -> bool:
+    return c.closed_by in ("client-rst", "server-rst")
+
+
+def _rule_close_delimited(c: ConnectionRecord) -> bool:
+    return any(e.framing == "close" and e.version != "0.9" for e in c.exchanges)
+
+
+def _rule_client_connection_close(c: ConnectionRecord) -> bool:
+    e = _last(c)
+    return e is not None and "close" in _tokens(e.request_connection)
+
+
+def _rule_http10_client(c: ConnectionRecord) -> bool:
+    e = _last(c)
+    return (
+        e is not None and e.version in ("1.0", "0.9")
+        and "keep-alive" not in _tokens(e.request_connection)
+    )
+
+
+def _rule_http10_server(c: ConnectionRecord) -> bool:
+    e = _last(c)
+    return (
+        e is not None and _closes(c, "server") and e.response_version == "1.0"
+        and "keep-alive" not in _tokens(e.response_connection)
+    )
+
+
+def _rule_server_connection_close(c: ConnectionRecord) -> bool:
+    e = _last(c)
+    return e is not None and _closes(c, "server") and "close" in _tokens(e.response_connection)
+
+
+def _rule_idle_timeout(c: ConnectionRecord) -> bool:
+    return _closes(c, "server") and _last(c) is not None
+
+
+def _rule_client_close(c: ConnectionRecord) -> bool:
+    return _closes(c, "client") and c.label == "per-request"
+
+
+CONNECTION_RULES: tuple[tuple[str, Callable[[ConnectionRecord], bool]], ...] = (
+    ("reset", _rule_reset),
+    ("close-delimited", _rule_close_delimited),
+    ("client-connection-close", _rule_client_connection_close),
+    ("http10-client", _rule_http10_client),
+    ("http10-server", _rule_http10_server),
+    ("server-connection-close", _rule_server_connection_close),
+    ("idle-timeout", _rule_idle_timeout),
+    ("client-close", _rule_client_close),
+)
+
+
+def _response_done(c: ConnectionRecord) -> float | None:
+    """When the last response of the connection was complete on the wire."""
+    e = _last(c)
+    if e is None:
+        return None
+    return e.response_end_ts or e.response_ts
+
+
+def diagnose(connections: list[ConnectionRecord]) -> list[ServerRecord]:
+    """Give every HTTP connection its diagnosis and return one record per server."""
+    by_server: dict[str, list[ConnectionRecord]] = defaultdict(list)
+    for c in connections:
+        by_server[c.server].append(c)
+    servers = []
+    for server, conns in by_server.items():
+        conns.sort(key=lambda c: (c.start, int(c.id[1:])))
+        idle_open = _idle_open(conns)
+        for c in conns:
+            c.diagnosis = _connection_diagnosis(c, c.id in idle_open)
+        servers.append(summarise_server(server, conns, idle_open))
+    servers.sort(key=lambda s: (-s.requests, s.server))
+    return servers
+
+
+def _connection_diagnosis(c: ConnectionRecord, idle_open: bool) -> str | None:
+    if c.label not in HTTP_LABELS:
+        return None
+    if idle_open:
+        return "leak"
+    for code, rule in CONNECTION_RULES:
+        if rule(c):
+            return code
+    return "reused" if c.label == "persistent" or c.closed_by == "open" else None
+
+
+def _idle_open(conns: list[ConnectionRecord]) -> dict[str, str]:
+    """Per-request connections still open and idle when the same client opened another.
+
+    Returns {connection id: id of the connection opened meanwhile}."""
+    out: dict[str, str] = {}
+    by_client: dict[str, list[ConnectionRecord]] = defaultdict(list)
+    for c in conns:
+        by_client[c.client_ip].append(c)
+    for group in by_client.values():
+        for i, c in enumerate(group):
+            if c.label != "per-request":
+                continue
+            done = _response_done(c)
+            if done is None:
+                continue
+            closed = c.teardown_ts if c.teardown_ts is not None else float("inf")
+            for n in group[i + 1 :]:
+                if done < n.start < closed:
+                    out[c.id] = n.id
+                    break
+    return out
+
+
+def _reconnected(conns: list[ConnectionRecord]) -> set[str]:
+    """Connections after whose teardown the same client connected to this server again."""
+    out = set()
+    by_client: dict[str, list[ConnectionRecord]] = defaultdict(list)
+    for c in conns:
+        by_client[c.client_ip].append(c)
+    for group in by_client.values():
+        for i, c in enumerate(group):
+            if c.teardown_ts is None:
+                continue
+            if any(n.start >= c.teardown_ts for n in group[i + 1 :]):
+                out.add(c.id)
+    return out
+
+
+def _max_concurrent(conns: Iterable[ConnectionRecord]) -> int:
+    events = []
+    for c in conns:
+        events.append((c.start, 1))
+        events.append((c.end, -1))
+    events.sort(key=lambda e: (e[0], -e[1]))
+    cur = best = 0
+    for _, d in events:
+        cur += d
+        best = max(best, cur)
+    return best
+
+
+def _ids(cs: list[ConnectionRecord], most: int = 5) -> str:
+    ids = [c.id for c in cs]
+    return ", ".join(ids[:most]) + (f", … ({len(ids)} in all)" if len(ids) > most else "")
+
+
+def summarise_server(
+    server: str, conns: list[ConnectionRecord], idle_open: dict[str, str]
+) -> ServerRecord:
+    http = [c for c in conns if c.label in HTTP_LABELS]
+    requests = sum(c.requests for c in conns)
+    handshakes = sum(1 for c in conns if c.handshake_seen)
+    persistent = sum(1 for c in http if c.label == "persistent")
+    per_request = len(http) - persistent
+    rec = ServerRecord(
+        server=server,
+        clients=len({c.client_ip for c in conns}),
+        connections=len(conns),
+        requests=requests,
+        handshakes=handshakes,
+        handshakes_per_request=round(handshakes / requests, 4) if requests else 0.0,
+        max_concurrent=_max_concurrent(conns),
+        verdict="no-http",
+        diagnosis="reused",
+        evidence="",
+        hint="",
+        persistent=persistent,
+        per_request=per_request,
+    )
+    if not http:
+        rec.diagnosis = None  # type: ignore[assignment]
+        kinds = defaultdict(int)
+        for c in conns:
+            kinds[c.label] += 1
+        rec.evidence = f"{len(conns)} connection(s), none carried HTTP/1.x ({dict(kinds)})"
+        rec.hint = "nothing to analyse: no HTTP/1.x on these connections (TLS? HTTP/2?)"
+        return rec
+    if per_request == 0:
+        rec.verdict = "reused"
+    elif persistent == 0:
+        rec.verdict = "not-reused"
+        if per_request == 1 and http[0].closed_by == "open":
+            rec.verdict = "reused"
+    else:
+        rec.verdict = "partly-reused"
+
+    reconnected = _reconnected(http)
+    costly: dict[str, list[ConnectionRecord]] = defaultdict(list)
+    for c in http:
+        code = c.diagnosis
+        rec.diagnoses[code or "none"] = rec.diagnoses.get(code or "none", 0) + 1
+        if code is None or code == "reused":
+            continue
+        if code == "leak" or c.label == "per-request" or c.id in reconnected:
+            costly[code].append(c)
+
+    # request-limit: the server closed with Connection: close after the same N >= 2.
+    limited = [
+        c for c in http
+        if c.diagnosis in ("server-connection-close", "idle-timeout")
+        and c.closed_by == "server"
+        and "close" in _tokens(c.exchanges[-1].response_connection)
+    ]
+    counts = {len(c.exchanges) for c in limited}
+    if limited and len(counts) == 1 and min(counts) >= 2 and (len(limited) >= 2 or len(http) > 1):
+        n = counts.pop()
+        rec.request_limit = n
+        for c in limited:
+            c.diagnosis = "request-limit"
+        costly.pop("server-connection-close", None)
+        costly["request-limit"] = limited
+
+    if not costly:
+        rec.diagnosis = "reused"
+        rec.evidence = (
+            f"{requests} requests over {len(http)} HTTP connection(s), "
+            f"{handshakes} handshake(s) ({rec.handshakes_per_request:.2f} per request); "
+            f"{persistent} connection(s) carried 2 or more requests"
+        )
+        if rec.verdict == "reused" and persistent == 0:
+            rec.evidence = (
+                f"1 request on {_ids(http)}; its connection stayed open to the end of the "
+                "capture, so nothing refused reuse"
+            )
+        rec.hint = HINTS["reused"]
+        return rec
+    code = max(costly, key=lambda k: (len(costly[k]), -PRECEDENCE.index(k)))
+    rec.diagnosis = code
+    rec.evidence = _evidence(code, costly[code], http, rec, idle_open)
+    hint = HINTS[code]
+    if code == "request-limit":
+        hint = hint.format(n=rec.request_limit)
+    elif code == "idle-timeout":
+        hint = hint.format(t=f"{rec.idle_timeout:.1f}s" if rec.idle_timeout is not None else "?")
+    rec.hint = hint
+    return rec
+
+
+def _evidence(
+    code: str, cs: list[ConnectionRecord], http: list[ConnectionRecord], rec: ServerRecord,
+    idle_open: dict[str, str],
+) -> str:
+    n = len(cs)
+    head = (
+        f"{rec.requests} requests opened {rec.connections} connections "
+        f"({rec.handshakes_per_request:.2f} handshakes per request)"
+    )
+    if code == "leak":
+        c = cs[0]
+        nxt = idle_open.get(c.id, "?")
+        done = _response_done(c) or c.start
+        ends = {c.closed_by for c in cs}
+        return (
+            f"{head}; {n} were still open and idle when the next was opened "
+            f"(e.g. {c.id} idle since its response at +{done - c.start:.3f}s when {nxt} "
+            f"was opened); up to {rec.max_concurrent} open at once; they ended: "
+            f"{', '.join(sorted(ends))}"
+        )
+    if code == "reset":
+        a = sum(1 for c in cs if c.closed_by == "client-rst")
+        return (
+            f"{head}; {n} connection(s) ended in RST (client {a}, server {n - a}): {_ids(cs)}"
+        )
+    if code == "request-limit":
+        return (
+            f"{head}; the server closed {n} connection(s) after exactly {rec.request_limit} "
+            f"requests each, the last response carrying 'Connection: close': {_ids(cs)}"
+        )
+    if code == "idle-timeout":
+        gaps = [
+            c.teardown_ts - (_response_done(c) or c.teardown_ts)  # type: ignore[operator]
+            for c in cs if c.teardown_ts is not None
+        ]
+        rec.idle_timeout = round(statistics.median(gaps), 3) if gaps else None
+        return (
+            f"{head}; the server closed {n} idle keep-alive connection(s) without "
+            f"'Connection: close' about {rec.idle_timeout}s after the last response, and the "
+            f"client connected again: {_ids(cs)}"
+        )
+    if code == "close-delimited":
+        return (
+            f"{head}; {n} connection(s) had responses with neither Content-Length nor chunked "
+            f"encoding, so each body ended only when the connection closed: {_ids(cs)}"
+        )
+    if code == "client-connection-close":
+        return (
+            f"{head}; {n} request(s) carried 'Connection: close' and the connection closed "
+            f"after the response: {_ids(cs)}"
+        )
+    if code == "http10-client":
+        return (
+            f"{head}; {n} request(s) were HTTP/1.0 without 'Connection: keep-alive', so the "
+            f"server closed after each response: {_ids(cs)}"
+        )
+    if code == "http10-server":
+        return (
+            f"{head}; {n} response(s) were HTTP/1.0 without keep-alive and the server closed, "
+            f"although the client spoke HTTP/1.1: {_ids(cs)}"
+        )
+    if code == "server-connection-close":
+        return (
+            f"{head}; {n} response(s) carried 'Connection: close' although the client asked "
+            f"for nothing, and the server closed: {_ids(cs)}"
+        )
+    # client-close
+    gaps = [
+        c.teardown_ts - (_response_done(c) or c.teardown_ts)  # type: ignore[operator]
+        for c in cs if c.teardown_ts is not None
+    ]
+    med = statistics.median(gaps) if gaps else 0.0
+    return (
+        f"{head}; the client sent the first FIN {med * 1000:.1f} ms (median) after the "
+        f"response on {n} one-request connection(s), HTTP/1.1 with no 'Connection: close' "
+        f"on either side: {_ids(cs)}"
+    )

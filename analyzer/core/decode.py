@@ -1,0 +1,241 @@
+"""Link layer → IPv4/IPv6 → TCP fields, for one captured frame.
+
+:func:`decode` is called once per packet from the flow loop, so it is written flat: one
+``unpack_from`` per header, ints and slices, no objects. It returns either a tuple of TCP
+fields or a short string naming why the frame was skipped; skipped frames are counted per
+reason in ``captures[].skipped`` and are never an error.
+
+The flow key is the raw bytes of source address, destination address, source port and
+destination port (sliced straight from the frame): 12 bytes for IPv4, 36 for IPv6. It is
+directional; the reverse key is built only when a new flow is created (:func:`reverse_key`).
+
+Link types (https://www.tcpdump.org/linktypes.html): Ethernet (1) with any depth of
+802.1Q/802.1ad tags and MPLS; BSD loopback NULL (0, host byte order) and LOOP (108,
+network order), both byte orders accepted; raw IP (12, 14, 101), IPv4 (228), IPv6 (229);
+Linux cooked SLL (113) and SLL2 (276); NFLOG (239).
+"""
+
+from __future__ import annotations
+
+import struct
+
+SUPPORTED_LINKTYPES = frozenset({0, 1, 12, 14, 101, 108, 113, 228, 229, 239, 276})
+
+# TCP flag bits (RFC 9293 §3.1)
+FIN = 0x01
+SYN = 0x02
+RST = 0x04
+PSH = 0x08
+ACK = 0x10
+
+_H = struct.Struct("!H").unpack_from
+_I_LE = struct.Struct("<I").unpack_from
+_I_BE = struct.Struct("!I").unpack_from
+_TCP = struct.Struct("!IIBB").unpack_from  # seq, ack, data offset byte, flags
+_IPV4 = struct.Struct("!BxHxxHBB").unpack_from  # ver/ihl, total length, frag, ttl, proto
+_NFLOG_TLV = struct.Struct("<HH").unpack_from
+
+# BSD AF_INET6 values differ by OS: 24 (NetBSD/OpenBSD), 28 (FreeBSD), 30 (macOS).
+_NULL_FAMILIES_V6 = frozenset({24, 28, 30, 10})
+
+# IPv6 extension headers we walk over (RFC 8200 §4); 44 is the fragment header.
+_IPV6_EXT = frozenset({0, 43, 60, 135, 139, 140})
+
+Decoded = tuple[bytes, int, int, int, int, int, int]
+"""(key, seq, ack, flags, payload_start, payload_end, segment_length)"""
+
+
+def decode(buf: bytes, off: int, caplen: int, linktype: int) -> Decoded | str:
+    """Decode one frame ``buf[off:off+caplen]`` of the given link type.
+
+    Returns ``(key, seq, ack, flags, payload_start, payload_end, seglen)`` where
+    ``payload_start:payload_end`` is the captured TCP payload inside ``buf`` and ``seglen``
+    the payload length the IP header announces (larger when the snaplen cut the frame),
+    or a skip reason.
+    """
+    end = off + caplen
+    # ---- link layer: find the IP header and its version
+    if linktype == 1:
+        p = off + 12
+        if p + 2 > end:
+            return "truncated-link"
+        etype = _H(buf, p)[0]
+        p += 2
+        while etype == 0x8100 or etype == 0x88A8 or etype == 0x9100:
+            if p + 4 > end:
+                return "truncated-link"
+            etype = _H(buf, p + 2)[0]
+            p += 4
+        if etype == 0x0800:
+            ip = p
+            ver = 4
+        elif etype == 0x86DD:
+            ip = p
+            ver = 6
+        elif etype == 0x8847 or etype == 0x8848:
+            # MPLS label stack: 4 bytes each until the bottom-of-stack bit.
+            while True:
+                if p + 4 > end:
+                    return "truncated-link"
+                bos = buf[p + 2] & 1
+                p += 4
+                if bos:
+                    break
+            if p >= end:
+                return "truncated-link"
+            ver = buf[p] >> 4
+            ip = p
+            if ver != 4 and ver != 6:
+                return "mpls-not-ip"
+        else:
+            return "not-ip"
+    elif linktype == 113 or linktype == 276:
+        if linktype == 113:
+            if off + 16 > end:
+                return "truncated-link"
+            etype = _H(buf, off + 14)[0]
+            ip = off + 16
+        else:
+            if off + 20 > end:
+                return "truncated-link"
+            etype = _H(buf, off)[0]
+            ip = off + 20
+        if etype == 0x0800:
+            ver = 4
+        elif etype == 0x86DD:
+            ver = 6
+        else:
+            return "not-ip"
+    elif linktype == 0 or linktype == 108:
+        if off + 4 > end:
+            return "truncated-link"
+        fam = _I_LE(buf, off)[0]
+        if fam > 0xFFFF:
+            fam = _I_BE(buf, off)[0]
+        ip = off + 4
+        if fam == 2:
+            ver = 4
+        elif fam in _NULL_FAMILIES_V6:
+            ver = 6
+        else:
+            return "not-ip"
+    elif linktype == 101 or linktype == 12 or linktype == 14 or linktype == 228 or linktype == 229:
+        if off >= end:
+            return "truncated-link"
+        ip = off
+        ver = buf[off] >> 4
+        if ver != 4 and ver != 6:
+            return "not-ip"
+    elif linktype == 239:
+        r = _nflog_payload(buf, off, end)
+        if r is None:
+            return "nflog-no-payload"
+        ip, end = r
+        ver = buf[ip] >> 4
+        if ver != 4 and ver != 6:
+            return "not-ip"
+    else:
+        return f"linktype-{linktype}"
+
+    # ---- IP
+    if ver == 4:
+        if ip + 20 > end:
+            return "truncated-ip"
+        vihl, total, frag, _ttl, proto = _IPV4(buf, ip)
+        if vihl >> 4 != 4:
+            return "bad-ip-header"
+        ihl = (vihl & 0x0F) * 4
+        if ihl < 20:
+            return "bad-ip-header"
+        if frag & 0x3FFF:
+            return "ip-fragment"
+        if proto != 6:
+            return "udp" if proto == 17 else "not-tcp"
+        t = ip + ihl
+        ip_end = ip + total
+        if total < ihl:
+            # TSO/GRO captures on the sending host write 0 here; trust the frame.
+            if total != 0:
+                return "bad-ip-header"
+            ip_end = end
+        key_a = buf[ip + 12 : ip + 20]
+    else:
+        if ip + 40 > end:
+            return "truncated-ip"
+        if buf[ip] >> 4 != 6:
+            return "bad-ip-header"
+        plen = _H(buf, ip + 4)[0]
+        nxt = buf[ip + 6]
+        t = ip + 40
+        ip_end = t + plen if plen else end
+        while nxt != 6:
+            if nxt in _IPV6_EXT:
+                if t + 8 > end:
+                    return "truncated-ip"
+                nxt = buf[t]
+                t += (buf[t + 1] + 1) * 8
+            elif nxt == 44:
+                return "ip-fragment"
+            elif nxt == 51:  # AH: length in 4-octet units minus 2
+                if t + 8 > end:
+                    return "truncated-ip"
+                nxt = buf[t]
+                t += (buf[t + 1] + 2) * 4
+            elif nxt == 17:
+                return "udp"
+            else:
+                return "not-tcp"
+        key_a = buf[ip + 8 : ip + 40]
+
+    # ---- TCP (RFC 9293 §3.1)
+    if t + 20 > end:
+        return "truncated-tcp"
+    seq, ack, doff, flags = _TCP(buf, t + 4)
+    hl = (doff >> 4) * 4
+    if hl < 20:
+        return "bad-tcp-header"
+    ps = t + hl
+    seglen = ip_end - ps
+    if seglen < 0:
+        return "bad-tcp-header"
+    pe = ip_end if ip_end < end else end
+    if pe < ps:
+        pe = ps
+    return (key_a + buf[t : t + 4], seq, ack, flags, ps, pe, seglen)
+
+
+def reverse_key(key: bytes) -> bytes:
+    """The flow key of the other direction: swap addresses and ports."""
+    if len(key) == 12:
+        return key[4:8] + key[0:4] + key[10:12] + key[8:10]
+    return key[16:32] + key[0:16] + key[34:36] + key[32:34]
+
+
+def _nflog_payload(buf: bytes, off: int, end: int) -> tuple[int, int] | None:
+    """Find the NFULA_PAYLOAD TLV of an NFLOG frame (TLV lengths little-endian, 4-padded)."""
+    p = off + 4
+    while p + 4 <= end:
+        tlen, ttype = _NFLOG_TLV(buf, p)
+        if tlen < 4:
+            return None
+        if ttype == 9:
+            s = p + 4
+            e = p + tlen
+            if e > end:
+                e = end
+            return (s, e) if s < e else None
+        p += (tlen + 3) & ~3
+    return None
+
+
+def endpoint(key: bytes, second: bool) -> str:
+    """Format one side of a flow key as ``10.0.0.1:80`` or ``[::1]:80``."""
+    if len(key) == 12:
+        a = key[4:8] if second else key[0:4]
+        port = (key[10] << 8 | key[11]) if second else (key[8] << 8 | key[9])
+        return f"{a[0]}.{a[1]}.{a[2]}.{a[3]}:{port}"
+    import ipaddress
+
+    raw = key[16:32] if second else key[0:16]
+    port = (key[34] << 8 | key[35]) if second else (key[32] << 8 | key[33])
+    return f"[{ipaddress.IPv6Address(raw).compressed}]:{port}"

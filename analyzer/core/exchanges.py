@@ -1,0 +1,147 @@
+"""Pairs requests with responses on one connection and keeps per-exchange accounting.
+
+A :class:`Conversation` owns the two :class:`~analyzer.core.http1.MessageReader` of a
+connection (requests from the client, responses from the server). Requests queue up in
+order (pipelining, RFC 9112 §9.3.2); each final response answers the oldest unanswered
+request; 1xx interim responses (other than 101) are counted on the exchange they belong
+to and are not exchanges themselves. A response with no request to answer (the capture
+started after the request, or the peers desynchronised) still makes an exchange, with no
+method, as Zeek's http.log does.
+
+Exchanges are numbered per connection from 1, like Zeek's ``trans_depth``.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+from analyzer.core.http1 import MessageReader
+
+MAX_PENDING = 100  # unanswered pipelined requests kept for pairing (anomaly past it)
+
+
+class Exchange:
+    """One HTTP request and its final response, as seen on the wire."""
+
+    __slots__ = (
+        "index", "method", "target", "version", "request_ts", "request_end_ts",
+        "request_connection", "status", "reason", "response_version", "response_ts",
+        "response_end_ts", "response_connection", "framing", "interim", "request_headers",
+        "response_headers",
+    )
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+        self.method: str | None = None
+        self.target: str | None = None
+        self.version: str | None = None
+        self.request_ts: float | None = None
+        self.request_end_ts: float | None = None
+        self.request_connection = ""  # Connection header tokens, lower-case
+        self.status: int | None = None
+        self.reason = ""
+        self.response_version: str | None = None
+        self.response_ts: float | None = None
+        self.response_end_ts: float | None = None
+        self.response_connection = ""
+        self.framing: str | None = None  # length | chunked | close | none | tunnel
+        self.interim = 0
+        self.request_headers: dict[str, str] = {}
+        self.response_headers: dict[str, str] = {}
+
+
+class Conversation:
+    """The HTTP side of one connection: two readers, the pairing queue, the exchanges."""
+
+    __slots__ = (
+        "requests_reader", "responses_reader", "exchanges", "pending", "requests",
+        "responses", "interim", "upgraded", "anomalies", "_req_open", "_resp_open",
+    )
+
+    def __init__(self) -> None:
+        self.requests_reader = MessageReader(True, self)
+        self.responses_reader = MessageReader(False, self)
+        self.exchanges: list[Exchange] = []
+        self.pending: deque[Exchange] = deque()
+        self.requests = 0
+        self.responses = 0
+        self.interim = 0
+        self.upgraded = False
+        self.anomalies: dict[str, int] = {}
+        self._req_open: Exchange | None = None
+        self._resp_open: Exchange | None = None
+
+    # ---- reader callbacks
+    def on_request(
+        self, ts: float, method: str, target: str, version: str, headers: dict[str, str]
+    ) -> None:
+        self.requests += 1
+        ex = Exchange(len(self.exchanges) + 1)
+        ex.method = method
+        ex.target = target
+        ex.version = version
+        ex.request_ts = ts
+        ex.request_connection = headers.get("connection", "").lower()
+        ex.request_headers = headers
+        self.exchanges.append(ex)
+        if len(self.pending) >= MAX_PENDING:
+            self.anomaly("too-many-pending-requests")
+            self.pending.popleft()
+        self.pending.append(ex)
+        self._req_open = ex
+
+    def response_context(self) -> tuple[str | None, str | None]:
+        """(method, version) of the request the next response answers, if any."""
+        if self.pending:
+            ex = self.pending[0]
+            return ex.method, ex.version
+        return None, None
+
+    def on_response(
+        self, ts: float, status: int, reason: str, version: str, headers: dict[str, str],
+        framing: str,
+    ) -> None:
+        if 100 <= status < 200 and status != 101:
+            self.interim += 1
+            if self.pending:
+                self.pending[0].interim += 1
+            else:
+                self.anomaly("interim-response-without-request")
+            self._resp_open = None
+            return
+        self.responses += 1
+        if self.pending:
+            ex = self.pending.popleft()
+        else:
+            self.anomaly("response-without-request")
+            ex = Exchange(len(self.exchanges) + 1)
+            self.exchanges.append(ex)
+        ex.status = status
+        ex.reason = reason
+        ex.response_version = version
+        ex.response_ts = ts
+        ex.response_connection = headers.get("connection", "").lower()
+        ex.response_headers = headers
+        ex.framing = framing
+        self._resp_open = ex
+
+    def on_message_end(self, is_request: bool, ts: float) -> None:
+        if is_request:
+            if self._req_open is not None:
+                self._req_open.request_end_ts = ts
+                self._req_open = None
+        elif self._resp_open is not None:
+            self._resp_open.response_end_ts = ts
+            self._resp_open = None
+
+    def on_upgrade(self, ts: float) -> None:
+        self.upgraded = True
+        self.requests_reader.tunnel()
+        self.responses_reader.tunnel()
+
+    def anomaly(self, name: str) -> None:
+        self.anomalies[name] = self.anomalies.get(name, 0) + 1
+
+    @property
+    def is_http(self) -> bool:
+        return bool(self.exchanges)

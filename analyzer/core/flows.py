@@ -1,0 +1,329 @@
+"""The flow reassembler: 4-tuple → connection, roles, port reuse, TCP events.
+
+Theory of operation
+-------------------
+:meth:`FlowTable.feed` is *the* per-packet loop of the whole program. For each record
+it decodes the frame (:func:`analyzer.core.decode.decode`), finds the connection by its
+directional flow key (the table holds both directions' keys, each mapped to
+``(flow, direction)``, so one dict lookup gives both), counts control flags, and hands
+payload segments to that direction's :class:`~analyzer.core.streams.Stream`. Pure ACKs
+touch almost nothing.
+
+Roles (DESIGN.md vocabulary): the sender of a SYN without ACK is the client. Without a
+handshake (the capture started mid-way) the first payload decides — the side that sends
+an HTTP request line is the client, the side that sends a status line is the server —
+and failing that the lower port is the server. ``handshake_seen`` says which.
+
+Port reuse: a SYN whose initial sequence number differs from the connection's starts a
+new connection on the same 4-tuple; a retransmitted SYN (same ISN) does not.
+
+Memory follows open connections: a connection closed by RST or by FINs both ways is
+finished (turned into a record, its state dropped) once it has been quiet for
+``close_linger`` seconds of capture time, and an idle one after ``idle_timeout`` (Zeek's
+default is 5 minutes); the rest are finished at the end of the capture.
+"""
+
+from __future__ import annotations
+
+from analyzer.core.decode import ACK, FIN, RST, SYN, decode, endpoint, reverse_key
+from analyzer.core.exchanges import Conversation
+from analyzer.core.http1 import looks_like_request, looks_like_response
+from analyzer.core.records import ConnectionRecord, ExchangeRecord
+from analyzer.core.streams import Stream
+
+IDLE_TIMEOUT = 300.0
+CLOSE_LINGER = 10.0
+SWEEP_EVERY = 5.0
+
+
+class Flow:
+    """The live state of one connection. Direction 0 is client→server."""
+
+    __slots__ = (
+        "num", "ckey", "skey", "start", "last", "handshake_seen", "roles_final",
+        "syn", "synack", "fin", "rst", "teardown", "client_isn", "server_isn",
+        "syn_ts", "synack_ts", "streams", "conv", "packets", "nbytes", "closed_ts",
+    )
+
+    def __init__(self, num: int, ckey: bytes, skey: bytes, ts: float) -> None:
+        self.num = num
+        self.ckey = ckey
+        self.skey = skey
+        self.start = ts
+        self.last = ts
+        self.handshake_seen = False
+        self.roles_final = False
+        self.syn = 0
+        self.synack = 0
+        self.fin = [0, 0]
+        self.rst = [0, 0]
+        self.teardown: tuple[int, str, float] | None = None
+        self.client_isn: int | None = None
+        self.server_isn: int | None = None
+        self.syn_ts: float | None = None
+        self.synack_ts: float | None = None
+        self.streams = [Stream(), Stream()]
+        self.conv: Conversation | None = None
+        self.packets = 0
+        self.nbytes = [0, 0]
+        self.closed_ts: float | None = None
+
+
+class FlowTable:
+    """Connections of one capture, fed batch by batch; finished ones become records."""
+
+    def __init__(
+        self,
+        capture: str,
+        first_id: int = 1,
+        idle_timeout: float = IDLE_TIMEOUT,
+        close_linger: float = CLOSE_LINGER,
+    ) -> None:
+        self.capture = capture
+        self.next_num = first_id
+        self.idle_timeout = idle_timeout
+        self.close_linger = close_linger
+        self.table: dict[bytes, tuple[Flow, int]] = {}
+        self.open: dict[int, Flow] = {}
+        self.records: list[ConnectionRecord] = []
+        self.tcp_packets = 0
+        self.skipped: dict[str, int] = {}
+        self.now = 0.0
+        self._next_sweep = 0.0
+
+    # ---- the per-packet loop
+    def feed(self, buf: bytes, records: list[tuple[float, int, int, int, int]]) -> None:
+        table = self.table
+        skipped = self.skipped
+        tcp = 0
+        ts = self.now
+        for ts, lt, off, caplen, _wirelen in records:
+            r = decode(buf, off, caplen, lt)
+            if r.__class__ is str:
+                skipped[r] = skipped.get(r, 0) + 1  # type: ignore[index]
+                continue
+            key, seq, ack, flags, ps, pe, seglen = r  # type: ignore[misc]
+            tcp += 1
+            ent = table.get(key)
+            if ent is None:
+                flow, d = self._new(key, flags, ts)
+            else:
+                flow, d = ent
+                if flags & SYN and not flags & ACK and seq != flow.client_isn:
+                    # A new SYN with a new ISN on a known 4-tuple: port reuse.
+                    self._finish(flow, False)
+                    flow, d = self._new(key, flags, ts)
+            flow.last = ts
+            flow.packets += 1
+            if flags & 7:
+                self._control(flow, d, flags, seq, ts)
+            if seglen or flags & FIN:
+                if seglen:
+                    if flow.conv is None:
+                        d = self._start_http(flow, d, buf[ps : ps + 64 if ps + 64 < pe else pe])
+                    flow.nbytes[d] += seglen
+                if flags & SYN:
+                    seq += 1
+                flow.streams[d].segment(seq, buf, ps, pe, seglen, ts, bool(flags & FIN))
+            if flags & ACK:
+                peer = flow.streams[1 - d]
+                if peer.pending:
+                    peer.acked(ack, ts)
+        self.tcp_packets += tcp
+        self.now = ts
+        if ts >= self._next_sweep:
+            self._sweep(ts)
+
+    # ---- per-connection events
+    def _new(self, key: bytes, flags: int, ts: float) -> tuple[Flow, int]:
+        rkey = reverse_key(key)
+        if flags & SYN:
+            sender_is_client = not flags & ACK
+            final = True
+        else:
+            # Mid-way start: the lower port is the server until the payload says more.
+            sport = key[-4] << 8 | key[-3]
+            dport = key[-2] << 8 | key[-1]
+            sender_is_client = dport <= sport
+            final = False
+        ckey, skey = (key, rkey) if sender_is_client else (rkey, key)
+        flow = Flow(self.next_num, ckey, skey, ts)
+        flow.roles_final = final
+        self.next_num += 1
+        self.table[ckey] = (flow, 0)
+        self.table[skey] = (flow, 1)
+        self.open[flow.num] = flow
+        return flow, 0 if sender_is_client else 1
+
+    def _control(self, flow: Flow, d: int, flags: int, seq: int, ts: float) -> None:
+        if flags & SYN:
+            if flags & ACK:
+                flow.synack += 1
+                if flow.server_isn is None:
+                    flow.server_isn = seq
+                    flow.synack_ts = ts
+                    flow.streams[d].start(seq + 1)
+            else:
+                flow.syn += 1
+                if flow.client_isn is None:
+                    flow.client_isn = seq
+                    flow.syn_ts = ts
+                    flow.handshake_seen = True
+                    flow.streams[d].start(seq + 1)
+        if flags & FIN:
+            flow.fin[d] += 1
+            if flow.teardown is None:
+                flow.teardown = (d, "fin", ts)
+            if flow.fin[1 - d] and flow.closed_ts is None:
+                flow.closed_ts = ts
+        if flags & RST:
+            flow.rst[d] += 1
+            if flow.teardown is None:
+                flow.teardown = (d, "rst", ts)
+            if flow.closed_ts is None:
+                flow.closed_ts = ts
+
+    def _start_http(self, flow: Flow, d: int, head: bytes) -> int:
+        """The first payload: settle the roles if still open, attach the HTTP readers."""
+        if not flow.roles_final:
+            d = self._decide_roles(flow, d, head)
+        conv = flow.conv = Conversation()
+        flow.streams[0].sink = conv.requests_reader
+        flow.streams[1].sink = conv.responses_reader
+        return d
+
+    def _decide_roles(self, flow: Flow, d: int, head: bytes) -> int:
+        """First payload of a connection seen without its handshake decides the roles."""
+        flow.roles_final = True
+        if looks_like_request(head):
+            client_side = d
+        elif looks_like_response(head):
+            client_side = 1 - d
+        else:
+            return d
+        if client_side == 0:
+            return d
+        # Swap: the side we called server is the client.
+        flow.ckey, flow.skey = flow.skey, flow.ckey
+        self.table[flow.ckey] = (flow, 0)
+        self.table[flow.skey] = (flow, 1)
+        flow.fin.reverse()
+        flow.rst.reverse()
+        flow.streams.reverse()
+        flow.nbytes.reverse()
+        if flow.teardown is not None:
+            side, kind, tts = flow.teardown
+            flow.teardown = (1 - side, kind, tts)
+        return 1 - d
+
+    def _sweep(self, now: float) -> None:
+        self._next_sweep = now + SWEEP_EVERY
+        idle_before = now - self.idle_timeout
+        closed_before = now - self.close_linger
+        done = [
+            f for f in self.open.values()
+            if f.last < idle_before or (f.closed_ts is not None and f.last < closed_before)
+        ]
+        for f in done:
+            self._finish(f, f.closed_ts is None)
+
+    def finish(self) -> list[ConnectionRecord]:
+        """The capture ended: finish every connection; records in order of first packet."""
+        for f in list(self.open.values()):
+            self._finish(f, False)
+        self.records.sort(key=lambda r: int(r.id[1:]))
+        return self.records
+
+    def _finish(self, flow: Flow, expired: bool) -> None:
+        """Turn a connection into its record and drop its state."""
+        del self.open[flow.num]
+        if self.table.get(flow.ckey, (None,))[0] is flow:
+            del self.table[flow.ckey]
+        if self.table.get(flow.skey, (None,))[0] is flow:
+            del self.table[flow.skey]
+        for st in flow.streams:
+            st.flush(flow.last)
+        self.records.append(connection_record(flow, self.capture, expired))
+
+
+def connection_record(flow: Flow, capture: str, expired: bool) -> ConnectionRecord:
+    cid = f"C{flow.num}"
+    conv = flow.conv
+    td = flow.teardown
+    if td is None:
+        closed_by = "open"
+        teardown_ts = None
+    else:
+        side = "client" if td[0] == 0 else "server"
+        closed_by = side if td[1] == "fin" else side + "-rst"
+        teardown_ts = td[2]
+    exchanges: list[ExchangeRecord] = []
+    requests = responses = interim = 0
+    upgraded = False
+    anomalies: dict[str, int] = {}
+    if conv is not None:
+        requests, responses, interim = conv.requests, conv.responses, conv.interim
+        upgraded = conv.upgraded
+        anomalies = dict(conv.anomalies)
+        n = len(conv.exchanges)
+        for ex in conv.exchanges:
+            exchanges.append(
+                ExchangeRecord(
+                    connection=cid,
+                    index=ex.index,
+                    method=ex.method,
+                    target=ex.target,
+                    version=ex.version,
+                    status=ex.status,
+                    request_ts=ex.request_ts,
+                    response_ts=ex.response_ts,
+                    opened_connection=ex.index == 1 and flow.handshake_seen,
+                    closed_connection=ex.index == n and td is not None,
+                    response_end_ts=ex.response_end_ts,
+                    response_version=ex.response_version,
+                    request_connection=ex.request_connection,
+                    response_connection=ex.response_connection,
+                    framing=ex.framing,
+                    interim_responses=ex.interim,
+                )
+            )
+    if not exchanges:
+        label = "unused" if not (flow.nbytes[0] or flow.nbytes[1]) else "not-http"
+    else:
+        label = "persistent" if len(exchanges) >= 2 else "per-request"
+    missing = flow.streams[0].missing + flow.streams[1].missing
+    if missing:
+        anomalies["missing-bytes"] = anomalies.get("missing-bytes", 0) + 1
+    rtt = None
+    if flow.syn_ts is not None and flow.synack_ts is not None:
+        rtt = flow.synack_ts - flow.syn_ts
+    return ConnectionRecord(
+        id=cid,
+        capture=capture,
+        client=endpoint(flow.ckey, False),
+        server=endpoint(flow.ckey, True),
+        start=flow.start,
+        end=flow.last,
+        handshake_seen=flow.handshake_seen,
+        syn=flow.syn,
+        synack=flow.synack,
+        fin_client=flow.fin[0],
+        fin_server=flow.fin[1],
+        rst_client=flow.rst[0],
+        rst_server=flow.rst[1],
+        closed_by=closed_by,
+        requests=requests,
+        responses=responses,
+        interim_responses=interim,
+        label=label,
+        upgraded=upgraded,
+        missing_bytes=missing,
+        packets=flow.packets,
+        client_bytes=flow.nbytes[0],
+        server_bytes=flow.nbytes[1],
+        teardown_ts=teardown_ts,
+        handshake_rtt=rtt,
+        expired=expired,
+        anomalies=anomalies,
+        exchanges=exchanges,
+    )

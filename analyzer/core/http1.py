@@ -1,0 +1,482 @@
+"""Passive HTTP/1.x message framing for one direction of a connection.
+
+Theory of operation
+-------------------
+A :class:`MessageReader` watches one byte stream (client→server for requests,
+server→client for responses) and finds where each message starts and ends. It is fed
+``data(buf, start, end, ts)``, ``gap(n, ts)`` and ``eof(ts)`` by :mod:`streams` and reports
+to its *owner* (:class:`analyzer.core.exchanges.Conversation`), which pairs requests with
+responses and tells the response reader what it needs to know (the request method: a
+response to HEAD has no body; a 2xx to CONNECT starts a tunnel).
+
+States::
+
+    HEAD ──head block parsed──▶ BODY_LEN | CHUNK_SIZE | BODY_CLOSE | TUNNEL | HEAD
+    BODY_LEN ──remaining == 0──▶ HEAD
+    CHUNK_SIZE ──size > 0──▶ CHUNK_DATA ──size+CRLF skipped──▶ CHUNK_SIZE
+    CHUNK_SIZE ──size == 0──▶ TRAILERS ──empty line──▶ HEAD
+    BODY_CLOSE ──eof──▶ (message ends with the connection)
+    any ──gap inside a header block / garbage──▶ RESYNC ──next start line──▶ HEAD
+    TUNNEL: after 101 or a 2xx to CONNECT, or a stream that never looked like HTTP
+
+Framing follows RFC 9112 §6.3: no body for responses to HEAD and for 1xx/204/304;
+Transfer-Encoding whose final coding is chunked wins over Content-Length; a response
+with neither is close-delimited; a request with neither has no body. HTTP/0.9 simple
+requests (``GET /path`` and no version) have no headers, and their response is raw bytes
+up to the close. Bodies are skipped by arithmetic: only header blocks and chunk-size
+lines are ever copied. Broken input is data: every oddity is counted as a named anomaly
+and parsing goes on.
+
+The head buffer remembers how far it has searched, so byte-at-a-time input stays linear.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Protocol
+
+HEAD = 0
+BODY_LEN = 1
+CHUNK_SIZE = 2
+CHUNK_DATA = 3
+TRAILERS = 4
+BODY_CLOSE = 5
+TUNNEL = 6
+RESYNC = 7
+
+MAX_HEAD = 64 * 1024  # header block bound (anomaly "header-too-large" past it)
+MAX_CHUNK_LINE = 4096
+MAX_INT64 = (1 << 63) - 1
+
+_METHOD = re.compile(rb"[A-Za-z][A-Za-z0-9_-]{0,23} ")
+_METHOD_PREFIX = re.compile(rb"[A-Za-z][A-Za-z0-9_-]{0,23}\Z")
+_REQUEST_START = re.compile(
+    rb"(?:GET|POST|HEAD|PUT|DELETE|OPTIONS|PATCH|CONNECT|TRACE|PROPFIND) [^\r\n ]+"
+    rb"(?: HTTP/\d\.\d)?\r?\n",
+    re.IGNORECASE,
+)
+_RESPONSE_START = re.compile(rb"HTTP/\d\.\d \d\d\d", re.IGNORECASE)
+_HEX = re.compile(rb"[0-9A-Fa-f]+")
+
+
+def looks_like_request(data: bytes) -> bool:
+    """Does this payload start like an HTTP/1.x (or 0.9) request line?"""
+    d = data.lstrip(b"\r\n")
+    return bool(_METHOD.match(d)) and (b" HTTP/" in d[:4096] or d[:4].upper() == b"GET ")
+
+
+def looks_like_response(data: bytes) -> bool:
+    """Does this payload start like an HTTP/1.x status line?"""
+    return data[:5].upper() == b"HTTP/"
+
+
+class Owner(Protocol):
+    """What a reader reports to (implemented by :class:`exchanges.Conversation`)."""
+
+    def on_request(
+        self, ts: float, method: str, target: str, version: str, headers: dict[str, str]
+    ) -> None: ...
+    def response_context(self) -> tuple[str | None, str | None]: ...
+    def on_response(
+        self, ts: float, status: int, reason: str, version: str, headers: dict[str, str],
+        framing: str,
+    ) -> None: ...
+    def on_message_end(self, is_request: bool, ts: float) -> None: ...
+    def on_upgrade(self, ts: float) -> None: ...
+    def anomaly(self, name: str) -> None: ...
+
+
+class MessageReader:
+    """Finds message boundaries in one direction; see the module docstring."""
+
+    __slots__ = (
+        "is_request", "owner", "state", "head", "searched", "remaining", "messages",
+        "msg_ts", "not_http", "close_pending", "last_ts",
+    )
+
+    def __init__(self, is_request: bool, owner: Owner) -> None:
+        self.is_request = is_request
+        self.owner = owner
+        self.state = HEAD
+        self.head = bytearray()
+        self.searched = 0
+        self.remaining = 0
+        self.messages = 0
+        self.msg_ts = 0.0
+        self.not_http = False
+        self.close_pending = False  # a close-delimited body is open
+        self.last_ts = 0.0
+
+    # ---- stream sink interface
+    def data(self, buf: bytes, s: int, e: int, ts: float) -> None:
+        self.last_ts = ts
+        while s < e:
+            st = self.state
+            if st == BODY_LEN or st == CHUNK_DATA:
+                n = e - s
+                r = self.remaining
+                if n < r:
+                    self.remaining = r - n
+                    return
+                s += r
+                self.remaining = 0
+                if st == BODY_LEN:
+                    self._end(ts)
+                else:
+                    self.state = CHUNK_SIZE
+            elif st == HEAD:
+                s = self._head(buf, s, e, ts)
+            elif st == CHUNK_SIZE:
+                s = self._chunk_size(buf, s, e, ts)
+            elif st == TRAILERS:
+                s = self._trailers(buf, s, e, ts)
+            elif st == RESYNC:
+                s = self._resync(buf, s, e)
+            else:  # BODY_CLOSE, TUNNEL
+                return
+
+    def gap(self, n: int, ts: float) -> None:
+        st = self.state
+        if st == BODY_LEN or st == CHUNK_DATA:
+            if n < self.remaining:
+                self.remaining -= n
+                return
+            if n == self.remaining and st == BODY_LEN:
+                self.remaining = 0
+                self._end(ts)
+                return
+            self.owner.anomaly("gap-past-message-end")
+            self._lost_sync()
+        elif st == BODY_CLOSE or st == TUNNEL or st == RESYNC:
+            return
+        elif st == HEAD and not self.head:
+            self.owner.anomaly("gap-at-message-start")
+            self._lost_sync()
+        else:
+            self.owner.anomaly("gap-in-header")
+            self._lost_sync()
+
+    def eof(self, ts: float) -> None:
+        st = self.state
+        if st == BODY_CLOSE:
+            self._end(ts)
+        elif st == BODY_LEN or st == CHUNK_DATA or st == CHUNK_SIZE or st == TRAILERS:
+            self.owner.anomaly("message-cut-by-close")
+        elif st == HEAD and self.head.strip(b"\r\n"):
+            if not (self.is_request and self._try_http09(bytes(self.head), ts, True)):
+                self.owner.anomaly("incomplete-header")
+            self.head.clear()
+        self.state = TUNNEL
+
+    # ---- states
+    def _head(self, buf: bytes, s: int, e: int, ts: float) -> int:
+        head = self.head
+        if not head:
+            # RFC 9112 §2.2: ignore at least one empty line before a request line.
+            while s < e and (buf[s] == 13 or buf[s] == 10):
+                s += 1
+            if s == e:
+                return e
+            self.msg_ts = ts
+            if not self.is_request and not self.messages:
+                if self.owner.response_context()[1] == "0.9" and not self._plausible(
+                    buf[s : s + 8]
+                ):
+                    # HTTP/0.9 response: no status line, the body runs to the close.
+                    self.messages += 1
+                    self.owner.on_response(ts, 0, "", "0.9", {}, "close")
+                    self.state = BODY_CLOSE
+                    return e
+            # Fast path: the whole header block is in this segment.
+            end = buf.find(b"\r\n\r\n", s, e)
+            if end >= 0 and self._plausible(buf[s : s + 32]) and buf.find(b"\n\n", s, end) < 0:
+                nl = buf.find(b"\n", s, end + 1)
+                if not self.is_request or buf.find(b" HTTP/", s, nl) >= 0:
+                    self._parse(buf[s:end], ts)
+                    return end + 4
+        # Slow path: accumulate the header block (bounded by MAX_HEAD).
+        before = len(head)
+        head += buf[s:e]
+        if (len(head) >= 8 or b"\n" in head) and not self._plausible(bytes(head[:32])):
+            self._not_http()
+            return s
+        start = self.searched - 3 if self.searched > 3 else 0
+        i = head.find(b"\n\r\n", start)
+        j = head.find(b"\n\n", start)
+        if i >= 0 and (j < 0 or i < j):
+            end, sep = i, 3
+        elif j >= 0:
+            end, sep = j, 2
+        else:
+            if self.is_request:
+                used = self._try_http09(bytes(head), ts, False)
+                if used:
+                    return s + used - before
+            self.searched = len(head)
+            if len(head) > MAX_HEAD:
+                self.owner.anomaly("header-too-large")
+                self._lost_sync()
+            return e
+        if self.is_request:
+            used = self._try_http09(bytes(head), ts, False)
+            if used:
+                return s + used - before
+        block = bytes(head[:end])
+        head.clear()
+        self.searched = 0
+        self._parse(block, ts)
+        return s + (end + sep - before)
+
+    def _plausible(self, d: bytes) -> bool:
+        if self.is_request:
+            if _METHOD.match(d):
+                return True
+            return bool(_METHOD_PREFIX.match(d)) and len(d) < 24
+        return d[:5].upper() == b"HTTP/"[: len(d[:5])]
+
+    def _not_http(self) -> None:
+        """The bytes at a message start are not HTTP."""
+        self.head.clear()
+        self.searched = 0
+        if not self.messages:
+            self.not_http = True
+            self.state = TUNNEL
+        else:
+            self.owner.anomaly("unexpected-data")
+            self._lost_sync()
+
+    def _try_http09(self, head: bytes, ts: float, at_eof: bool) -> int:
+        """An HTTP/0.9 simple request is one line: ``GET /path`` and no version.
+
+        Returns how many bytes of ``head`` it used (0: not such a request)."""
+        nl = head.find(b"\n")
+        if nl < 0 and not at_eof:
+            return 0
+        line = head[: nl if nl >= 0 else len(head)].rstrip(b"\r")
+        parts = line.split()
+        if len(parts) != 2 or parts[0].upper() != b"GET" or b"HTTP/" in line.upper():
+            return 0
+        self.messages += 1
+        self.owner.on_request(self.msg_ts or ts, "GET", parts[1].decode("latin-1"), "0.9", {})
+        self.owner.on_message_end(True, ts)
+        self.head.clear()
+        self.searched = 0
+        self.state = HEAD
+        return (nl + 1) if nl >= 0 else len(head)
+
+    def _parse(self, block: bytes, ts: float) -> None:
+        """Parse a header block (start line + fields) and choose the body framing."""
+        lines = block.split(b"\n")
+        first = lines[0].rstrip(b"\r")
+        headers: dict[str, str] = {}
+        cls: list[str] = []
+        for raw in lines[1:]:
+            if not raw or raw[0] == 32 or raw[0] == 9:
+                continue  # empty or obs-fold continuation
+            name, colon, value = raw.partition(b":")
+            if not colon:
+                self.owner.anomaly("bad-header-line")
+                continue
+            n = name.strip().lower().decode("latin-1")
+            v = value.strip().decode("latin-1")
+            if n == "content-length":
+                cls.append(v)
+            if n in headers:
+                headers[n] = headers[n] + ", " + v
+            else:
+                headers[n] = v
+        self.messages += 1
+        ts0 = self.msg_ts or ts
+        if self.is_request:
+            self._request(first, headers, cls, ts0)
+        else:
+            self._response(first, headers, cls, ts0)
+
+    def _request(self, first: bytes, headers: dict[str, str], cls: list[str], ts: float) -> None:
+        parts = first.split(b" ")
+        method = parts[0].decode("latin-1")
+        version = "1.1"
+        if len(parts) >= 3 and parts[-1][:5].upper() == b"HTTP/":
+            version = parts[-1][5:].decode("latin-1")
+            target = b" ".join(p for p in parts[1:-1] if p).decode("latin-1")
+        elif len(parts) >= 2:
+            target = b" ".join(parts[1:]).decode("latin-1")
+            version = "0.9"
+            self.owner.anomaly("request-without-version")
+        else:
+            target = ""
+            self.owner.anomaly("request-line-without-target")
+        self.owner.on_request(ts, method, target, version, headers)
+        te = headers.get("transfer-encoding")
+        if te is not None:
+            if cls:
+                self.owner.anomaly("both-transfer-encoding-and-content-length")
+            if te.lower().rsplit(",", 1)[-1].strip() == "chunked":
+                self.state = CHUNK_SIZE
+                return
+            # RFC 9112 §6.3 (4): a request's framing cannot be determined.
+            self.owner.anomaly("request-transfer-encoding-not-chunked")
+            self.state = CHUNK_SIZE if "chunked" in te.lower() else HEAD
+            if self.state == HEAD:
+                self._end(ts)
+            return
+        n = self._content_length(cls)
+        if n is None or n == 0:
+            self._end(ts)
+        else:
+            self.remaining = n
+            self.state = BODY_LEN
+        if method.upper() == "CONNECT":
+            pass  # the tunnel starts only when the server says 2xx
+
+    def _response(self, first: bytes, headers: dict[str, str], cls: list[str], ts: float) -> None:
+        parts = first.split(b" ", 2)
+        version = parts[0][5:].decode("latin-1") if parts[0][:5].upper() == b"HTTP/" else "?"
+        try:
+            status = int(parts[1]) if len(parts) > 1 else 0
+        except ValueError:
+            status = 0
+        if not 100 <= status <= 999:
+            self.owner.anomaly("bad-status-line")
+        reason = parts[2].decode("latin-1") if len(parts) > 2 else ""
+        method, _v = self.owner.response_context()
+        m = method.upper() if method else ""
+        te = headers.get("transfer-encoding")
+        if 100 <= status < 200 and status != 101:
+            framing = "none"
+        elif status == 101 or (m == "CONNECT" and 200 <= status < 300):
+            framing = "tunnel"
+        elif m == "HEAD" or status == 204 or status == 304:
+            framing = "none"
+        elif te is not None:
+            if cls:
+                self.owner.anomaly("both-transfer-encoding-and-content-length")
+            framing = "chunked" if te.lower().rsplit(",", 1)[-1].strip() == "chunked" else "close"
+        else:
+            n = self._content_length(cls)
+            framing = "close" if n is None else "length"
+        self.owner.on_response(ts, status, reason, version, headers, framing)
+        if framing == "none":
+            self._end(ts)
+        elif framing == "tunnel":
+            self._end(ts)
+            self.owner.on_upgrade(ts)
+        elif framing == "chunked":
+            self.state = CHUNK_SIZE
+        elif framing == "close":
+            self.state = BODY_CLOSE
+        else:
+            n = self._content_length(cls, quiet=True) or 0
+            if n:
+                self.remaining = n
+                self.state = BODY_LEN
+            else:
+                self._end(ts)
+
+    def _content_length(self, cls: list[str], quiet: bool = False) -> int | None:
+        """The Content-Length, or None when absent or unusable (an anomaly)."""
+        if not cls:
+            return None
+        values = {v.strip() for c in cls for v in c.split(",")}
+        if len(values) != 1:
+            if not quiet:
+                self.owner.anomaly("conflicting-content-length")
+            return None
+        v = values.pop()
+        if not v.isdigit():
+            if not quiet:
+                self.owner.anomaly("bad-content-length")
+            return None
+        n = int(v)
+        if n > MAX_INT64:
+            if not quiet:
+                self.owner.anomaly("content-length-overflow")
+            return None
+        return n
+
+    def _chunk_size(self, buf: bytes, s: int, e: int, ts: float) -> int:
+        nl = buf.find(b"\n", s, e)
+        head = self.head
+        if nl < 0:
+            head += buf[s:e]
+            if len(head) > MAX_CHUNK_LINE:
+                self.owner.anomaly("chunk-size-line-too-long")
+                self._lost_sync()
+            return e
+        if head:
+            head += buf[s:nl]
+            line = bytes(head)
+            head.clear()
+        else:
+            line = buf[s:nl]
+        s = nl + 1
+        line = line.strip()
+        if not line:
+            return s  # the CRLF after a chunk's data when it came late; tolerate
+        m = _HEX.match(line)
+        if m is None:
+            self.owner.anomaly("bad-chunk-size")
+            self._lost_sync()
+            return s
+        if len(m.group()) > 16 or int(m.group(), 16) > MAX_INT64:
+            self.owner.anomaly("chunk-size-overflow")
+            self._lost_sync()
+            return s
+        size = int(m.group(), 16)
+        if size == 0:
+            self.state = TRAILERS
+        else:
+            self.remaining = size + 2  # data and its CRLF
+            self.state = CHUNK_DATA
+        return s
+
+    def _trailers(self, buf: bytes, s: int, e: int, ts: float) -> int:
+        head = self.head
+        before = len(head)
+        head += buf[s:e]
+        if head[:2] == b"\r\n":
+            used = 2
+        elif head[:1] == b"\n":
+            used = 1
+        else:
+            i = head.find(b"\n\r\n")
+            j = head.find(b"\n\n")
+            if i >= 0 and (j < 0 or i < j):
+                used = i + 3
+            elif j >= 0:
+                used = j + 2
+            else:
+                if len(head) > MAX_HEAD:
+                    self.owner.anomaly("trailers-too-large")
+                    self._lost_sync()
+                return e
+        head.clear()
+        self._end(ts)
+        return s + used - before
+
+    def _resync(self, buf: bytes, s: int, e: int) -> int:
+        chunk = buf[s:e]
+        pat = _REQUEST_START if self.is_request else _RESPONSE_START
+        for m in pat.finditer(chunk):
+            i = m.start()
+            if i == 0 or chunk[i - 1] == 10:
+                self.state = HEAD
+                self.head.clear()
+                self.searched = 0
+                return s + i
+        return e
+
+    def _lost_sync(self) -> None:
+        self.head.clear()
+        self.searched = 0
+        self.remaining = 0
+        self.state = RESYNC
+
+    def _end(self, ts: float) -> None:
+        self.state = HEAD
+        self.owner.on_message_end(self.is_request, ts)
+
+    def tunnel(self) -> None:
+        """Stop parsing: the connection was upgraded (101) or became a tunnel (CONNECT)."""
+        self.state = TUNNEL
+        self.head.clear()

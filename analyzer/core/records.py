@@ -1,0 +1,103 @@
+"""The records the core produces: one per connection, one per exchange, one per server.
+
+Field names are those of the JSON contract (DESIGN.md, schema ``keepalive-analyzer/1``);
+fields past the contract are additions, never renames.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(slots=True)
+class ExchangeRecord:
+    connection: str
+    index: int
+    method: str | None
+    target: str | None
+    version: str | None
+    status: int | None
+    request_ts: float | None
+    response_ts: float | None
+    opened_connection: bool
+    closed_connection: bool
+    # additions
+    response_end_ts: float | None = None
+    response_version: str | None = None
+    request_connection: str = ""
+    response_connection: str = ""
+    framing: str | None = None
+    interim_responses: int = 0
+
+
+@dataclass(slots=True)
+class ConnectionRecord:
+    id: str
+    capture: str
+    client: str
+    server: str
+    start: float
+    end: float
+    handshake_seen: bool
+    syn: int
+    synack: int
+    fin_client: int
+    fin_server: int
+    rst_client: int
+    rst_server: int
+    closed_by: str
+    requests: int
+    responses: int
+    interim_responses: int
+    label: str
+    upgraded: bool
+    missing_bytes: int
+    diagnosis: str | None = None
+    # additions
+    packets: int = 0
+    client_bytes: int = 0
+    server_bytes: int = 0
+    teardown_ts: float | None = None
+    handshake_rtt: float | None = None
+    expired: bool = False
+    anomalies: dict[str, int] = field(default_factory=dict)
+    exchanges: list[ExchangeRecord] = field(default_factory=list)
+
+    @property
+    def client_ip(self) -> str:
+        return self.client.rsplit(":", 1)[0]
+
+
+@dataclass(slots=True)
+class ServerRecord:
+    server: str
+    clients: int
+    connections: int
+    requests: int
+    handshakes: int
+    handshakes_per_request: float
+    max_concurrent: int
+    verdict: str
+    diagnosis: str
+    evidence: str
+    hint: str
+    # additions
+    persistent: int = 0
+    per_request: int = 0
+    diagnoses: dict[str, int] = field(default_factory=dict)
+    request_limit: int | None = None
+    idle_timeout: float | None = None
+
+
+@dataclass(slots=True)
+class CaptureRecord:
+    path: str
+    format: str
+    packets: int = 0
+    tcp_packets: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
+    truncated: bool = False
+    warnings: list[str] = field(default_factory=list)
+    # additions
+    anomalies: dict[str, int] = field(default_factory=dict)
+    missing_bytes: int = 0

@@ -1,0 +1,42 @@
+"""The errors a user of keepalive-analyzer can meet.
+
+Broken traffic is data (the core records anomalies and goes on); only misuse and
+unreadable inputs raise. Every error derives from :class:`AnalyzerError`, whose message
+is one line that names the file and the problem, so the CLI can print it as it is.
+"""
+
+from __future__ import annotations
+
+
+class AnalyzerError(Exception):
+    """Base of every error this package raises on purpose."""
+
+
+class CaptureError(AnalyzerError):
+    """A capture cannot be read: missing, unreadable, empty, not a capture, corrupt header."""
+
+    def __init__(self, path: str, problem: str) -> None:
+        super().__init__(f"{path}: {problem}")
+        self.path = path
+        self.problem = problem
+
+
+class UnsupportedLinkType(CaptureError):
+    """The capture's link type is not one the decoder knows."""
+
+    def __init__(self, path: str, linktype: int) -> None:
+        name = LINKTYPE_NAMES.get(linktype, "unknown")
+        super().__init__(
+            path,
+            f"unsupported link type {linktype} ({name}); supported: Ethernet, BSD loopback, "
+            "raw IP, Linux cooked (SLL/SLL2), NFLOG",
+        )
+        self.linktype = linktype
+
+
+LINKTYPE_NAMES = {
+    0: "NULL", 1: "ETHERNET", 6: "IEEE802_5", 9: "PPP", 12: "RAW", 14: "RAW",
+    101: "RAW", 105: "IEEE802_11", 108: "LOOP", 113: "LINUX_SLL",
+    127: "IEEE802_11_RADIOTAP", 147: "USER0", 195: "IEEE802_15_4", 228: "IPV4",
+    229: "IPV6", 239: "NFLOG", 276: "LINUX_SLL2",
+}

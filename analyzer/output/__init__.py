@@ -1,0 +1,1 @@
+"""Renderings of an Analysis: JSON (the contract), CSV, the terminal report."""
