@@ -14,6 +14,8 @@ into one verdict and ONE primary diagnosis, picked by :func:`summarise_server`:
   of the capture) do not make the primary diagnosis;
 * ``request-limit`` is a server-level pattern: connections the server closed with
   ``Connection: close`` all after the same number N >= 2 of requests;
+* ``leak`` needs idle one-request connections to pile up: LEAK_MIN of them open and
+  idle at once when the same client opens yet another;
 * the most frequent costly diagnosis wins, ties broken by :data:`PRECEDENCE`; with none,
   the server is ``reused``.
 
@@ -30,6 +32,7 @@ from collections.abc import Callable, Iterable
 from analyzer.core.records import ConnectionRecord, ServerRecord
 
 HTTP_LABELS = ("persistent", "per-request")
+LEAK_MIN = 2  # idle one-request connections open at once before it is called a leak
 
 PRECEDENCE = (
     "leak", "reset", "request-limit", "idle-timeout", "close-delimited",
@@ -166,25 +169,35 @@ def _connection_diagnosis(c: ConnectionRecord, idle_open: bool) -> str | None:
 
 
 def _idle_open(conns: list[ConnectionRecord]) -> dict[str, str]:
-    """Per-request connections still open and idle when the same client opened another.
+    """One-request connections left open and idle while the same client opened more.
 
-    Returns {connection id: id of the connection opened meanwhile}."""
+    A leak *accumulates*: at some new connection's start, at least LEAK_MIN earlier
+    one-request connections of that client sit idle (response complete, no teardown).
+    A client that closes each connection late but steadily (Python's requests.get() in a
+    loop closes connection N when N+1's response is garbage-collected: depth 1) is not
+    a leak. Returns {connection id: id of a connection opened while it was idle}."""
     out: dict[str, str] = {}
     by_client: dict[str, list[ConnectionRecord]] = defaultdict(list)
     for c in conns:
         by_client[c.client_ip].append(c)
     for group in by_client.values():
-        for i, c in enumerate(group):
-            if c.label != "per-request":
-                continue
-            done = _response_done(c)
-            if done is None:
-                continue
-            closed = c.teardown_ts if c.teardown_ts is not None else float("inf")
-            for n in group[i + 1 :]:
-                if done < n.start < closed:
-                    out[c.id] = n.id
-                    break
+        idle: dict[str, str] = {}
+        depth = 0
+        active: list[tuple[float, float, str]] = []  # (response done, teardown, id)
+        for n in group:
+            active = [a for a in active if a[1] > n.start]
+            here = 0
+            for done, _closed, cid in active:
+                if done < n.start:
+                    here += 1
+                    idle.setdefault(cid, n.id)
+            depth = max(depth, here)
+            done = _response_done(n)
+            if n.label == "per-request" and done is not None:
+                closed = n.teardown_ts if n.teardown_ts is not None else float("inf")
+                active.append((done, closed, n.id))
+        if depth >= LEAK_MIN:
+            out.update(idle)
     return out
 
 
@@ -195,10 +208,9 @@ def _reconnected(conns: list[ConnectionRecord]) -> set[str]:
     for c in conns:
         by_client[c.client_ip].append(c)
     for group in by_client.values():
-        for i, c in enumerate(group):
-            if c.teardown_ts is None:
-                continue
-            if any(n.start >= c.teardown_ts for n in group[i + 1 :]):
+        last = group[-1]
+        for c in group:
+            if c.teardown_ts is not None and c is not last and last.start >= c.teardown_ts:
                 out.add(c.id)
     return out
 
@@ -214,6 +226,10 @@ def _max_concurrent(conns: Iterable[ConnectionRecord]) -> int:
         cur += d
         best = max(best, cur)
     return best
+
+
+def _n(k: int, word: str) -> str:
+    return f"{k} {word}" + ("" if k == 1 else "s")
 
 
 def _ids(cs: list[ConnectionRecord], most: int = 5) -> str:
@@ -252,15 +268,6 @@ def summarise_server(
         rec.evidence = f"{len(conns)} connection(s), none carried HTTP/1.x ({dict(kinds)})"
         rec.hint = "nothing to analyse: no HTTP/1.x on these connections (TLS? HTTP/2?)"
         return rec
-    if per_request == 0:
-        rec.verdict = "reused"
-    elif persistent == 0:
-        rec.verdict = "not-reused"
-        if per_request == 1 and http[0].closed_by == "open":
-            rec.verdict = "reused"
-    else:
-        rec.verdict = "partly-reused"
-
     reconnected = _reconnected(http)
     costly: dict[str, list[ConnectionRecord]] = defaultdict(list)
     for c in http:
@@ -287,6 +294,14 @@ def summarise_server(
         costly.pop("server-connection-close", None)
         costly["request-limit"] = limited
 
+    # The verdict: nothing cost a reconnect → reused; else by how many connections
+    # still carried several requests.
+    if not costly:
+        rec.verdict = "reused"
+    elif persistent == 0:
+        rec.verdict = "not-reused"
+    else:
+        rec.verdict = "partly-reused"
     if not costly:
         rec.diagnosis = "reused"
         rec.evidence = (
@@ -294,10 +309,11 @@ def summarise_server(
             f"{handshakes} handshake(s) ({rec.handshakes_per_request:.2f} per request); "
             f"{persistent} connection(s) carried 2 or more requests"
         )
-        if rec.verdict == "reused" and persistent == 0:
+        if persistent == 0:
             rec.evidence = (
-                f"1 request on {_ids(http)}; its connection stayed open to the end of the "
-                "capture, so nothing refused reuse"
+                f"{_n(requests, 'request')} on {_n(len(http), 'connection')} "
+                f"({_ids(http)}) that stayed open to the end of the capture: nothing "
+                "refused reuse"
             )
         rec.hint = HINTS["reused"]
         return rec
@@ -319,7 +335,7 @@ def _evidence(
 ) -> str:
     n = len(cs)
     head = (
-        f"{rec.requests} requests opened {rec.connections} connections "
+        f"{_n(rec.requests, 'request')} opened {_n(rec.connections, 'connection')} "
         f"({rec.handshakes_per_request:.2f} handshakes per request)"
     )
     if code == "leak":

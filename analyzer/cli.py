@@ -1,0 +1,118 @@
+"""The ``keepalive`` command: thin typer wrappers over the public API.
+
+Every :class:`~analyzer.errors.AnalyzerError` becomes one line on stderr and exit 2; a
+traceback reaching a user is a bug (set KEEPALIVE_DEBUG=1 to see one).
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from analyzer.errors import AnalyzerError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Do your HTTP clients and servers reuse TCP connections? If not, why?",
+    pretty_exceptions_enable=False,
+)
+
+
+class Format(str, enum.Enum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+@app.callback()
+def _root() -> None:
+    """Do your HTTP clients and servers reuse TCP connections? If not, why?"""
+
+
+@app.command()
+def analyze(
+    captures: Annotated[
+        list[Path], typer.Argument(help="pcap / pcapng files, optionally .gz", show_default=False)
+    ],
+    format: Annotated[Format, typer.Option("--format", "-f", help="output format")] = Format.table,
+    output: Annotated[
+        Optional[Path], typer.Option("--output", "-o", help="write to this file, not stdout")
+    ] = None,
+    idle_timeout: Annotated[
+        float, typer.Option(help="expire connections idle this long (capture seconds)")
+    ] = 300.0,
+    max_rows: Annotated[int, typer.Option(help="connections shown in the table")] = 40,
+) -> None:
+    """Analyse capture files: a verdict per server, then every connection.
+
+    Example: keepalive analyze captures/go-leak.pcap --format json -o result.json
+    """
+    from analyzer.api import analyze as run
+
+    def warn(msg: str) -> None:
+        print(f"keepalive: warning: {msg}", file=sys.stderr)
+
+    result = run([str(p) for p in captures], idle_timeout=idle_timeout, on_warning=warn)
+    if format is Format.json:
+        text = result.to_json(indent=1) + "\n"
+    elif format is Format.csv:
+        from analyzer.output.csvout import connections_csv
+
+        text = connections_csv(result)
+    else:
+        from rich.console import Console
+
+        if output is not None:
+            with open(output, "w", encoding="utf-8") as fh:
+                from analyzer.output.terminal import render
+
+                render(result, Console(file=fh, width=160, no_color=True), max_rows)
+            return
+        from analyzer.output.terminal import render
+
+        render(result, Console(width=None if sys.stdout.isatty() else 150), max_rows)
+        return
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        try:
+            output.write_text(text, encoding="utf-8")
+        except OSError as e:
+            raise AnalyzerError(f"{output}: cannot write: {e.strerror or e}") from None
+
+
+def main() -> None:
+    try:
+        app(standalone_mode=False)
+    except AnalyzerError as e:
+        print(f"keepalive: error: {e}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("keepalive: interrupted", file=sys.stderr)
+        sys.exit(130)
+    except BrokenPipeError:
+        sys.exit(1)
+    except SystemExit:
+        raise
+    except Exception as e:  # click usage errors and the unexpected
+        import click
+
+        if isinstance(e, click.exceptions.Abort):
+            sys.exit(130)
+        if isinstance(e, click.ClickException):
+            e.show()
+            sys.exit(e.exit_code)
+        if os.environ.get("KEEPALIVE_DEBUG"):
+            raise
+        print(
+            f"keepalive: internal error: {type(e).__name__}: {e} "
+            "(a bug: please report it; KEEPALIVE_DEBUG=1 shows the traceback)",
+            file=sys.stderr,
+        )
+        sys.exit(70)
