@@ -12,22 +12,27 @@ from typing import Any
 
 import pandas as pd
 
+CLOSED_BY = pd.CategoricalDtype(["client", "server", "client-rst", "server-rst", "open"])
+LABEL = pd.CategoricalDtype(["persistent", "per-request", "unused", "not-http"])
+VERDICT = pd.CategoricalDtype(["reused", "partly-reused", "not-reused", "no-http"])
+UTC_TIME = "datetime64[ns, UTC]"
+
 from analyzer.core.records import ConnectionRecord, ExchangeRecord, ServerRecord
 from analyzer.output.jsonout import connection_dict, exchange_dict, server_dict
 
-CONNECTION_DTYPES: dict[str, str] = {
+CONNECTION_DTYPES: dict[str, Any] = {
     "id": "string", "capture": "string", "client": "string", "server": "string",
     "start": "float64", "end": "float64", "handshake_seen": "bool",
     "syn": "int64", "synack": "int64", "fin_client": "int64", "fin_server": "int64",
-    "rst_client": "int64", "rst_server": "int64", "closed_by": "category",
+    "rst_client": "int64", "rst_server": "int64", "closed_by": CLOSED_BY,
     "requests": "int64", "responses": "int64", "interim_responses": "int64",
-    "label": "category", "upgraded": "bool", "missing_bytes": "int64",
+    "label": LABEL, "upgraded": "bool", "missing_bytes": "int64",
     "diagnosis": "string", "packets": "int64", "client_bytes": "int64",
     "server_bytes": "int64", "teardown_ts": "float64", "handshake_rtt": "float64",
     "expired": "bool",
 }
 
-EXCHANGE_DTYPES: dict[str, str] = {
+EXCHANGE_DTYPES: dict[str, Any] = {
     "connection": "string", "index": "int64", "method": "string", "target": "string",
     "version": "string", "status": "Int64", "request_ts": "float64",
     "response_ts": "float64", "opened_connection": "bool", "closed_connection": "bool",
@@ -36,17 +41,17 @@ EXCHANGE_DTYPES: dict[str, str] = {
     "framing": "string", "interim_responses": "int64",
 }
 
-SERVER_DTYPES: dict[str, str] = {
+SERVER_DTYPES: dict[str, Any] = {
     "server": "string", "clients": "int64", "connections": "int64", "requests": "int64",
     "handshakes": "int64", "handshakes_per_request": "float64",
-    "max_concurrent": "int64", "verdict": "category", "diagnosis": "string",
+    "max_concurrent": "int64", "verdict": VERDICT, "diagnosis": "string",
     "evidence": "string", "hint": "string", "persistent": "int64",
     "per_request": "int64", "request_limit": "Int64", "idle_timeout": "float64",
 }
 
 
 def _frame(
-    rows: Sequence[Any], to_dict: Callable[[Any], dict[str, Any]], dtypes: dict[str, str]
+    rows: Sequence[Any], to_dict: Callable[[Any], dict[str, Any]], dtypes: dict[str, Any]
 ) -> pd.DataFrame:
     data = [{k: d[k] for k in dtypes} for d in map(to_dict, rows)]
     df = pd.DataFrame(data, columns=list(dtypes))
@@ -55,14 +60,14 @@ def _frame(
 
 def connections_frame(rows: Sequence[ConnectionRecord]) -> pd.DataFrame:
     df = _frame(rows, connection_dict, CONNECTION_DTYPES)
-    df["start_time"] = pd.to_datetime(df["start"], unit="s", utc=True)
-    df["end_time"] = pd.to_datetime(df["end"], unit="s", utc=True)
+    df["start_time"] = pd.to_datetime(df["start"], unit="s", utc=True).astype(UTC_TIME)
+    df["end_time"] = pd.to_datetime(df["end"], unit="s", utc=True).astype(UTC_TIME)
     return df
 
 
 def exchanges_frame(rows: Sequence[ExchangeRecord]) -> pd.DataFrame:
     df = _frame(rows, exchange_dict, EXCHANGE_DTYPES)
-    df["request_time"] = pd.to_datetime(df["request_ts"], unit="s", utc=True)
+    df["request_time"] = pd.to_datetime(df["request_ts"], unit="s", utc=True).astype(UTC_TIME)
     return df
 
 

@@ -18,7 +18,8 @@ so the sequence space wraps, every byte ACKed only after it was sent, no gaps):
 * **reset** connections: 1-4 requests, then a RST from the client or the server;
 * every connection starts with a full handshake (SYN, SYN-ACK, ACK); responses use
   Content-Length (small, or split over several 1448-byte segments) or chunked encoding
-  (several chunks, segmented regardless of chunk boundaries); the receiver sends pure ACKs;
+  (several chunks, segmented regardless of chunk boundaries, except that the final
+  ``0\r\n\r\n`` is never split: tshark 4.0 misparses that); the receiver sends pure ACKs;
 * about 48 connections are open at any time and their packets are interleaved at random;
 * a few UDP datagrams (not TCP) are mixed in, so ``packets != tcp_packets``.
 
@@ -41,7 +42,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 MSS = 1448
 CONCURRENCY = 48
 EPOCH_US = 1_732_550_000 * 1_000_000
@@ -214,14 +215,20 @@ class Generator:
             return (b"HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\n"
                     b"Content-Length: %d\r\nServer: bench\r\n\r\n" % len(body)) + body
         if r < 0.20:  # chunked, several chunks
-            parts = [b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
-                     b"Transfer-Encoding: chunked\r\nServer: bench\r\n\r\n"]
-            for _ in range(rng.randrange(2, 7)):
-                size = rng.randrange(1, 3000)
-                start = rng.randrange(0, 60000)
-                parts.append(b"%x\r\n" % size + BODY[start:start + size] + b"\r\n")
-            parts.append(b"0\r\n\r\n")
-            return b"".join(parts)
+            while True:
+                parts = [b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+                         b"Transfer-Encoding: chunked\r\nServer: bench\r\n\r\n"]
+                for _ in range(rng.randrange(2, 7)):
+                    size = rng.randrange(1, 3000)
+                    start = rng.randrange(0, 60000)
+                    parts.append(b"%x\r\n" % size + BODY[start:start + size] + b"\r\n")
+                parts.append(b"0\r\n\r\n")
+                resp = b"".join(parts)
+                # tshark 4.0 reports "Malformed Packet" and loses the response when a
+                # segment boundary splits the final b"0\r\n\r\n"; keep it whole so that
+                # tshark can cross-check the truth (chunk-size lines still get split).
+                if not 0 < len(resp) % MSS < 5:
+                    return resp
         if r < 0.55:  # several 1448-byte segments
             size = rng.randrange(1500, 24000)
         else:

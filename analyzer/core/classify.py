@@ -100,17 +100,21 @@ def _rule_http10_client(c: ConnectionRecord) -> bool:
     )
 
 
+# The server's HTTP/1.0 or its 'Connection: close' ends the connection whoever sends the
+# first FIN: a client that reads such a response may close first itself (curl does).
 def _rule_http10_server(c: ConnectionRecord) -> bool:
     e = _last(c)
     return (
-        e is not None and _closes(c, "server") and e.response_version == "1.0"
+        e is not None and c.closed_by != "open" and e.response_version == "1.0"
         and "keep-alive" not in _tokens(e.response_connection)
     )
 
 
 def _rule_server_connection_close(c: ConnectionRecord) -> bool:
     e = _last(c)
-    return e is not None and _closes(c, "server") and "close" in _tokens(e.response_connection)
+    return (
+        e is not None and c.closed_by != "open" and "close" in _tokens(e.response_connection)
+    )
 
 
 def _rule_idle_timeout(c: ConnectionRecord) -> bool:
@@ -387,13 +391,13 @@ def _evidence(
         )
     if code == "http10-server":
         return (
-            f"{head}; {n} response(s) were HTTP/1.0 without keep-alive and the server closed, "
-            f"although the client spoke HTTP/1.1: {_ids(cs)}"
+            f"{head}; {n} response(s) were HTTP/1.0 without keep-alive, so the connection "
+            f"closed after each, although the client spoke HTTP/1.1: {_ids(cs)}"
         )
     if code == "server-connection-close":
         return (
             f"{head}; {n} response(s) carried 'Connection: close' although the client asked "
-            f"for nothing, and the server closed: {_ids(cs)}"
+            f"for nothing, and the connection closed after each: {_ids(cs)}"
         )
     # client-close
     gaps = [

@@ -1,0 +1,144 @@
+"""The ``keepalive`` command as a user runs it: a real subprocess, exit codes, one-line
+errors on stderr, the JSON contract on stdout."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import CAPTURES
+
+KEEPALIVE = [sys.executable, "-m", "analyzer"]
+REQUIRED_CONNECTION = {
+    "id", "capture", "client", "server", "start", "end", "handshake_seen", "syn", "synack",
+    "fin_client", "fin_server", "rst_client", "rst_server", "closed_by", "requests",
+    "responses", "interim_responses", "label", "upgraded", "missing_bytes", "diagnosis",
+}
+REQUIRED_EXCHANGE = {
+    "connection", "index", "method", "target", "version", "status", "request_ts",
+    "response_ts", "opened_connection", "closed_connection",
+}
+REQUIRED_SERVER = {
+    "server", "clients", "connections", "requests", "handshakes", "handshakes_per_request",
+    "max_concurrent", "verdict", "diagnosis", "evidence", "hint",
+}
+REQUIRED_CAPTURE = {"path", "format", "packets", "tcp_packets", "skipped", "truncated", "warnings"}
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*KEEPALIVE, *args], capture_output=True, text=True, timeout=120)
+
+
+def test_json_contract() -> None:
+    p = run("analyze", str(CAPTURES / "go-leak.pcap"), "--format", "json")
+    assert p.returncode == 0, p.stderr
+    d = json.loads(p.stdout)
+    assert d["schema"] == "keepalive-analyzer/1"
+    assert REQUIRED_CAPTURE <= set(d["captures"][0])
+    assert all(REQUIRED_CONNECTION <= set(c) for c in d["connections"])
+    assert all(REQUIRED_EXCHANGE <= set(e) for e in d["exchanges"])
+    assert all(REQUIRED_SERVER <= set(s) for s in d["servers"])
+    assert [c["id"] for c in d["connections"]] == [f"C{i}" for i in range(1, 11)]
+    (s,) = d["servers"]
+    assert (s["verdict"], s["diagnosis"]) == ("not-reused", "leak")
+    assert s["handshakes_per_request"] == 1.0
+    assert "io.Copy(io.Discard, resp.Body)" in s["hint"]
+    assert all(e["opened_connection"] for e in d["exchanges"])
+
+
+def test_table_report_names_the_verdict() -> None:
+    p = run("analyze", str(CAPTURES / "go-leak.pcap"), str(CAPTURES / "go-drain.pcap"))
+    assert p.returncode == 0, p.stderr
+    assert "NOT-REUSED" in p.stdout and "[leak]" in p.stdout
+    assert "REUSED" in p.stdout and "[reused]" in p.stdout
+    assert p.stdout.index("[leak]") < p.stdout.index("\nconnections")
+
+
+def test_csv_and_output_file(tmp_path: Path) -> None:
+    out = tmp_path / "c.csv"
+    p = run("analyze", str(CAPTURES / "curl-per-request.pcap"), "-f", "csv", "-o", str(out))
+    assert p.returncode == 0, p.stderr
+    lines = out.read_text().splitlines()
+    assert lines[0].startswith("id,capture,client,server")
+    assert len(lines) == 1 + 5
+    assert all(",client-close," in line for line in lines[1:])
+
+
+def test_gzip_capture(tmp_path: Path) -> None:
+    gz = tmp_path / "drain.pcap.gz"
+    gz.write_bytes(gzip.compress((CAPTURES / "go-drain.pcap").read_bytes()))
+    p = run("analyze", str(gz), "-f", "json")
+    assert p.returncode == 0, p.stderr
+    d = json.loads(p.stdout)
+    assert d["captures"][0]["format"] == "pcap.gz"
+    assert d["servers"][0]["requests"] == 10
+
+
+def _one_line_error(p: subprocess.CompletedProcess[str], *words: str) -> None:
+    assert p.returncode == 2
+    assert p.stdout == ""
+    err = p.stderr.strip().splitlines()
+    assert len(err) == 1, p.stderr
+    assert "Traceback" not in p.stderr
+    for w in words:
+        assert w in err[0]
+
+
+@pytest.mark.parametrize(
+    "make, words",
+    [
+        (lambda d: d / "missing.pcap", ["missing.pcap", "no such file"]),
+        (lambda d: d, ["is a directory"]),
+        (lambda d: _write(d / "empty.pcap", b""), ["empty.pcap", "empty"]),
+        (lambda d: _write(d / "notes.txt", b"hello, not a capture\n" * 4), ["notes.txt", "text"]),
+        (lambda d: _write(d / "x.pcap.gz", b"not gzip at all" * 4), ["x.pcap.gz", "gzip"]),
+        (
+            lambda d: _write(
+                d / "wifi.pcap",
+                bytes.fromhex("d4c3b2a1020004000000000000000000ffff000069000000"),
+            ),
+            ["wifi.pcap", "link type 105"],
+        ),
+    ],
+    ids=["missing", "directory", "empty", "text", "not-gzip", "linktype"],
+)
+def test_bad_input_one_line(tmp_path: Path, make, words) -> None:  # type: ignore[no-untyped-def]
+    _one_line_error(run("analyze", str(make(tmp_path))), *words)
+
+
+def _write(p: Path, data: bytes) -> Path:
+    p.write_bytes(data)
+    return p
+
+
+def test_truncated_capture_warns_and_reports(tmp_path: Path) -> None:
+    data = (CAPTURES / "go-drain.pcap").read_bytes()
+    cut = tmp_path / "cut.pcap"
+    cut.write_bytes(data[: len(data) * 2 // 3 + 5])
+    p = run("analyze", str(cut), "-f", "json")
+    assert p.returncode == 0
+    assert "warning" in p.stderr and "truncated" in p.stderr
+    d = json.loads(p.stdout)
+    assert d["captures"][0]["truncated"] is True
+    assert d["captures"][0]["warnings"]
+    assert d["connections"] and d["connections"][0]["requests"] >= 1
+
+
+def test_help_has_an_example() -> None:
+    p = run("analyze", "--help")
+    assert p.returncode == 0
+    assert "Example: keepalive analyze" in p.stdout
+
+
+def test_console_script_installed() -> None:
+    exe = Path(sys.executable).parent / "keepalive"
+    assert exe.exists()
+    p = subprocess.run([str(exe), "analyze", str(CAPTURES / "ipv6.pcap"), "-f", "json"],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0
+    assert json.loads(p.stdout)["connections"][0]["server"].startswith("[::1]:")

@@ -1,0 +1,77 @@
+"""Golden captures recorded from real programs on loopback (captures/, recipes in
+captures/scenarios/).
+
+Two checks per capture:
+
+* the facts in captures/expected/NAME.json, established from the wire with tshark when
+  the capture was recorded (connections, requests per connection, who closed each,
+  verdict and diagnosis) — independent of this code;
+* the full JSON output against a checked-in baseline in tests/golden/ (minus the
+  capture path), so any change in output shows as a diff a human reads. Update with
+  ``pytest tests/test_golden.py --update-golden`` and review ``git diff tests/golden``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+import analyzer
+from tests.conftest import CAPTURES, ROOT
+
+EXPECTED = sorted((CAPTURES / "expected").glob("*.json"))
+GOLDEN = ROOT / "tests" / "golden"
+
+
+def _load(p: Path) -> dict:
+    return json.loads(p.read_text())
+
+
+@pytest.mark.parametrize("expected", EXPECTED, ids=[p.stem for p in EXPECTED])
+def test_wire_facts(expected: Path) -> None:
+    e = _load(expected)
+    a = analyzer.analyze(str(CAPTURES / e["capture"]))
+    conns = [c for c in a.connection_records if c.server == e["server"]]
+    assert len(conns) == e["connections"]
+    assert [len(c.exchanges) for c in conns] == e["requests_per_connection"]
+    assert sum(c.requests for c in conns) == e["requests"]
+    assert [c.closed_by for c in conns] == e["closed_by"]
+    assert [c.label for c in conns] == e["expected_label_per_connection"]
+    (server,) = [s for s in a.server_records if s.server == e["server"]]
+    assert server.verdict == e["expected_verdict"]
+    assert server.diagnosis == e["expected_diagnosis"]
+    extra = e.get("extra", {})
+    if "request_limit" in extra:
+        assert server.request_limit == extra["request_limit"]
+    if "idle_timeout_s" in extra:
+        assert server.idle_timeout == pytest.approx(extra["idle_timeout_s"], abs=0.05)
+    assert server.evidence and server.hint
+    assert all(not cap.truncated for cap in a.capture_records)
+
+
+def _normalised(a: analyzer.Analysis) -> dict:
+    d = a.to_dict()
+    for cap in d["captures"]:
+        cap["path"] = os.path.basename(cap["path"])
+    for c in d["connections"]:
+        c["capture"] = os.path.basename(c["capture"])
+    return d
+
+
+CAPTURE_FILES = sorted(
+    p for p in CAPTURES.iterdir() if p.suffix in (".pcap", ".pcapng", ".gz")
+)
+
+
+@pytest.mark.parametrize("capture", CAPTURE_FILES, ids=[p.name for p in CAPTURE_FILES])
+def test_golden_json(capture: Path, update_golden: bool) -> None:
+    got = _normalised(analyzer.analyze(str(capture)))
+    baseline = GOLDEN / (capture.name + ".json")
+    if update_golden or not baseline.exists():
+        if not update_golden and os.environ.get("CI"):
+            pytest.fail(f"no baseline {baseline.name}; run pytest --update-golden and review")
+        baseline.write_text(json.dumps(got, indent=1, sort_keys=True) + "\n")
+    assert got == _load(baseline)
