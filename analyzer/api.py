@@ -10,7 +10,7 @@ from __future__ import annotations
 import gc
 import json
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from analyzer.capture.files import open_capture
 from analyzer.core.classify import diagnose
@@ -71,8 +71,23 @@ class Analysis:
 
         return analysis_dict(self)
 
-    def to_json(self, indent: int | None = 1) -> str:
-        return json.dumps(self.to_dict(), indent=indent)
+    def to_json(self, indent: int | None = None) -> str:
+        """The JSON contract as a string: one record per line, or ``indent``-ed."""
+        if indent is not None:
+            return json.dumps(self.to_dict(), indent=indent)
+        import io
+
+        from analyzer.output.jsonout import write_json
+
+        buf = io.StringIO()
+        write_json(self, buf)
+        return buf.getvalue()
+
+    def write_json(self, fh: IO[str]) -> None:
+        """Stream the JSON contract to an open text file."""
+        from analyzer.output.jsonout import write_json
+
+        write_json(self, fh)
 
     def __repr__(self) -> str:
         return (
@@ -99,16 +114,22 @@ def analyze(
     captures: list[CaptureRecord] = []
     connections: list[ConnectionRecord] = []
     next_id = 1
-    for path in paths:
-        cap, conns = _analyze_file(path, next_id, idle_timeout)
-        next_id += len(conns)
-        captures.append(cap)
-        connections.extend(conns)
-        if on_warning is not None:
-            for w in cap.warnings:
-                on_warning(f"{path}: {w}")
-    servers = diagnose(connections)
-    return Analysis(captures, connections, servers)
+    enabled = gc.isenabled()
+    gc.disable()  # the pass makes no cycles worth collecting; saves a few percent
+    try:
+        for path in paths:
+            cap, conns = _analyze_file(path, next_id, idle_timeout)
+            next_id += len(conns)
+            captures.append(cap)
+            connections.extend(conns)
+            if on_warning is not None:
+                for w in cap.warnings:
+                    on_warning(f"{path}: {w}")
+        servers = diagnose(connections)
+        return Analysis(captures, connections, servers)
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _analyze_file(
@@ -116,15 +137,9 @@ def _analyze_file(
 ) -> tuple[CaptureRecord, list[ConnectionRecord]]:
     cf = open_capture(path)
     table = FlowTable(path, first_id=first_id, idle_timeout=idle_timeout)
-    enabled = gc.isenabled()
-    gc.disable()  # the pass makes no cycles worth collecting; saves a few percent
-    try:
-        for buf, records in cf.batches():
-            table.feed(buf, records)
-        conns = table.finish()
-    finally:
-        if enabled:
-            gc.enable()
+    for buf, records in cf.batches():
+        table.feed(buf, records)
+    conns = table.finish()
     cap = CaptureRecord(
         path=path,
         format=cf.format,

@@ -10,7 +10,7 @@ import enum
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -42,7 +42,7 @@ def analyze(
     ],
     format: Annotated[Format, typer.Option("--format", "-f", help="output format")] = Format.table,
     output: Annotated[
-        Optional[Path], typer.Option("--output", "-o", help="write to this file, not stdout")
+        Path | None, typer.Option("--output", "-o", help="write to this file, not stdout")
     ] = None,
     idle_timeout: Annotated[
         float, typer.Option(help="expire connections idle this long (capture seconds)")
@@ -60,8 +60,16 @@ def analyze(
 
     result = run([str(p) for p in captures], idle_timeout=idle_timeout, on_warning=warn)
     if format is Format.json:
-        text = result.to_json(indent=1) + "\n"
-    elif format is Format.csv:
+        if output is None:
+            result.write_json(sys.stdout)
+        else:
+            try:
+                with open(output, "w", encoding="utf-8") as fh:
+                    result.write_json(fh)
+            except OSError as e:
+                raise AnalyzerError(f"{output}: cannot write: {e.strerror or e}") from None
+        return
+    if format is Format.csv:
         from analyzer.output.csvout import connections_csv
 
         text = connections_csv(result)

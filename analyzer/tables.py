@@ -12,13 +12,14 @@ from typing import Any
 
 import pandas as pd
 
+from analyzer.core.records import ConnectionRecord, ExchangeRecord, ServerRecord
+from analyzer.output.jsonout import connection_dict, exchange_dict, server_dict
+
 CLOSED_BY = pd.CategoricalDtype(["client", "server", "client-rst", "server-rst", "open"])
 LABEL = pd.CategoricalDtype(["persistent", "per-request", "unused", "not-http"])
 VERDICT = pd.CategoricalDtype(["reused", "partly-reused", "not-reused", "no-http"])
 UTC_TIME = "datetime64[ns, UTC]"
 
-from analyzer.core.records import ConnectionRecord, ExchangeRecord, ServerRecord
-from analyzer.output.jsonout import connection_dict, exchange_dict, server_dict
 
 CONNECTION_DTYPES: dict[str, Any] = {
     "id": "string", "capture": "string", "client": "string", "server": "string",

@@ -17,6 +17,7 @@ from __future__ import annotations
 import gzip
 import os
 import struct
+import zlib
 from collections.abc import Iterator
 from typing import IO
 
@@ -37,6 +38,9 @@ _PCAP_MAGICS = {
     b"\xa1\xb2\x3c\x4d": (">", 1e-9),
 }
 _PCAPNG_SHB = b"\x0a\x0d\x0d\x0a"
+# What reading a damaged file can raise. zlib.error (corrupt deflate data in a .gz) is not
+# an OSError, so it is listed on its own; without it a corrupt .gz escaped as a traceback.
+_READ_ERRORS = (OSError, EOFError, gzip.BadGzipFile, zlib.error)
 
 
 class CaptureFile:
@@ -52,9 +56,10 @@ class CaptureFile:
         self.warnings: list[str] = []
         self.bytes_read = 0
         self._fh = _open(path)
+        self._read_error: BaseException | None = None
         try:
             head = self._fh.read(24)
-        except (OSError, EOFError, gzip.BadGzipFile) as e:
+        except _READ_ERRORS as e:
             self._fh.close()
             raise CaptureError(path, f"cannot read: {_why(e)}") from None
         self.compressed = isinstance(self._fh, gzip.GzipFile)
@@ -89,13 +94,42 @@ class CaptureFile:
     def close(self) -> None:
         self._fh.close()
 
+    def _read(self) -> bytes:
+        """Up to CHUNK bytes of capture data.
+
+        A gzip stream that ends early (or is damaged) raises only *after* the bytes
+        decompressed before the damage have been returned: ``GzipFile.read(n)`` would
+        drop everything it had gathered for this call along with the exception, so a
+        truncated .gz lost its last MiB of packets (all of them, for a small file).
+        ``read1`` returns what one decompression step gave; the error is kept and raised
+        on the next call."""
+        if self._read_error is not None:
+            e, self._read_error = self._read_error, None
+            raise e
+        if not self.compressed:
+            return self._fh.read(CHUNK)
+        parts: list[bytes] = []
+        n = 0
+        try:
+            while n < CHUNK:
+                d = self._fh.read1(CHUNK - n)  # type: ignore[attr-defined]
+                if not d:
+                    break
+                parts.append(d)
+                n += len(d)
+        except _READ_ERRORS as e:
+            if not parts:
+                raise
+            self._read_error = e
+        return b"".join(parts)
+
     def batches(self) -> Iterator[Batch]:
         try:
             if self.format.startswith("pcapng"):
                 yield from self._pcapng()
             else:
                 yield from self._pcap()
-        except (OSError, EOFError, gzip.BadGzipFile, struct.error) as e:
+        except (*_READ_ERRORS, struct.error) as e:
             self.truncated = True
             self.warnings.append(f"read error after {self.packets} packets: {_why(e)}")
         finally:
@@ -108,10 +142,9 @@ class CaptureFile:
         lt = self.linktype
         buf = self._head[24:]
         pos = 0
-        fh = self._fh
         n = 0
         while True:
-            data = fh.read(CHUNK)
+            data = self._read()
             self.bytes_read += len(data)
             if not data:
                 break
@@ -154,7 +187,6 @@ class CaptureFile:
     def _pcapng(self) -> Iterator[Batch]:
         buf = self._head
         pos = 0
-        fh = self._fh
         n = 0
         order = "<"
         # per interface: (linktype, ts multiplier, ts offset, snaplen)
@@ -163,7 +195,7 @@ class CaptureFile:
         eof = False
         seen_unsupported: set[int] = set()
         while not eof:
-            data = fh.read(CHUNK)
+            data = self._read()
             self.bytes_read += len(data)
             if not data:
                 eof = True

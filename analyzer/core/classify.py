@@ -196,10 +196,10 @@ def _idle_open(conns: list[ConnectionRecord]) -> dict[str, str]:
                     here += 1
                     idle.setdefault(cid, n.id)
             depth = max(depth, here)
-            done = _response_done(n)
-            if n.label == "per-request" and done is not None:
+            finished = _response_done(n)
+            if n.label == "per-request" and finished is not None:
                 closed = n.teardown_ts if n.teardown_ts is not None else float("inf")
-                active.append((done, closed, n.id))
+                active.append((finished, closed, n.id))
         if depth >= LEAK_MIN:
             out.update(idle)
     return out
@@ -266,7 +266,7 @@ def summarise_server(
     )
     if not http:
         rec.diagnosis = None  # type: ignore[assignment]
-        kinds = defaultdict(int)
+        kinds: dict[str, int] = defaultdict(int)
         for c in conns:
             kinds[c.label] += 1
         rec.evidence = f"{len(conns)} connection(s), none carried HTTP/1.x ({dict(kinds)})"

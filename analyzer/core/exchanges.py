@@ -142,6 +142,28 @@ class Conversation:
     def anomaly(self, name: str) -> None:
         self.anomalies[name] = self.anomalies.get(name, 0) + 1
 
+    def release(self) -> None:
+        """Break the reader ↔ conversation cycle so the state is freed at once (the flow
+        loop runs with the cyclic GC off)."""
+        self.requests_reader.owner = _DETACHED
+        self.responses_reader.owner = _DETACHED
+        self.pending.clear()
+
     @property
     def is_http(self) -> bool:
         return bool(self.exchanges)
+
+
+class _Detached:
+    """Owner of readers whose connection is finished: late events are ignored."""
+
+    def on_request(self, *a: object) -> None: ...
+    def response_context(self) -> tuple[None, None]:
+        return None, None
+    def on_response(self, *a: object) -> None: ...
+    def on_message_end(self, *a: object) -> None: ...
+    def on_upgrade(self, *a: object) -> None: ...
+    def anomaly(self, *a: object) -> None: ...
+
+
+_DETACHED = _Detached()

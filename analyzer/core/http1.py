@@ -57,6 +57,23 @@ _REQUEST_START = re.compile(
 )
 _RESPONSE_START = re.compile(rb"HTTP/\d\.\d \d\d\d", re.IGNORECASE)
 _HEX = re.compile(rb"[0-9A-Fa-f]+")
+_FIELDS = re.compile(
+    rb"\n(content-length|transfer-encoding|connection|keep-alive)[ \t]*:([^\r\n]*)",
+    re.IGNORECASE,
+)
+
+
+_interned: dict[bytes, str] = {}
+
+
+def _str(b: bytes) -> str:
+    """Methods, versions and header values repeat: keep one str object for each."""
+    s = _interned.get(b)
+    if s is None:
+        s = b.decode("latin-1")
+        if len(_interned) < 4096:
+            _interned[b] = s
+    return s
 
 
 def looks_like_request(data: bytes) -> bool:
@@ -189,7 +206,15 @@ class MessageReader:
                     return e
             # Fast path: the whole header block is in this segment.
             end = buf.find(b"\r\n\r\n", s, e)
-            if end >= 0 and self._plausible(buf[s : s + 32]) and buf.find(b"\n\n", s, end) < 0:
+            if (
+                end >= 0
+                and (
+                    _METHOD.match(buf, s) is not None
+                    if self.is_request
+                    else buf.startswith(b"HTTP/", s)
+                )
+                and buf.find(b"\n\n", s, end) < 0
+            ):
                 nl = buf.find(b"\n", s, end + 1)
                 if not self.is_request or buf.find(b" HTTP/", s, nl) >= 0:
                     self._parse(buf[s:end], ts)
@@ -266,25 +291,18 @@ class MessageReader:
 
     def _parse(self, block: bytes, ts: float) -> None:
         """Parse a header block (start line + fields) and choose the body framing."""
-        lines = block.split(b"\n")
-        first = lines[0].rstrip(b"\r")
+        # Only the fields that decide framing and persistence are extracted (RFC 9112
+        # §6.1, §6.3, §9.3); one regex pass over the block instead of a full split.
+        nl = block.find(b"\n")
+        first = (block[:nl] if nl >= 0 else block).rstrip(b"\r")
         headers: dict[str, str] = {}
         cls: list[str] = []
-        for raw in lines[1:]:
-            if not raw or raw[0] == 32 or raw[0] == 9:
-                continue  # empty or obs-fold continuation
-            name, colon, value = raw.partition(b":")
-            if not colon:
-                self.owner.anomaly("bad-header-line")
-                continue
-            n = name.strip().lower().decode("latin-1")
-            v = value.strip().decode("latin-1")
+        for m in _FIELDS.finditer(block):
+            n = _str(m.group(1).lower())
+            v = _str(m.group(2).strip())
             if n == "content-length":
                 cls.append(v)
-            if n in headers:
-                headers[n] = headers[n] + ", " + v
-            else:
-                headers[n] = v
+            headers[n] = headers[n] + ", " + v if n in headers else v
         self.messages += 1
         ts0 = self.msg_ts or ts
         if self.is_request:
@@ -294,10 +312,10 @@ class MessageReader:
 
     def _request(self, first: bytes, headers: dict[str, str], cls: list[str], ts: float) -> None:
         parts = first.split(b" ")
-        method = parts[0].decode("latin-1")
+        method = _str(parts[0])
         version = "1.1"
         if len(parts) >= 3 and parts[-1][:5].upper() == b"HTTP/":
-            version = parts[-1][5:].decode("latin-1")
+            version = _str(parts[-1][5:])
             target = b" ".join(p for p in parts[1:-1] if p).decode("latin-1")
         elif len(parts) >= 2:
             target = b" ".join(parts[1:]).decode("latin-1")
@@ -331,14 +349,14 @@ class MessageReader:
 
     def _response(self, first: bytes, headers: dict[str, str], cls: list[str], ts: float) -> None:
         parts = first.split(b" ", 2)
-        version = parts[0][5:].decode("latin-1") if parts[0][:5].upper() == b"HTTP/" else "?"
+        version = _str(parts[0][5:]) if parts[0][:5].upper() == b"HTTP/" else "?"
         try:
             status = int(parts[1]) if len(parts) > 1 else 0
         except ValueError:
             status = 0
         if not 100 <= status <= 999:
             self.owner.anomaly("bad-status-line")
-        reason = parts[2].decode("latin-1") if len(parts) > 2 else ""
+        reason = _str(parts[2]) if len(parts) > 2 else ""
         method, _v = self.owner.response_context()
         m = method.upper() if method else ""
         te = headers.get("transfer-encoding")
@@ -377,6 +395,8 @@ class MessageReader:
         """The Content-Length, or None when absent or unusable (an anomaly)."""
         if not cls:
             return None
+        if len(cls) == 1 and cls[0].isdigit() and len(cls[0]) < 19:
+            return int(cls[0])
         values = {v.strip() for c in cls for v in c.split(",")}
         if len(values) != 1:
             if not quiet:

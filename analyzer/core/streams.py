@@ -76,7 +76,14 @@ class Stream:
         seg_end = self.offset + delta + seglen  # where a FIN on this segment sits
         if delta == 0:
             if seglen:
-                self._deliver(buf, ps, pe, seglen, ts)
+                sink = self.sink
+                if pe - ps == seglen and sink is not None:
+                    # The common case, inlined: in order, fully captured.
+                    sink.data(buf, ps, pe, ts)
+                    self.offset += seglen
+                    self.next_raw = (self.next_raw + seglen) & MASK
+                else:
+                    self._deliver(buf, ps, pe, seglen, ts)
                 if self.pending:
                     self._drain(ts)
         elif delta < 0:

@@ -1,72 +1,64 @@
 """The JSON contract of DESIGN.md (schema ``keepalive-analyzer/1``).
 
 Required fields come first, in the contract's order; additions follow. Never rename.
+
+:func:`write_json` streams: one record per line, each encoded by the C encoder
+(``indent`` would fall back to the pure-Python one), so a million-packet analysis is
+written without building the whole document in memory.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import json
+from collections.abc import Callable, Iterable
+from operator import attrgetter
+from typing import IO, TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from analyzer.api import Analysis
-    from analyzer.core.records import (
-        CaptureRecord,
-        ConnectionRecord,
-        ExchangeRecord,
-        ServerRecord,
-    )
 
 
-def capture_dict(c: CaptureRecord) -> dict[str, Any]:
-    return {
-        "path": c.path, "format": c.format, "packets": c.packets,
-        "tcp_packets": c.tcp_packets, "skipped": c.skipped, "truncated": c.truncated,
-        "warnings": c.warnings, "anomalies": c.anomalies, "missing_bytes": c.missing_bytes,
-    }
+CAPTURE_FIELDS = (
+    "path", "format", "packets", "tcp_packets", "skipped", "truncated", "warnings",
+    # additions
+    "anomalies", "missing_bytes",
+)
+CONNECTION_FIELDS = (
+    "id", "capture", "client", "server", "start", "end", "handshake_seen", "syn", "synack",
+    "fin_client", "fin_server", "rst_client", "rst_server", "closed_by", "requests",
+    "responses", "interim_responses", "label", "upgraded", "missing_bytes", "diagnosis",
+    # additions
+    "packets", "client_bytes", "server_bytes", "teardown_ts", "handshake_rtt", "expired",
+    "anomalies",
+)
+EXCHANGE_FIELDS = (
+    "connection", "index", "method", "target", "version", "status", "request_ts",
+    "response_ts", "opened_connection", "closed_connection",
+    # additions
+    "response_end_ts", "response_version", "request_connection", "response_connection",
+    "framing", "interim_responses",
+)
+SERVER_FIELDS = (
+    "server", "clients", "connections", "requests", "handshakes", "handshakes_per_request",
+    "max_concurrent", "verdict", "diagnosis", "evidence", "hint",
+    # additions
+    "persistent", "per_request", "request_limit", "idle_timeout", "diagnoses",
+)
 
 
-def connection_dict(c: ConnectionRecord) -> dict[str, Any]:
-    return {
-        "id": c.id, "capture": c.capture, "client": c.client, "server": c.server,
-        "start": c.start, "end": c.end, "handshake_seen": c.handshake_seen,
-        "syn": c.syn, "synack": c.synack, "fin_client": c.fin_client,
-        "fin_server": c.fin_server, "rst_client": c.rst_client, "rst_server": c.rst_server,
-        "closed_by": c.closed_by, "requests": c.requests, "responses": c.responses,
-        "interim_responses": c.interim_responses, "label": c.label, "upgraded": c.upgraded,
-        "missing_bytes": c.missing_bytes, "diagnosis": c.diagnosis,
-        # additions
-        "packets": c.packets, "client_bytes": c.client_bytes, "server_bytes": c.server_bytes,
-        "teardown_ts": c.teardown_ts, "handshake_rtt": c.handshake_rtt,
-        "expired": c.expired, "anomalies": c.anomalies,
-    }
+def _maker(fields: tuple[str, ...]) -> Callable[[Any], dict[str, Any]]:
+    get = attrgetter(*fields)
+
+    def to_dict(record: Any) -> dict[str, Any]:
+        return dict(zip(fields, get(record), strict=True))
+
+    return to_dict
 
 
-def exchange_dict(e: ExchangeRecord) -> dict[str, Any]:
-    return {
-        "connection": e.connection, "index": e.index, "method": e.method,
-        "target": e.target, "version": e.version, "status": e.status,
-        "request_ts": e.request_ts, "response_ts": e.response_ts,
-        "opened_connection": e.opened_connection, "closed_connection": e.closed_connection,
-        # additions
-        "response_end_ts": e.response_end_ts, "response_version": e.response_version,
-        "request_connection": e.request_connection,
-        "response_connection": e.response_connection, "framing": e.framing,
-        "interim_responses": e.interim_responses,
-    }
-
-
-def server_dict(s: ServerRecord) -> dict[str, Any]:
-    return {
-        "server": s.server, "clients": s.clients, "connections": s.connections,
-        "requests": s.requests, "handshakes": s.handshakes,
-        "handshakes_per_request": s.handshakes_per_request,
-        "max_concurrent": s.max_concurrent, "verdict": s.verdict,
-        "diagnosis": s.diagnosis, "evidence": s.evidence, "hint": s.hint,
-        # additions
-        "persistent": s.persistent, "per_request": s.per_request,
-        "request_limit": s.request_limit, "idle_timeout": s.idle_timeout,
-        "diagnoses": s.diagnoses,
-    }
+capture_dict = _maker(CAPTURE_FIELDS)
+connection_dict = _maker(CONNECTION_FIELDS)
+exchange_dict = _maker(EXCHANGE_FIELDS)
+server_dict = _maker(SERVER_FIELDS)
 
 
 def analysis_dict(a: Analysis) -> dict[str, Any]:
@@ -79,3 +71,38 @@ def analysis_dict(a: Analysis) -> dict[str, Any]:
         "exchanges": [exchange_dict(e) for e in a.exchange_records],
         "servers": [server_dict(s) for s in a.server_records],
     }
+
+
+def write_json(a: Analysis, fh: IO[str]) -> None:
+    """Write the whole document to ``fh``, one record per line."""
+    import gc
+
+    from analyzer.api import SCHEMA
+
+    enabled = gc.isenabled()
+    gc.disable()  # many short-lived dicts, no cycles: collections would only cost time
+    try:
+        _write(a, fh, SCHEMA)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _write(a: Analysis, fh: IO[str], schema: str) -> None:
+    dumps = json.JSONEncoder(ensure_ascii=True, check_circular=False).encode
+    fh.write('{"schema": ' + dumps(schema))
+    sections: list[tuple[str, Iterable[Any], Callable[[Any], dict[str, Any]]]] = [
+        ("captures", a.capture_records, capture_dict),
+        ("connections", a.connection_records, connection_dict),
+        ("exchanges", a.exchange_records, exchange_dict),
+        ("servers", a.server_records, server_dict),
+    ]
+    for name, rows, to_dict in sections:
+        fh.write(f',\n "{name}": [')
+        sep = "\n  "
+        for r in rows:
+            fh.write(sep)
+            fh.write(dumps(to_dict(r)))
+            sep = ",\n  "
+        fh.write("\n ]" if sep != "\n  " else "]")
+    fh.write("\n}\n")

@@ -1,0 +1,310 @@
+"""decode: link layer → IPv4/IPv6 → TCP fields, for every supported link type.
+
+Expected values come from the headers the builders write (RFC 791, RFC 8200, RFC 9293,
+tcpdump's link-type table), never from the decoder's own output.
+"""
+
+from __future__ import annotations
+
+import struct
+
+import pytest
+
+from analyzer.core.decode import (
+    ACK,
+    FIN,
+    PSH,
+    RST,
+    SUPPORTED_LINKTYPES,
+    SYN,
+    decode,
+    endpoint,
+    reverse_key,
+)
+from tests import builders as b
+
+PAYLOAD = b"GET /x HTTP/1.1\r\nHost: h\r\n\r\n"
+SEQ, ACKN = 0xFFFFFF00, 0x12345678
+V4 = ("192.0.2.1", "198.51.100.7", 40001, 8080)
+V6 = ("2001:db8::1", "2001:db8::2:7", 40001, 8080)
+
+
+def _segment(payload: bytes = PAYLOAD, flags: int = PSH | ACK, **kw: object) -> bytes:
+    return b.tcp(V4[2], V4[3], SEQ, ACKN, flags, payload, **kw)  # type: ignore[arg-type]
+
+
+def _v4(payload: bytes = PAYLOAD, **kw: object) -> bytes:
+    return b.ipv4(V4[0], V4[1], _segment(payload), **kw)  # type: ignore[arg-type]
+
+
+def _v6(payload: bytes = PAYLOAD, **kw: object) -> bytes:
+    return b.ipv6(V6[0], V6[1], _segment(payload), **kw)  # type: ignore[arg-type]
+
+
+def _key(addrs: tuple[str, str, int, int]) -> bytes:
+    import ipaddress
+
+    return (
+        ipaddress.ip_address(addrs[0]).packed + ipaddress.ip_address(addrs[1]).packed
+        + struct.pack("!HH", addrs[2], addrs[3])
+    )
+
+
+def _fields(buf: bytes, r: object) -> tuple[object, ...]:
+    """(key, seq, ack, flags, captured payload, seglen) from a decode tuple."""
+    assert isinstance(r, tuple), r
+    key, seq, ack, flags, ps, pe, seglen = r
+    return (key, seq, ack, flags, buf[ps:pe], seglen)
+
+
+# (id, linktype, frame builder taking an IP packet)
+LINKS = [
+    ("ethernet", 1, lambda ip: b.ethernet(ip)),
+    ("ethernet-padded", 1, lambda ip: b.ethernet(ip, pad_to=len(ip) + 40)),
+    ("vlan", 1, lambda ip: b.ethernet(ip, vlans=[10])),
+    ("qinq", 1, lambda ip: b.ethernet(ip, vlans=[100, 10], qinq=True)),
+    ("vlan-x3", 1, lambda ip: b.ethernet(ip, vlans=[1, 2, 3])),
+    ("vlan-x5-qinq", 1, lambda ip: b.ethernet(ip, vlans=[5, 4, 3, 2, 1], qinq=True)),
+    ("mpls", 1, lambda ip: b.ethernet(ip, mpls=1)),
+    ("mpls-x3", 1, lambda ip: b.ethernet(ip, mpls=3)),
+    ("vlan-mpls", 1, lambda ip: b.ethernet(ip, vlans=[7], mpls=2)),
+    ("sll", 113, b.sll),
+    ("sll2", 276, b.sll2),
+    ("null-le", 0, lambda ip: b.null(ip, "<")),
+    ("null-be", 0, lambda ip: b.null(ip, ">")),
+    ("loop", 108, lambda ip: b.null(ip, ">")),
+    ("loop-le", 108, lambda ip: b.null(ip, "<")),
+    ("raw-101", 101, lambda ip: ip),
+    ("raw-12", 12, lambda ip: ip),
+    ("raw-14", 14, lambda ip: ip),
+    ("nflog", 239, b.nflog),
+]
+
+
+@pytest.mark.parametrize(("name", "lt", "wrap"), LINKS, ids=[x[0] for x in LINKS])
+@pytest.mark.parametrize("family", ["v4", "v6"])
+def test_every_link_type_gives_the_same_tcp_fields(name, lt, wrap, family) -> None:
+    ip = _v4() if family == "v4" else _v6()
+    addrs = V4 if family == "v4" else V6
+    frame = wrap(ip)
+    expected = (_key(addrs), SEQ, ACKN, PSH | ACK, PAYLOAD, len(PAYLOAD))
+    assert _fields(frame, decode(frame, 0, len(frame), lt)) == expected
+    # Inside a larger buffer, at an offset, followed by junk that must not be read.
+    buf = b"\x45" * 13 + frame + b"\x45\x00" * 40
+    assert _fields(buf, decode(buf, 13, len(frame), lt)) == expected
+
+
+@pytest.mark.parametrize(("lt", "ip"), [(228, "v4"), (229, "v6")])
+def test_ipv4_and_ipv6_link_types(lt, ip) -> None:
+    pkt = _v4() if ip == "v4" else _v6()
+    addrs = V4 if ip == "v4" else V6
+    assert _fields(pkt, decode(pkt, 0, len(pkt), lt))[:1] == (_key(addrs),)
+
+
+@pytest.mark.parametrize("family", [24, 28, 30, 10])
+def test_bsd_null_ipv6_families_of_every_os(family) -> None:
+    for order in "<>":
+        frame = b.null(_v6(), order, family)
+        assert _fields(frame, decode(frame, 0, len(frame), 0))[0] == _key(V6)
+
+
+def test_flow_key_is_directional_and_reverse_key_swaps() -> None:
+    fwd = b.ethernet(b.ipv4(V4[0], V4[1], b.tcp(V4[2], V4[3], 1, 0, SYN)))
+    rev = b.ethernet(b.ipv4(V4[1], V4[0], b.tcp(V4[3], V4[2], 9, 2, SYN | ACK)))
+    k1 = decode(fwd, 0, len(fwd), 1)[0]  # type: ignore[index]
+    k2 = decode(rev, 0, len(rev), 1)[0]  # type: ignore[index]
+    assert k1 != k2
+    assert reverse_key(k1) == k2 and reverse_key(k2) == k1
+    k6 = _key(V6)
+    assert reverse_key(reverse_key(k6)) == k6
+    assert reverse_key(k6) == _key((V6[1], V6[0], V6[3], V6[2]))
+    assert endpoint(k1, False) == "192.0.2.1:40001"
+    assert endpoint(k1, True) == "198.51.100.7:8080"
+    assert endpoint(k6, False) == "[2001:db8::1]:40001"
+    assert endpoint(k6, True) == "[2001:db8::2:7]:8080"
+
+
+@pytest.mark.parametrize("flags", [SYN, SYN | ACK, ACK, FIN | ACK, RST, RST | ACK, PSH | ACK])
+def test_flags_pass_through(flags) -> None:
+    frame = b.ethernet(b.ipv4(V4[0], V4[1], b.tcp(1, 2, 3, 4, flags)))
+    r = decode(frame, 0, len(frame), 1)
+    assert isinstance(r, tuple)
+    assert r[3] == flags and r[6] == 0 and r[4] == r[5]
+
+
+@pytest.mark.parametrize("optlen", [4, 12, 40])
+def test_ipv4_options_are_skipped(optlen) -> None:
+    ip = b.ipv4(V4[0], V4[1], _segment(), options=b"\x94\x04\x00\x00" + b"\x01" * (optlen - 4))
+    assert ip[0] & 0x0F == 5 + optlen // 4
+    frame = b.ethernet(ip)
+    assert _fields(frame, decode(frame, 0, len(frame), 1))[4:] == (PAYLOAD, len(PAYLOAD))
+
+
+def test_tcp_options_are_skipped() -> None:
+    seg = b.tcp(1, 2, 3, 4, ACK, b"abc", options=b"\x02\x04\x05\xb4\x01\x03\x03\x07")
+    frame = b.ethernet(b.ipv4(V4[0], V4[1], seg))
+    assert _fields(frame, decode(frame, 0, len(frame), 1))[4:] == (b"abc", 3)
+
+
+@pytest.mark.parametrize(
+    "ext",
+    [
+        [(0, b"\x01\x04\0\0\0\0")],  # hop-by-hop with a PadN option
+        [(43, b"\x00\x00\0\0\0\0")],  # routing, segments left 0
+        [(60, b"")],  # destination options
+        [(0, b""), (43, b"\0" * 6 + b"\0" * 16), (60, b"\0" * 12)],  # chained, longer
+        [(51, b"\0" * 10)],  # authentication header (4-octet units)
+        [(0, b""), (51, b"\0" * 14), (60, b"")],
+    ],
+    ids=["hbh", "routing", "dstopts", "chain", "ah", "hbh-ah-dstopts"],
+)
+def test_ipv6_extension_headers_are_walked(ext) -> None:
+    frame = b.ethernet(_v6(ext=ext))
+    assert _fields(frame, decode(frame, 0, len(frame), 1)) == (
+        _key(V6), SEQ, ACKN, PSH | ACK, PAYLOAD, len(PAYLOAD),
+    )
+
+
+@pytest.mark.parametrize(
+    "ext", [[(44, b"")], [(0, b""), (44, b"\x00\x01")], [(60, b""), (44, b"")]]
+)
+def test_ipv6_fragment_header_is_skipped_as_fragment(ext) -> None:
+    frame = b.ethernet(_v6(ext=ext))
+    assert decode(frame, 0, len(frame), 1) == "ip-fragment"
+
+
+@pytest.mark.parametrize("frag", [0x2000, 0x2000 | 10, 10, 0x4000 | 3])
+def test_ipv4_fragments(frag) -> None:
+    """MF set or a nonzero offset is a fragment (RFC 791); DF alone is not."""
+    frame = b.ethernet(_v4(frag=frag))
+    assert decode(frame, 0, len(frame), 1) == "ip-fragment"
+
+
+def test_ipv4_dont_fragment_alone_is_not_a_fragment() -> None:
+    frame = b.ethernet(_v4(frag=0x4000))
+    assert isinstance(decode(frame, 0, len(frame), 1), tuple)
+    frame = b.ethernet(_v4(frag=0))
+    assert isinstance(decode(frame, 0, len(frame), 1), tuple)
+
+
+def test_udp_arp_icmp_and_other_skips() -> None:
+    u4 = b.ethernet(b.ipv4(V4[0], V4[1], b.udp(53, 53, b"q"), proto=17))
+    assert decode(u4, 0, len(u4), 1) == "udp"
+    u6 = b.ethernet(b.ipv6(V6[0], V6[1], b.udp(53, 53, b"q"), nxt=17))
+    assert decode(u6, 0, len(u6), 1) == "udp"
+    u6x = b.ethernet(b.ipv6(V6[0], V6[1], b.udp(53, 53, b"q"), nxt=17, ext=[(0, b"")]))
+    assert decode(u6x, 0, len(u6x), 1) == "udp"
+    a = b.ethernet(b.arp(), etype=0x0806)
+    assert decode(a, 0, len(a), 1) == "not-ip"
+    icmp = b.ethernet(b.ipv4(V4[0], V4[1], b"\x08\0\0\0\0\0\0\0", proto=1))
+    assert decode(icmp, 0, len(icmp), 1) == "not-tcp"
+    nonext = b.ethernet(b.ipv6(V6[0], V6[1], b"", nxt=59))
+    assert decode(nonext, 0, len(nonext), 1) == "not-tcp"
+    s = b.sll(b.arp(), etype=0x0806)
+    assert decode(s, 0, len(s), 113) == "not-ip"
+    s2 = b.sll2(b.arp(), etype=0x0806)
+    assert decode(s2, 0, len(s2), 276) == "not-ip"
+    n = b.null(_v4(), family=7)
+    assert decode(n, 0, len(n), 0) == "not-ip"
+    r = b"\x12" + _v4()[1:]
+    assert decode(r, 0, len(r), 101) == "not-ip"
+    assert decode(_v4(), 0, len(_v4()), 105) == "linktype-105"
+
+
+def test_bad_headers_are_skip_reasons() -> None:
+    ip = bytearray(_v4())
+    ip[0] = 0x44  # IHL 4 words < 20 bytes
+    assert decode(bytes(ip), 0, len(ip), 101) == "bad-ip-header"
+    ip = bytearray(_v4())
+    ip[20 + 12] = 0x40  # TCP data offset 4 words < 20 bytes
+    assert decode(bytes(ip), 0, len(ip), 101) == "bad-tcp-header"
+    # Ethertype says IPv4, header says version 6
+    frame = b.ethernet(_v6(), etype=0x0800)
+    assert decode(frame, 0, len(frame), 1) == "bad-ip-header"
+
+
+def test_tso_total_length_zero_trusts_the_frame() -> None:
+    """Captures on the sending host with TSO show IPv4 total length 0 (RFC 791 would call
+    it invalid); the payload is what the frame holds."""
+    frame = b.ethernet(_v4(total=0))
+    assert _fields(frame, decode(frame, 0, len(frame), 1))[4:] == (PAYLOAD, len(PAYLOAD))
+
+
+def test_snaplen_cut_payload_announces_the_full_length() -> None:
+    big = bytes(range(1, 201)) * 5  # 1000 bytes, no zeros
+    frame = b.ethernet(_v4(big))
+    cut = 14 + 20 + 20 + 100
+    r = decode(frame[:cut], 0, cut, 1)
+    key, seq, ack, flags, captured, seglen = _fields(frame[:cut], r)
+    assert captured == big[:100]
+    assert seglen == 1000 > len(captured)
+    # cut inside the TCP options: nothing captured, the whole payload is announced
+    seg = b.tcp(1, 2, 3, 4, ACK, big, options=b"\x01" * 12)
+    frame = b.ethernet(b.ipv4(V4[0], V4[1], seg))
+    r = decode(frame, 0, 14 + 20 + 20, 1)
+    if isinstance(r, tuple):
+        assert r[5] - r[4] == 0 and r[6] == 1000
+    else:
+        assert r.startswith("truncated")
+
+
+
+TRUNC_CASES = [
+    (name, lt, wrap, fam) for name, lt, wrap in LINKS for fam in ("v4", "v6")
+] + [
+    ("v6-ext", 1, lambda ip: b.ethernet(ip), "v6ext"),
+    ("v4-opts", 1, lambda ip: b.ethernet(ip), "v4opt"),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "lt", "wrap", "fam"), TRUNC_CASES, ids=[f"{c[0]}-{c[3]}" for c in TRUNC_CASES]
+)
+def test_truncated_frames_at_every_length_never_raise(name, lt, wrap, fam) -> None:
+    if fam == "v4":
+        ip = _v4()
+    elif fam == "v6":
+        ip = _v6()
+    elif fam == "v6ext":
+        ip = _v6(ext=[(0, b""), (43, b"\0" * 14), (51, b"\0" * 6), (60, b"")])
+    else:
+        ip = _v4(options=b"\x01" * 16)
+    frame = wrap(ip)
+    full = decode(frame, 0, len(frame), lt)
+    assert isinstance(full, tuple)
+    payload_at = full[4]
+    for n in range(len(frame)):
+        cut = frame[:n]
+        r = decode(cut, 0, n, lt)  # reading past n would raise IndexError / struct.error
+        if n < payload_at:
+            # Headers incomplete. With the TCP header whole but options cut, a tuple is
+            # allowed as long as it claims no captured bytes.
+            if isinstance(r, tuple):
+                assert r[5] - r[4] == 0 and r[6] == len(PAYLOAD)
+            else:
+                assert isinstance(r, str) and r
+        else:
+            assert isinstance(r, tuple), (n, r)
+            assert cut[r[4] : r[5]] == PAYLOAD[: n - payload_at]
+            assert r[6] == len(PAYLOAD)
+
+
+def test_supported_linktypes_all_decode() -> None:
+    built = {1, 113, 276, 0, 108, 101, 12, 14, 239, 228, 229}
+    assert built == set(SUPPORTED_LINKTYPES)
+    for lt in built:
+        ip = _v6() if lt == 229 else _v4()
+        frame = b.link(lt, ip)
+        assert isinstance(decode(frame, 0, len(frame), lt), tuple), lt
+
+
+def test_nflog_without_payload_tlv() -> None:
+    frame = b"\x02\x00\x00\x00" + struct.pack("<HH", 8, 10) + b"pfx\0"
+    assert decode(frame, 0, len(frame), 239) == "nflog-no-payload"
+    zero = b"\x02\x00\x00\x00" + struct.pack("<HH", 0, 9)
+    assert decode(zero, 0, len(zero), 239) == "nflog-no-payload"
+
+
+def test_mpls_carrying_something_else() -> None:
+    frame = b.ethernet(b"\x00" * 40, mpls=1)
+    assert decode(frame, 0, len(frame), 1) == "mpls-not-ip"
