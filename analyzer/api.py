@@ -79,12 +79,12 @@ class Analysis:
 
         from analyzer.output.jsonout import write_json
 
-        buf = io.StringIO()
+        buf = io.BytesIO()
         write_json(self, buf)
-        return buf.getvalue()
+        return buf.getvalue().decode()
 
-    def write_json(self, fh: IO[str]) -> None:
-        """Stream the JSON contract to an open text file."""
+    def write_json(self, fh: IO[bytes]) -> None:
+        """Stream the JSON contract to a file opened in binary mode."""
         from analyzer.output.jsonout import write_json
 
         write_json(self, fh)

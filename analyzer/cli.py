@@ -61,10 +61,12 @@ def analyze(
     result = run([str(p) for p in captures], idle_timeout=idle_timeout, on_warning=warn)
     if format is Format.json:
         if output is None:
-            result.write_json(sys.stdout)
+            sys.stdout.flush()
+            result.write_json(sys.stdout.buffer)
+            sys.stdout.buffer.flush()
         else:
             try:
-                with open(output, "w", encoding="utf-8") as fh:
+                with open(output, "wb") as fh:
                     result.write_json(fh)
             except OSError as e:
                 raise AnalyzerError(f"{output}: cannot write: {e.strerror or e}") from None

@@ -699,3 +699,31 @@ def summary(conns: Iterable[Any]) -> list[list[tuple[Any, ...]]]:
         [(e.method, e.target, e.status, e.interim_responses) for e in c.exchanges]
         for c in conns
     ]
+
+
+def talk(steps: Iterable[tuple[int, bytes]], mode: str = "whole", eof: bool = True) -> Any:
+    """Feed HTTP bytes straight to an :class:`analyzer.core.exchanges.Conversation` (no TCP):
+    ``steps`` are ``(side, bytes)`` in order (0: client → server). ``mode`` cuts each step:
+    ``whole``, ``bytes`` (one byte at a time) or ``split7`` (7-byte pieces). Each piece sits
+    in a buffer between junk bytes that must never be read. Both readers get EOF at the end
+    when ``eof``."""
+    from analyzer.core.exchanges import Conversation as HttpConversation
+
+    conv = HttpConversation()
+    readers = (conv.requests_reader, conv.responses_reader)
+    ts = 1.0
+    for side, data in steps:
+        if mode == "bytes":
+            pieces = [data[i : i + 1] for i in range(len(data))]
+        elif mode == "split7":
+            pieces = [data[i : i + 7] for i in range(0, len(data), 7)]
+        else:
+            pieces = [data] if data else []
+        for piece in pieces:
+            buf = b"\r\n##" + piece + b"##\r\n"
+            readers[side].data(buf, 4, 4 + len(piece), ts)
+            ts += 0.001
+    if eof:
+        conv.requests_reader.eof(ts)
+        conv.responses_reader.eof(ts)
+    return conv

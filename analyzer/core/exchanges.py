@@ -16,38 +16,12 @@ from __future__ import annotations
 from collections import deque
 
 from analyzer.core.http1 import MessageReader
+from analyzer.core.records import ExchangeRecord
 
 MAX_PENDING = 100  # unanswered pipelined requests kept for pairing (anomaly past it)
 
 
-class Exchange:
-    """One HTTP request and its final response, as seen on the wire."""
-
-    __slots__ = (
-        "index", "method", "target", "version", "request_ts", "request_end_ts",
-        "request_connection", "status", "reason", "response_version", "response_ts",
-        "response_end_ts", "response_connection", "framing", "interim", "request_headers",
-        "response_headers",
-    )
-
-    def __init__(self, index: int) -> None:
-        self.index = index
-        self.method: str | None = None
-        self.target: str | None = None
-        self.version: str | None = None
-        self.request_ts: float | None = None
-        self.request_end_ts: float | None = None
-        self.request_connection = ""  # Connection header tokens, lower-case
-        self.status: int | None = None
-        self.reason = ""
-        self.response_version: str | None = None
-        self.response_ts: float | None = None
-        self.response_end_ts: float | None = None
-        self.response_connection = ""
-        self.framing: str | None = None  # length | chunked | close | none | tunnel
-        self.interim = 0
-        self.request_headers: dict[str, str] = {}
-        self.response_headers: dict[str, str] = {}
+Exchange = ExchangeRecord  # the record is built in place while parsing
 
 
 class Conversation:
@@ -76,13 +50,10 @@ class Conversation:
         self, ts: float, method: str, target: str, version: str, headers: dict[str, str]
     ) -> None:
         self.requests += 1
-        ex = Exchange(len(self.exchanges) + 1)
-        ex.method = method
-        ex.target = target
-        ex.version = version
-        ex.request_ts = ts
-        ex.request_connection = headers.get("connection", "").lower()
-        ex.request_headers = headers
+        ex = ExchangeRecord("", len(self.exchanges) + 1, method, target, version, None, ts)
+        conn = headers.get("connection")
+        if conn:
+            ex.request_connection = conn.lower()
         self.exchanges.append(ex)
         if len(self.pending) >= MAX_PENDING:
             self.anomaly("too-many-pending-requests")
@@ -104,7 +75,7 @@ class Conversation:
         if 100 <= status < 200 and status != 101:
             self.interim += 1
             if self.pending:
-                self.pending[0].interim += 1
+                self.pending[0].interim_responses += 1
             else:
                 self.anomaly("interim-response-without-request")
             self._resp_open = None
@@ -114,14 +85,15 @@ class Conversation:
             ex = self.pending.popleft()
         else:
             self.anomaly("response-without-request")
-            ex = Exchange(len(self.exchanges) + 1)
+            ex = ExchangeRecord("", len(self.exchanges) + 1)
             self.exchanges.append(ex)
         ex.status = status
         ex.reason = reason
         ex.response_version = version
         ex.response_ts = ts
-        ex.response_connection = headers.get("connection", "").lower()
-        ex.response_headers = headers
+        conn = headers.get("connection")
+        if conn:
+            ex.response_connection = conn.lower()
         ex.framing = framing
         self._resp_open = ex
 

@@ -36,6 +36,8 @@ from analyzer.core.streams import Stream
 # Ethernet type, IPv4 ver/ihl, total length, fragment field, protocol, TCP seq, ack,
 # data offset, flags — for a frame whose IPv4 header has no options (RFC 791, 9293).
 _FAST_ETH_IPV4_TCP = struct.Struct("!12xHBxHxxHxBxx8x4xIIBB").unpack_from
+# IPv6 payload length, TCP seq, ack, data offset, flags — when TCP follows the fixed header.
+_FAST_ETH_IPV6_TCP = struct.Struct("!18xH34x4xIIBB").unpack_from
 
 IDLE_TIMEOUT = 300.0
 CLOSE_LINGER = 10.0
@@ -104,6 +106,7 @@ class FlowTable:
         tcp = 0
         ts = self.now
         fast = _FAST_ETH_IPV4_TCP
+        fast6 = _FAST_ETH_IPV6_TCP
         for ts, lt, off, caplen, _wirelen in records:
             # Fast path: Ethernet + IPv4 without options + TCP, one unpack; the flow key
             # (addresses and ports) is then one contiguous slice. Anything else, or
@@ -122,6 +125,22 @@ class FlowTable:
                         pe = off + caplen
                     if pe < ps:
                         pe = ps
+                elif etype == 0x86DD and caplen >= 74 and buf[off + 20] == 6:
+                    # Ethernet + IPv6 with TCP as the first next header (RFC 8200).
+                    plen, seq, ack, doff, flags = fast6(buf, off)
+                    ps = off + 54 + ((doff >> 4) << 2)
+                    seglen = off + 54 + plen - ps
+                    if doff < 0x50 or seglen < 0 or plen == 0:
+                        r = decode(buf, off, caplen, lt)
+                        if isinstance(r, str):
+                            skipped[r] = skipped.get(r, 0) + 1
+                            continue
+                        key, seq, ack, flags, ps, pe, seglen = r
+                    else:
+                        key = buf[off + 22 : off + 58]
+                        pe = ps + seglen
+                        if pe > off + caplen:
+                            pe = off + caplen
                 else:
                     r = decode(buf, off, caplen, lt)
                     if isinstance(r, str):
@@ -298,28 +317,13 @@ def connection_record(flow: Flow, capture: str, expired: bool) -> ConnectionReco
         requests, responses, interim = conv.requests, conv.responses, conv.interim
         upgraded = conv.upgraded
         anomalies = dict(conv.anomalies)
-        n = len(conv.exchanges)
-        for ex in conv.exchanges:
-            exchanges.append(
-                ExchangeRecord(
-                    connection=cid,
-                    index=ex.index,
-                    method=ex.method,
-                    target=ex.target,
-                    version=ex.version,
-                    status=ex.status,
-                    request_ts=ex.request_ts,
-                    response_ts=ex.response_ts,
-                    opened_connection=ex.index == 1 and flow.handshake_seen,
-                    closed_connection=ex.index == n and td is not None,
-                    response_end_ts=ex.response_end_ts,
-                    response_version=ex.response_version,
-                    request_connection=ex.request_connection,
-                    response_connection=ex.response_connection,
-                    framing=ex.framing,
-                    interim_responses=ex.interim,
-                )
-            )
+        exchanges = conv.exchanges
+        n = len(exchanges)
+        for ex in exchanges:
+            ex.connection = cid
+        if n:
+            exchanges[0].opened_connection = flow.handshake_seen
+            exchanges[-1].closed_connection = td is not None
     if not exchanges:
         label = "unused" if not (flow.nbytes[0] or flow.nbytes[1]) else "not-http"
     else:

@@ -158,9 +158,14 @@ class MessageReader:
             if n < self.remaining:
                 self.remaining -= n
                 return
-            if n == self.remaining and st == BODY_LEN:
+            if n == self.remaining:
                 self.remaining = 0
-                self._end(ts)
+                if st == BODY_LEN:
+                    self._end(ts)
+                else:
+                    # The gap ended exactly with a chunk's data and CRLF (a lost segment
+                    # aligned with a chunk): the next line is a chunk size, framing intact.
+                    self.state = CHUNK_SIZE
                 return
             self.owner.anomaly("gap-past-message-end")
             self._lost_sync()
@@ -208,6 +213,7 @@ class MessageReader:
             end = buf.find(b"\r\n\r\n", s, e)
             if (
                 end >= 0
+                and end - s <= MAX_HEAD  # larger blocks take the slow path and its bound
                 and (
                     _METHOD.match(buf, s) is not None
                     if self.is_request
@@ -246,6 +252,12 @@ class MessageReader:
             used = self._try_http09(bytes(head), ts, False)
             if used:
                 return s + used - before
+        if end > MAX_HEAD:
+            # The bound applied while accumulating (above), applied to a block that came
+            # in one large piece too, so the answer does not depend on the segmentation.
+            self.owner.anomaly("header-too-large")
+            self._lost_sync()
+            return s + (end + sep - before)
         block = bytes(head[:end])
         head.clear()
         self.searched = 0
@@ -314,7 +326,10 @@ class MessageReader:
         parts = first.split(b" ")
         method = _str(parts[0])
         version = "1.1"
-        if len(parts) >= 3 and parts[-1][:5].upper() == b"HTTP/":
+        if len(parts) == 3 and parts[2].startswith(b"HTTP/"):
+            version = _str(parts[2][5:])
+            target = parts[1].decode("latin-1")
+        elif len(parts) >= 3 and parts[-1][:5].upper() == b"HTTP/":
             version = _str(parts[-1][5:])
             target = b" ".join(p for p in parts[1:-1] if p).decode("latin-1")
         elif len(parts) >= 2:
@@ -344,8 +359,6 @@ class MessageReader:
         else:
             self.remaining = n
             self.state = BODY_LEN
-        if method.upper() == "CONNECT":
-            pass  # the tunnel starts only when the server says 2xx
 
     def _response(self, first: bytes, headers: dict[str, str], cls: list[str], ts: float) -> None:
         parts = first.split(b" ", 2)

@@ -11,23 +11,29 @@ from dataclasses import dataclass, field
 
 @dataclass(slots=True)
 class ExchangeRecord:
+    """One HTTP request and its final response. Built while the connection is parsed
+    (:mod:`analyzer.core.exchanges`); ``connection``, ``opened_connection`` and
+    ``closed_connection`` are filled in when the connection is finished."""
+
     connection: str
     index: int
-    method: str | None
-    target: str | None
-    version: str | None
-    status: int | None
-    request_ts: float | None
-    response_ts: float | None
-    opened_connection: bool
-    closed_connection: bool
+    method: str | None = None
+    target: str | None = None
+    version: str | None = None
+    status: int | None = None
+    request_ts: float | None = None
+    response_ts: float | None = None
+    opened_connection: bool = False
+    closed_connection: bool = False
     # additions
     response_end_ts: float | None = None
     response_version: str | None = None
-    request_connection: str = ""
+    request_connection: str = ""  # Connection header tokens, lower-case
     response_connection: str = ""
-    framing: str | None = None
+    framing: str | None = None  # length | chunked | close | none | tunnel
     interim_responses: int = 0
+    request_end_ts: float | None = None
+    reason: str = ""
 
 
 @dataclass(slots=True)

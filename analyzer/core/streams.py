@@ -99,7 +99,13 @@ class Stream:
                 self.retransmitted += seglen
         elif seglen:
             at = self.offset + delta
-            if at not in self.pending or len(self.pending[at][0]) < pe - ps:
+            old = self.pending.get(at)
+            if old is None or len(old[0]) < pe - ps:
+                if old is not None:
+                    # A longer copy replaces the pending one: take the old bytes out of
+                    # the count, or pending_bytes creeps up until the MAX_PENDING_BYTES
+                    # bound trips and declares false gaps on a lossless stream.
+                    self.pending_bytes -= len(old[0])
                 self.pending[at] = (buf[ps:pe], seglen, ts)
                 self.pending_bytes += pe - ps
             if (

@@ -3,8 +3,9 @@
 Required fields come first, in the contract's order; additions follow. Never rename.
 
 :func:`write_json` streams: one record per line, each encoded by the C encoder
-(``indent`` would fall back to the pure-Python one), so a million-packet analysis is
-written without building the whole document in memory.
+so a million-packet analysis is
+written without building the whole document in memory. orjson encodes when installed
+(about 10x the standard encoder); the standard library's json is the fallback.
 """
 
 from __future__ import annotations
@@ -73,8 +74,17 @@ def analysis_dict(a: Analysis) -> dict[str, Any]:
     }
 
 
-def write_json(a: Analysis, fh: IO[str]) -> None:
-    """Write the whole document to ``fh``, one record per line."""
+def _encoder() -> Callable[[Any], bytes]:
+    try:
+        import orjson
+    except ImportError:  # pragma: no cover - orjson is a dependency; stay usable without
+        enc = json.JSONEncoder(check_circular=False).encode
+        return lambda obj: enc(obj).encode()
+    return orjson.dumps  # type: ignore[no-any-return]
+
+
+def write_json(a: Analysis, fh: IO[bytes]) -> None:
+    """Write the whole document to the binary file ``fh``, one record per line."""
     import gc
 
     from analyzer.api import SCHEMA
@@ -88,21 +98,22 @@ def write_json(a: Analysis, fh: IO[str]) -> None:
             gc.enable()
 
 
-def _write(a: Analysis, fh: IO[str], schema: str) -> None:
-    dumps = json.JSONEncoder(ensure_ascii=True, check_circular=False).encode
-    fh.write('{"schema": ' + dumps(schema))
+def _write(a: Analysis, fh: IO[bytes], schema: str) -> None:
+    dumps = _encoder()
+    fh.write(b'{"schema": ' + dumps(schema))
     sections: list[tuple[str, Iterable[Any], Callable[[Any], dict[str, Any]]]] = [
         ("captures", a.capture_records, capture_dict),
         ("connections", a.connection_records, connection_dict),
         ("exchanges", a.exchange_records, exchange_dict),
         ("servers", a.server_records, server_dict),
     ]
+    write = fh.write
     for name, rows, to_dict in sections:
-        fh.write(f',\n "{name}": [')
-        sep = "\n  "
+        write(f',\n "{name}": ['.encode())
+        first = True
         for r in rows:
-            fh.write(sep)
-            fh.write(dumps(to_dict(r)))
-            sep = ",\n  "
-        fh.write("\n ]" if sep != "\n  " else "]")
-    fh.write("\n}\n")
+            write(b"\n  " if first else b",\n  ")
+            write(dumps(to_dict(r)))
+            first = False
+        write(b"]" if first else b"\n ]")
+    write(b"\n}\n")

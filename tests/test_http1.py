@@ -1,0 +1,419 @@
+"""http1: passive HTTP/1.x message framing (RFC 9112), both directions.
+
+Every case runs whole, one byte at a time, in 7-byte pieces, and with trailing junk after
+the last request (which may add an anomaly but must not change the exchanges), through the
+real owner (:class:`analyzer.core.exchanges.Conversation`) that pairs the messages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pytest
+
+from analyzer.core.exchanges import Conversation
+from analyzer.core.http1 import MAX_HEAD, looks_like_request, looks_like_response
+from tests import builders as b
+
+MODES = ["whole", "bytes", "split7", "junk"]
+JUNK = b"\x00\x17\x03junk that is not HTTP\xff"
+
+Step = tuple[int, bytes]  # (0: client → server | 1: server → client, bytes)
+
+
+def talk(steps: Sequence[Step], mode: str = "whole", eof: bool = True) -> Conversation:
+    """The builders' talk(), plus the "junk" mode: trailing junk after the last request."""
+    steps = list(steps)
+    if mode == "junk":
+        return b.talk(steps + [(0, JUNK)], "whole", eof)  # type: ignore[no-any-return]
+    return b.talk(steps, mode, eof)  # type: ignore[no-any-return]
+
+
+def exchanges(conv: Conversation) -> list[tuple[object, ...]]:
+    return [
+        (e.method, e.target, e.version, e.status, e.interim_responses, e.framing) for e in conv.exchanges
+    ]
+
+
+def anomalies(conv: Conversation, mode: str) -> dict[str, int]:
+    a = dict(conv.anomalies)
+    if mode == "junk":
+        a.pop("unexpected-data", None)
+    return a
+
+
+@pytest.fixture(params=MODES)
+def mode(request: pytest.FixtureRequest) -> str:
+    return request.param  # type: ignore[no-any-return]
+
+
+OK0 = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
+
+
+def test_content_length_bodies_are_skipped_by_count(mode) -> None:
+    body = b"GET /fake HTTP/1.1\r\n\r\n"  # looks like a request, but it is a body
+    req = b"POST /u HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+    resp = b"HTTP/1.1 201 Created\r\nContent-Length: %d\r\n\r\n%s" % (
+        len(b"HTTP/1.1 500 no\r\n\r\n"), b"HTTP/1.1 500 no\r\n\r\n",
+    )
+    conv = talk([(0, req), (1, resp), (0, req), (1, resp)], mode)
+    assert exchanges(conv) == [("POST", "/u", "1.1", 201, 0, "length")] * 2
+    assert anomalies(conv, mode) == {}
+    assert conv.requests == 2 and conv.responses == 2
+    assert all(e.request_end_ts is not None and e.response_end_ts is not None
+               for e in conv.exchanges)
+
+
+def test_chunked_with_extensions_and_trailers(mode) -> None:
+    chunk26 = b"abcdefghijklmnopqrstuvwxyz"
+    resp1 = (
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"5;name=val\r\nhello\r\n"
+        b'1A; x="q;r" ; y\r\n' + chunk26 + b"\r\n"
+        b"0;last\r\nX-Trailer: t\r\nX-Other: o\r\n\r\n"
+    )
+    resp2 = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
+    req_chunked = (
+        b"POST /up HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"4\r\nGET \r\n0\r\n\r\n"
+    )
+    conv = talk(
+        [(0, b"GET /a HTTP/1.1\r\n\r\n"), (1, resp1), (0, req_chunked), (1, resp2)], mode
+    )
+    assert exchanges(conv) == [
+        ("GET", "/a", "1.1", 200, 0, "chunked"),
+        ("POST", "/up", "1.1", 200, 0, "chunked"),
+    ]
+    assert anomalies(conv, mode) == {}
+    assert conv.exchanges[0].response_end_ts is not None
+
+
+def test_chunked_wins_over_content_length_with_an_anomaly(mode) -> None:
+    resp = (
+        b"HTTP/1.1 200 OK\r\nContent-Length: 999\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"2\r\nhi\r\n0\r\n\r\n"
+    )
+    conv = talk([(0, b"GET /1 HTTP/1.1\r\n\r\nGET /2 HTTP/1.1\r\n\r\n"), (1, resp + OK0)], mode)
+    assert [e[3] for e in exchanges(conv)] == [200, 200]
+    assert conv.exchanges[0].framing == "chunked"
+    assert anomalies(conv, mode) == {"both-transfer-encoding-and-content-length": 1}
+
+
+def test_head_response_has_no_body(mode) -> None:
+    """RFC 9112 §6.3 (1): a response to HEAD ends at its header block, whatever its
+    Content-Length says."""
+    conv = talk(
+        [
+            (0, b"HEAD / HTTP/1.1\r\n\r\n"),
+            (1, b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n"),
+            (0, b"GET /2 HTTP/1.1\r\n\r\n"),
+            (1, b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi"),
+        ],
+        mode,
+    )
+    assert exchanges(conv) == [
+        ("HEAD", "/", "1.1", 200, 0, "none"),
+        ("GET", "/2", "1.1", 200, 0, "length"),
+    ]
+    assert anomalies(conv, mode) == {}
+
+
+@pytest.mark.parametrize("status", [204, 304])
+def test_204_and_304_have_no_body(mode, status) -> None:
+    resp = b"HTTP/1.1 %d X\r\nContent-Length: 50\r\nETag: \"e\"\r\n\r\n" % status
+    conv = talk(
+        [(0, b"GET /1 HTTP/1.1\r\n\r\n"), (1, resp), (0, b"GET /2 HTTP/1.1\r\n\r\n"), (1, OK0)],
+        mode,
+    )
+    assert exchanges(conv) == [
+        ("GET", "/1", "1.1", status, 0, "none"),
+        ("GET", "/2", "1.1", 200, 0, "length"),
+    ]
+    assert anomalies(conv, mode) == {}
+
+
+def test_interim_1xx_responses_belong_to_the_exchange(mode) -> None:
+    resp = (
+        b"HTTP/1.1 103 Early Hints\r\nLink: </s.css>; rel=preload\r\n\r\n"
+        b"HTTP/1.1 102 Processing\r\n\r\n"
+        b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc"
+    )
+    conv = talk([(0, b"GET / HTTP/1.1\r\n\r\n"), (1, resp)], mode)
+    assert exchanges(conv) == [("GET", "/", "1.1", 200, 2, "length")]
+    assert conv.interim == 2 and conv.responses == 1
+
+
+def test_100_continue_is_interim_not_an_exchange(mode) -> None:
+    conv = talk(
+        [
+            (0, b"PUT /f HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n"),
+            (1, b"HTTP/1.1 100 Continue\r\n\r\n"),
+            (0, b"data"),
+            (1, b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n"),
+            (0, b"GET /after HTTP/1.1\r\n\r\n"),
+            (1, OK0),
+        ],
+        mode,
+    )
+    assert exchanges(conv) == [
+        ("PUT", "/f", "1.1", 201, 1, "length"),
+        ("GET", "/after", "1.1", 200, 0, "length"),
+    ]
+    assert conv.requests == 2 and conv.responses == 2 and conv.interim == 1
+    assert anomalies(conv, mode) == {}
+
+
+def test_101_upgrade_stops_parsing(mode) -> None:
+    ws_frame = b"\x81\x05hello"
+    conv = talk(
+        [
+            (0, b"GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"),
+            (1, b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                b"Connection: Upgrade\r\n\r\n" + ws_frame),
+            (0, b"\x81\x85\x01\x02\x03\x04" + b"GET /no HTTP/1.1\r\n\r\n"),
+            (1, b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"),  # a websocket payload
+        ],
+        mode,
+    )
+    assert conv.upgraded
+    assert exchanges(conv) == [("GET", "/ws", "1.1", 101, 0, "tunnel")]
+    assert conv.requests == 1 and conv.responses == 1
+    assert conv.anomalies == {}  # even junk after the upgrade is tunnel data
+
+
+def test_connect_2xx_is_a_tunnel(mode) -> None:
+    tls = b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + bytes(range(40))
+    conv = talk(
+        [
+            (0, b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n"),
+            (1, b"HTTP/1.1 200 Connection Established\r\n\r\n"),
+            (0, tls),
+            (1, b"\x16\x03\x03\x00\x5a" + bytes(range(90))),
+        ],
+        mode,
+    )
+    assert conv.upgraded
+    assert exchanges(conv) == [("CONNECT", "example.com:443", "1.1", 200, 0, "tunnel")]
+    assert conv.anomalies == {}
+
+
+def test_connect_refused_is_not_a_tunnel(mode) -> None:
+    conv = talk(
+        [
+            (0, b"CONNECT example.com:443 HTTP/1.1\r\n\r\n"),
+            (1, b"HTTP/1.1 407 Proxy Auth\r\nContent-Length: 2\r\n\r\nno"),
+            (0, b"GET http://a/ HTTP/1.1\r\n\r\n"),
+            (1, OK0),
+        ],
+        mode,
+    )
+    assert not conv.upgraded
+    assert [e[:4] for e in exchanges(conv)] == [
+        ("CONNECT", "example.com:443", "1.1", 407), ("GET", "http://a/", "1.1", 200),
+    ]
+
+
+def test_http10_close_delimited_response_ends_at_eof(mode) -> None:
+    body = b"no length here\r\n\r\nHTTP/1.1 200 OK\r\n\r\nstill body"
+    steps = [(0, b"GET / HTTP/1.0\r\n\r\n"), (1, b"HTTP/1.0 200 OK\r\nServer: x\r\n\r\n" + body)]
+    conv = talk(steps, mode)
+    assert exchanges(conv) == [("GET", "/", "1.0", 200, 0, "close")]
+    ex = conv.exchanges[0]
+    assert ex.response_version == "1.0"
+    assert ex.response_end_ts is not None and ex.response_end_ts > ex.response_ts
+    assert conv.responses == 1
+    open_conv = talk(steps, mode, eof=False)
+    assert open_conv.exchanges[0].response_end_ts is None  # the body is still running
+
+
+def test_http09_simple_request(mode) -> None:
+    conv = talk([(0, b"GET /old.html\r\n"), (1, b"<html>very old</html>")], mode)
+    assert len(conv.exchanges) == 1
+    ex = conv.exchanges[0]
+    assert (ex.method, ex.target, ex.version) == ("GET", "/old.html", "0.9")
+    assert ex.response_version == "0.9" and ex.framing == "close"
+    assert not ex.status  # HTTP/0.9 responses have no status line
+    assert ex.response_end_ts is not None
+
+
+def test_http09_request_cut_by_close_without_newline() -> None:
+    conv = talk([(0, b"GET /x")])
+    assert [(e.method, e.target, e.version) for e in conv.exchanges] == [("GET", "/x", "0.9")]
+
+
+def test_response_without_request_is_an_orphan_exchange(mode) -> None:
+    conv = talk([(1, b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi" + OK0)], mode)
+    assert exchanges(conv) == [(None, None, None, 200, 0, "length")] * 2
+    assert anomalies(conv, mode) == {"response-without-request": 2}
+    assert conv.requests == 0 and conv.responses == 2
+
+
+def test_header_block_over_64k_is_an_anomaly(mode) -> None:
+    big = b"GET /big HTTP/1.1\r\nX-Big: " + b"a" * (MAX_HEAD + 100) + b"\r\n\r\n"
+    conv = talk([(0, big)], mode)
+    assert conv.anomalies.get("header-too-large") == 1
+    assert conv.requests == 0
+
+
+def test_header_block_just_under_64k_is_fine(mode) -> None:
+    req = b"GET /ok HTTP/1.1\r\nX-Big: " + b"a" * (MAX_HEAD - 100) + b"\r\n\r\n"
+    conv = talk([(0, req), (1, OK0)], mode)
+    assert [e[:4] for e in exchanges(conv)] == [("GET", "/ok", "1.1", 200)]
+    assert anomalies(conv, mode) == {}
+
+
+def test_content_length_overflow(mode) -> None:
+    resp = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\nabc" % (2**63 + 5)
+    conv = talk([(0, b"GET / HTTP/1.1\r\n\r\n"), (1, resp)], mode)
+    assert conv.anomalies.get("content-length-overflow") == 1
+    assert exchanges(conv)[0][:4] == ("GET", "/", "1.1", 200)
+    req = b"POST / HTTP/1.1\r\nContent-Length: 99999999999999999999999\r\n\r\n"
+    conv = talk([(0, req)], mode)
+    assert conv.anomalies.get("content-length-overflow") == 1
+
+
+def test_conflicting_content_length(mode) -> None:
+    """RFC 9112 §6.3 (5): differing Content-Length values are an error; equal repeated
+    values are not."""
+    resp = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 7\r\n\r\nhello"
+    conv = talk([(0, b"GET / HTTP/1.1\r\n\r\n"), (1, resp)], mode)
+    assert conv.anomalies.get("conflicting-content-length") == 1
+    same = b"HTTP/1.1 200 OK\r\nContent-Length: 2, 2\r\nContent-Length: 2\r\n\r\nhi"
+    conv = talk([(0, b"GET /1 HTTP/1.1\r\n\r\nGET /2 HTTP/1.1\r\n\r\n"), (1, same + same)], mode)
+    assert [e[3] for e in exchanges(conv)] == [200, 200]
+    assert anomalies(conv, mode) == {}
+
+
+def test_bad_content_length() -> None:
+    conv = talk([(0, b"GET / HTTP/1.1\r\n\r\n"), (1, b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n")])
+    assert conv.anomalies.get("bad-content-length") == 1
+
+
+def test_tls_is_not_http(mode) -> None:
+    hello = b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03" + bytes(range(1, 120))
+    conv = talk([(0, hello), (1, b"\x16\x03\x03\x00\x7a\x02" + bytes(120))], mode)
+    assert conv.exchanges == []
+    assert conv.requests_reader.not_http and conv.responses_reader.not_http
+    assert anomalies(conv, mode) == {}
+
+
+def test_leading_crlfs_before_a_request_line_are_ignored(mode) -> None:
+    """RFC 9112 §2.2: a server SHOULD ignore at least one empty line before a request."""
+    conv = talk(
+        [
+            (0, b"\r\n\r\n\nGET /a HTTP/1.1\r\n\r\n"), (1, OK0),
+            (0, b"\r\nGET /b HTTP/1.1\r\n\r\n"), (1, OK0),
+        ],
+        mode,
+    )
+    assert [e[:4] for e in exchanges(conv)] == [("GET", "/a", "1.1", 200), ("GET", "/b", "1.1", 200)]
+    assert anomalies(conv, mode) == {}
+
+
+def test_lower_case_status_line_and_bare_lf(mode) -> None:
+    conv = talk(
+        [
+            (0, b"GET /a HTTP/1.1\nHost: a\n\n"),
+            (1, b"http/1.1 200 ok\ncontent-length: 2\n\nhi"),
+            (0, b"get /b HTTP/1.1\r\n\r\n"),
+            (1, b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"),
+        ],
+        mode,
+    )
+    assert [e[:4] for e in exchanges(conv)] == [("GET", "/a", "1.1", 200), ("get", "/b", "1.1", 404)]
+    assert conv.exchanges[0].response_version == "1.1"
+
+
+def test_bad_chunk_size_resyncs_on_the_next_response() -> None:
+    resp = (
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nxx\r\n"
+        b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
+    )
+    conv = talk([(0, b"GET /1 HTTP/1.1\r\n\r\nGET /2 HTTP/1.1\r\n\r\n"), (1, resp)])
+    assert conv.anomalies.get("bad-chunk-size") == 1
+    assert [e[3] for e in exchanges(conv)] == [200, 200]
+
+
+def test_chunk_size_overflow() -> None:
+    resp = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + b"f" * 17 + b"\r\n"
+    conv = talk([(0, b"GET / HTTP/1.1\r\n\r\n"), (1, resp)])
+    assert conv.anomalies.get("chunk-size-overflow") == 1
+
+
+def test_message_cut_by_close_and_incomplete_header() -> None:
+    conv = talk([(0, b"GET / HTTP/1.1\r\n\r\n"), (1, b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nabc")])
+    assert conv.anomalies == {"message-cut-by-close": 1}
+    assert conv.exchanges[0].response_end_ts is None
+    conv = talk([(0, b"GET / HTTP/1.1\r\nHost: a\r\n")])
+    assert conv.anomalies == {"incomplete-header": 1}
+
+
+# ---- gaps reported by the stream layer
+def _gap_conv(req: bytes, resp_parts: Sequence[bytes | int]) -> Conversation:
+    conv = Conversation()
+    conv.requests_reader.data(req, 0, len(req), 1.0)
+    for p in resp_parts:
+        if isinstance(p, int):
+            conv.responses_reader.gap(p, 2.0)
+        else:
+            conv.responses_reader.data(p, 0, len(p), 2.0)
+    conv.responses_reader.eof(3.0)
+    conv.requests_reader.eof(3.0)
+    return conv
+
+
+def test_gap_inside_a_body_keeps_the_framing() -> None:
+    conv = _gap_conv(
+        b"GET /1 HTTP/1.1\r\n\r\nGET /2 HTTP/1.1\r\n\r\n",
+        [b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nab", 5, b"cde", OK0],
+    )
+    assert [e.status for e in conv.exchanges] == [200, 200]
+    assert conv.anomalies == {}
+
+
+def test_gap_ending_exactly_at_the_body_end() -> None:
+    conv = _gap_conv(
+        b"GET /1 HTTP/1.1\r\n\r\nGET /2 HTTP/1.1\r\n\r\n",
+        [b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nab", 8, OK0],
+    )
+    assert [e.status for e in conv.exchanges] == [200, 200]
+    assert conv.anomalies == {}
+
+
+def test_gap_ending_exactly_at_a_chunk_end() -> None:
+    """A lost segment that ends where a chunk's data (and its CRLF) ends leaves the reader
+    at the next chunk-size line: the framing is intact."""
+    conv = _gap_conv(
+        b"GET /1 HTTP/1.1\r\n\r\nGET /2 HTTP/1.1\r\n\r\n",
+        [
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\na\r\n0123",
+            8,  # "456789\r\n"
+            b"0\r\n\r\n" + OK0,
+        ],
+    )
+    assert [e.status for e in conv.exchanges] == [200, 200]
+    assert conv.anomalies == {}
+
+
+def test_gap_past_the_body_or_in_a_header_resyncs() -> None:
+    conv = _gap_conv(
+        b"GET /1 HTTP/1.1\r\n\r\nGET /2 HTTP/1.1\r\n\r\nGET /3 HTTP/1.1\r\n\r\n",
+        [b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nab", 50, b"tail\r\n" + OK0],
+    )
+    assert conv.anomalies.get("gap-past-message-end") == 1
+    assert [e.status for e in conv.exchanges][:2] == [200, 200]
+    conv = _gap_conv(b"GET /1 HTTP/1.1\r\n\r\n", [b"HTTP/1.1 200 OK\r\nCont", 9, OK0])
+    assert conv.anomalies.get("gap-in-header") == 1
+
+
+def test_looks_like_request_and_response() -> None:
+    assert looks_like_request(b"GET / HTTP/1.1\r\n")
+    assert looks_like_request(b"\r\nPOST /x HTTP/1.0\r\n")
+    assert looks_like_request(b"GET /old\r\n")  # HTTP/0.9
+    assert looks_like_request(b"PROPFIND /d HTTP/1.1\r\n")
+    assert not looks_like_request(b"HTTP/1.1 200 OK\r\n")
+    assert not looks_like_request(b"\x16\x03\x01\x00")
+    assert not looks_like_request(b"SSH-2.0-OpenSSH_9.0\r\n")
+    assert looks_like_response(b"HTTP/1.1 200 OK\r\n")
+    assert looks_like_response(b"http/1.0 404 x")
+    assert not looks_like_response(b"GET / HTTP/1.1")
