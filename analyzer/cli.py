@@ -6,11 +6,13 @@ traceback reaching a user is a bug (set KEEPALIVE_DEBUG=1 to see one).
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from collections.abc import Iterator
+from typing import IO, Annotated
 
 import typer
 
@@ -59,42 +61,44 @@ def analyze(
         print(f"keepalive: warning: {msg}", file=sys.stderr)
 
     result = run([str(p) for p in captures], idle_timeout=idle_timeout, on_warning=warn)
-    if format is Format.json:
-        if output is None:
-            sys.stdout.flush()
-            result.write_json(sys.stdout.buffer)
-            sys.stdout.buffer.flush()
+    with _opened(output) as fh:
+        if format is Format.json:
+            result.write_json(fh)
+        elif format is Format.csv:
+            from analyzer.output.csvout import connections_csv
+
+            fh.write(connections_csv(result).encode())
         else:
-            try:
-                with open(output, "wb") as fh:
-                    result.write_json(fh)
-            except OSError as e:
-                raise AnalyzerError(f"{output}: cannot write: {e.strerror or e}") from None
-        return
-    if format is Format.csv:
-        from analyzer.output.csvout import connections_csv
+            import io
 
-        text = connections_csv(result)
-    else:
-        from rich.console import Console
+            from rich.console import Console
 
-        if output is not None:
-            with open(output, "w", encoding="utf-8") as fh:
-                from analyzer.output.terminal import render
+            from analyzer.output.terminal import render
 
-                render(result, Console(file=fh, width=160, no_color=True), max_rows)
-            return
-        from analyzer.output.terminal import render
+            text = io.TextIOWrapper(fh, encoding="utf-8", write_through=True)
+            if output is None and sys.stdout.isatty():
+                console = Console(file=text, force_terminal=True)
+            else:
+                console = Console(file=text, width=150, no_color=output is not None)
+            render(result, console, max_rows)
+            text.flush()
+            text.detach()
 
-        render(result, Console(width=None if sys.stdout.isatty() else 150), max_rows)
-        return
+
+@contextlib.contextmanager
+def _opened(output: Path | None) -> Iterator[IO[bytes]]:
+    """stdout's byte stream, or the --output file (errors become one line)."""
     if output is None:
-        sys.stdout.write(text)
-    else:
-        try:
-            output.write_text(text, encoding="utf-8")
-        except OSError as e:
-            raise AnalyzerError(f"{output}: cannot write: {e.strerror or e}") from None
+        sys.stdout.flush()
+        yield sys.stdout.buffer
+        sys.stdout.buffer.flush()
+        return
+    try:
+        fh = open(output, "wb")  # noqa: SIM115
+    except OSError as e:
+        raise AnalyzerError(f"{output}: cannot write: {e.strerror or e}") from None
+    with fh:
+        yield fh
 
 
 def main() -> None:
