@@ -10,8 +10,8 @@ import contextlib
 import enum
 import os
 import sys
-from pathlib import Path
 from collections.abc import Iterator
+from pathlib import Path
 from typing import IO, Annotated
 
 import typer
