@@ -322,6 +322,9 @@ class MessageReader:
         else:
             self._response(first, headers, cls, ts0)
 
+    # _request/_response get ``ts`` = the time of the message's first byte (the exchange's
+    # request_ts/response_ts); a message without a body ends when its header block ended,
+    # i.e. in the segment being read now (``last_ts``), not when it started.
     def _request(self, first: bytes, headers: dict[str, str], cls: list[str], ts: float) -> None:
         parts = first.split(b" ")
         method = _str(parts[0])
@@ -351,11 +354,11 @@ class MessageReader:
             self.owner.anomaly("request-transfer-encoding-not-chunked")
             self.state = CHUNK_SIZE if "chunked" in te.lower() else HEAD
             if self.state == HEAD:
-                self._end(ts)
+                self._end(self.last_ts)
             return
         n = self._content_length(cls)
         if n is None or n == 0:
-            self._end(ts)
+            self._end(self.last_ts)
         else:
             self.remaining = n
             self.state = BODY_LEN
@@ -388,9 +391,9 @@ class MessageReader:
             framing = "close" if n is None else "length"
         self.owner.on_response(ts, status, reason, version, headers, framing)
         if framing == "none":
-            self._end(ts)
+            self._end(self.last_ts)
         elif framing == "tunnel":
-            self._end(ts)
+            self._end(self.last_ts)
             self.owner.on_upgrade(ts)
         elif framing == "chunked":
             self.state = CHUNK_SIZE
@@ -402,7 +405,7 @@ class MessageReader:
                 self.remaining = n
                 self.state = BODY_LEN
             else:
-                self._end(ts)
+                self._end(self.last_ts)
 
     def _content_length(self, cls: list[str], quiet: bool = False) -> int | None:
         """The Content-Length, or None when absent or unusable (an anomaly)."""
