@@ -71,8 +71,16 @@ def tcp(
     hl = 20 + len(options)
     return (
         struct.pack(
-            "!HHIIBBHHH", sport, dport, seq & MASK, ack & MASK, (hl // 4) << 4, flags,
-            window, 0, 0,
+            "!HHIIBBHHH",
+            sport,
+            dport,
+            seq & MASK,
+            ack & MASK,
+            (hl // 4) << 4,
+            flags,
+            window,
+            0,
+            0,
         )
         + options
         + payload
@@ -100,10 +108,22 @@ def ipv4(
     options += b"\0" * (-len(options) % 4)
     ihl = 20 + len(options)
     tot = ihl + len(payload) if total is None else total
-    hdr = struct.pack(
-        "!BBHHHBBH4s4s", 0x40 | ihl // 4, 0, tot, ident, frag, ttl, proto, 0, _addr(src),
-        _addr(dst),
-    ) + options
+    hdr = (
+        struct.pack(
+            "!BBHHHBBH4s4s",
+            0x40 | ihl // 4,
+            0,
+            tot,
+            ident,
+            frag,
+            ttl,
+            proto,
+            0,
+            _addr(src),
+            _addr(dst),
+        )
+        + options
+    )
     hdr = hdr[:10] + struct.pack("!H", _checksum(hdr)) + hdr[12:]
     return hdr + payload
 
@@ -157,7 +177,15 @@ def ip_packet(src: str, dst: str, payload: bytes, proto: int = 6) -> bytes:
 def arp() -> bytes:
     """An ARP request body (ethertype 0x0806)."""
     return struct.pack(
-        "!HHBBH6s4s6s4s", 1, 0x0800, 6, 4, 1, b"\x02" * 6, bytes([10, 0, 0, 1]), b"\0" * 6,
+        "!HHBBH6s4s6s4s",
+        1,
+        0x0800,
+        6,
+        4,
+        1,
+        b"\x02" * 6,
+        bytes([10, 0, 0, 1]),
+        b"\0" * 6,
         bytes([10, 0, 0, 2]),
     )
 
@@ -206,8 +234,9 @@ def sll(ip: bytes, etype: int | None = None) -> bytes:
 def sll2(ip: bytes, etype: int | None = None) -> bytes:
     """Linux cooked capture v2 (20-byte header, protocol at offset 0)."""
     return (
-        struct.pack("!HHIHBB8s", _ethertype(ip) if etype is None else etype, 0, 1, 772, 0, 6,
-                    b"\0" * 8)
+        struct.pack(
+            "!HHIHBB8s", _ethertype(ip) if etype is None else etype, 0, 1, 772, 0, 6, b"\0" * 8
+        )
         + ip
     )
 
@@ -223,6 +252,7 @@ def null(ip: bytes, order: str = "<", family: int | None = None) -> bytes:
 def nflog(ip: bytes) -> bytes:
     """NFLOG: a 4-byte header, then TLVs (little-endian length/type, 4-padded); the packet
     is the NFULA_PAYLOAD TLV (type 9), after a prefix TLV (type 10)."""
+
     def tlv(t: int, v: bytes) -> bytes:
         raw = struct.pack("<HH", 4 + len(v), t) + v
         return raw + b"\0" * (-len(raw) % 4)
@@ -340,25 +370,45 @@ def _units(ts: Timestamp, tsresol: int | None, tsoffset: int = 0) -> int:
 
 
 def epb(
-    iface: int, ts: Timestamp, frame: bytes, wirelen: int | None = None, *,
-    tsresol: int | None = None, tsoffset: int = 0, order: str = "<",
+    iface: int,
+    ts: Timestamp,
+    frame: bytes,
+    wirelen: int | None = None,
+    *,
+    tsresol: int | None = None,
+    tsoffset: int = 0,
+    order: str = "<",
 ) -> bytes:
     u = _units(ts, tsresol, tsoffset)
     body = struct.pack(
-        order + "IIIII", iface, u >> 32, u & MASK, len(frame),
+        order + "IIIII",
+        iface,
+        u >> 32,
+        u & MASK,
+        len(frame),
         len(frame) if wirelen is None else wirelen,
     )
     return block(6, body + frame, order)
 
 
 def pb(
-    iface: int, ts: Timestamp, frame: bytes, wirelen: int | None = None, *,
-    tsresol: int | None = None, order: str = "<",
+    iface: int,
+    ts: Timestamp,
+    frame: bytes,
+    wirelen: int | None = None,
+    *,
+    tsresol: int | None = None,
+    order: str = "<",
 ) -> bytes:
     """The obsolete Packet Block (type 2): 16-bit interface id and drop count."""
     u = _units(ts, tsresol)
     body = struct.pack(
-        order + "HHIIII", iface, 0, u >> 32, u & MASK, len(frame),
+        order + "HHIIII",
+        iface,
+        0,
+        u >> 32,
+        u & MASK,
+        len(frame),
         len(frame) if wirelen is None else wirelen,
     )
     return block(2, body + frame, order)
@@ -366,8 +416,9 @@ def pb(
 
 def spb(frame: bytes, wirelen: int | None = None, *, order: str = "<") -> bytes:
     """A Simple Packet Block (type 3): interface 0, no timestamp."""
-    return block(3, struct.pack(order + "I", len(frame) if wirelen is None else wirelen) + frame,
-                 order)
+    return block(
+        3, struct.pack(order + "I", len(frame) if wirelen is None else wirelen) + frame, order
+    )
 
 
 def pcapng(
@@ -501,7 +552,12 @@ class Conversation:
         return self
 
     def send(
-        self, side: int, data: bytes, sizes: Sequence[int] | None = None, *, ack: bool = True,
+        self,
+        side: int,
+        data: bytes,
+        sizes: Sequence[int] | None = None,
+        *,
+        ack: bool = True,
         mss: int | None = None,
     ) -> Conversation:
         """``data`` from ``side`` in segments of ``sizes`` (the rest in one more segment) or
@@ -515,9 +571,7 @@ class Conversation:
     def request(self, data: bytes, sizes: Sequence[int] | None = None, **kw: Any) -> Conversation:
         return self.send(0, data, sizes, **kw)
 
-    def response(
-        self, data: bytes, sizes: Sequence[int] | None = None, **kw: Any
-    ) -> Conversation:
+    def response(self, data: bytes, sizes: Sequence[int] | None = None, **kw: Any) -> Conversation:
         return self.send(1, data, sizes, **kw)
 
     def exchange(self, req: bytes, resp: bytes) -> Conversation:
@@ -549,8 +603,7 @@ class Conversation:
     # ---- damage
     def data_indexes(self, side: int | None = None) -> list[int]:
         return [
-            i for i, s in enumerate(self.segments)
-            if s.payload and (side is None or s.side == side)
+            i for i, s in enumerate(self.segments) if s.payload and (side is None or s.side == side)
         ]
 
     def split(self, i: int, at: int) -> Conversation:
@@ -559,8 +612,9 @@ class Conversation:
         s = self.segments[i]
         assert 0 < at < len(s.payload), "split inside the payload"
         a = replace(s, payload=s.payload[:at], flags=s.flags & ~FIN)
-        b = replace(s, payload=s.payload[at:], seq=(s.seq + at) & MASK, rel=s.rel + at,
-                    uid=self._uid)
+        b = replace(
+            s, payload=s.payload[at:], seq=(s.seq + at) & MASK, rel=s.rel + at, uid=self._uid
+        )
         self._uid += 1
         self.segments[i : i + 1] = [a, b]
         return self
@@ -596,9 +650,7 @@ class Conversation:
         occupied = [(s.uid, s.side, s.rel) for s in self.segments if s.span]
         deps = []
         for s in segs:
-            deps.append({
-                uid for uid, side, rel in occupied if side != s.side and rel < s.ack_rel
-            })
+            deps.append({uid for uid, side, rel in occupied if side != s.side and rel < s.ack_rel})
         seen: set[int] = set()
         out: list[Segment] = []
         left = list(range(len(segs)))
@@ -696,8 +748,7 @@ def summary(conns: Iterable[Any]) -> list[list[tuple[Any, ...]]]:
     """Per connection, its exchanges as ``(method, target, status, interim)`` — what the
     property tests compare."""
     return [
-        [(e.method, e.target, e.status, e.interim_responses) for e in c.exchanges]
-        for c in conns
+        [(e.method, e.target, e.status, e.interim_responses) for e in c.exchanges] for c in conns
     ]
 
 

@@ -25,7 +25,9 @@ def _packets(n: int = 6) -> list[tuple[tuple[int, int], bytes]]:
     """Frames of a short HTTP connection, with nanosecond times whose sub-microsecond part
     is 999 ns (so a reader that drops to microseconds is off by ~1 µs)."""
     c = b.Conversation(client_isn=7, server_isn=99).handshake()
-    c.exchange(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc")
+    c.exchange(
+        b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc"
+    )
     c.close()
     frames = [f for _, f in c.frames()][:n]
     return [((SEC + i, 123_456_999 + i * 1_000_000), f) for i, f in enumerate(frames)]
@@ -109,7 +111,10 @@ def test_pcapng_two_interfaces_with_different_link_types(tmp_path) -> None:
     data = b.pcapng(pkts, [(1, None), (101, 9), (113, None)])
     _, got = read_all(b.write(tmp_path / "two.pcapng", data))
     assert [(lt, f) for _, lt, f, _ in got] == [
-        (1, pkts[0][1]), (101, ip), (113, pkts[2][1]), (1, pkts[3][1]),
+        (1, pkts[0][1]),
+        (101, ip),
+        (113, pkts[2][1]),
+        (1, pkts[3][1]),
     ]
     assert abs(got[1][0] - (SEC + 1e-6)) < 4.5e-7
 
@@ -340,10 +345,14 @@ def test_analyze_gives_the_same_answer_for_every_format(tmp_path) -> None:
     c.close()
     frames = c.frames()
     results = []
-    for i, (data, gz) in enumerate([
-        (b.pcap(frames), False), (b.pcap(frames, order=">", nsec=True), True),
-        (b.pcapng(frames, order=">"), False), (b.pcapng(frames, [(1, 9)], kind="pb"), True),
-    ]):
+    for i, (data, gz) in enumerate(
+        [
+            (b.pcap(frames), False),
+            (b.pcap(frames, order=">", nsec=True), True),
+            (b.pcapng(frames, order=">"), False),
+            (b.pcapng(frames, [(1, 9)], kind="pb"), True),
+        ]
+    ):
         a = analyzer.analyze(b.write(tmp_path / f"f{i}.cap", data, gz=gz))
         cap = a.capture_records[0]
         assert cap.tcp_packets == len(frames)

@@ -45,7 +45,8 @@ def _key(addrs: tuple[str, str, int, int]) -> bytes:
     import ipaddress
 
     return (
-        ipaddress.ip_address(addrs[0]).packed + ipaddress.ip_address(addrs[1]).packed
+        ipaddress.ip_address(addrs[0]).packed
+        + ipaddress.ip_address(addrs[1]).packed
         + struct.pack("!HH", addrs[2], addrs[3])
     )
 
@@ -161,7 +162,12 @@ def test_tcp_options_are_skipped() -> None:
 def test_ipv6_extension_headers_are_walked(ext) -> None:
     frame = b.ethernet(_v6(ext=ext))
     assert _fields(frame, decode(frame, 0, len(frame), 1)) == (
-        _key(V6), SEQ, ACKN, PSH | ACK, PAYLOAD, len(PAYLOAD),
+        _key(V6),
+        SEQ,
+        ACKN,
+        PSH | ACK,
+        PAYLOAD,
+        len(PAYLOAD),
     )
 
 
@@ -248,10 +254,7 @@ def test_snaplen_cut_payload_announces_the_full_length() -> None:
         assert r.startswith("truncated")
 
 
-
-TRUNC_CASES = [
-    (name, lt, wrap, fam) for name, lt, wrap in LINKS for fam in ("v4", "v6")
-] + [
+TRUNC_CASES = [(name, lt, wrap, fam) for name, lt, wrap in LINKS for fam in ("v4", "v6")] + [
     ("v6-ext", 1, lambda ip: b.ethernet(ip), "v6ext"),
     ("v4-opts", 1, lambda ip: b.ethernet(ip), "v4opt"),
 ]

@@ -18,7 +18,10 @@ def _resp(status: int, body: bytes = b"", extra: bytes = b"") -> bytes:
 
 @pytest.mark.parametrize("mode", MODES)
 def test_pipelined_requests_are_paired_in_order(mode) -> None:
-    reqs = b"GET /1 HTTP/1.1\r\n\r\nHEAD /2 HTTP/1.1\r\n\r\nPOST /3 HTTP/1.1\r\nContent-Length: 3\r\n\r\nabcDELETE /4 HTTP/1.1\r\n\r\n"
+    reqs = (
+        b"GET /1 HTTP/1.1\r\n\r\nHEAD /2 HTTP/1.1\r\n\r\n"
+        b"POST /3 HTTP/1.1\r\nContent-Length: 3\r\n\r\nabcDELETE /4 HTTP/1.1\r\n\r\n"
+    )
     resps = (
         _resp(200, b"one")
         + b"HTTP/1.1 200 OK\r\nContent-Length: 12345\r\n\r\n"  # HEAD: no body follows
@@ -27,7 +30,9 @@ def test_pipelined_requests_are_paired_in_order(mode) -> None:
     )
     conv = b.talk([(0, reqs), (1, resps)], mode)
     assert [(e.index, e.method, e.target, e.status) for e in conv.exchanges] == [
-        (1, "GET", "/1", 200), (2, "HEAD", "/2", 200), (3, "POST", "/3", 201),
+        (1, "GET", "/1", 200),
+        (2, "HEAD", "/2", 200),
+        (3, "POST", "/3", 201),
         (4, "DELETE", "/4", 404),
     ]
     assert conv.anomalies == {}
@@ -35,26 +40,31 @@ def test_pipelined_requests_are_paired_in_order(mode) -> None:
 
 
 def test_responses_arriving_while_requests_still_come() -> None:
-    conv = b.talk([
-        (0, b"GET /1 HTTP/1.1\r\n\r\nGET /2 HTTP/1.1\r\n\r\n"),
-        (1, _resp(200)),
-        (0, b"GET /3 HTTP/1.1\r\n\r\n"),
-        (1, _resp(301) + _resp(302)),
-    ])
+    conv = b.talk(
+        [
+            (0, b"GET /1 HTTP/1.1\r\n\r\nGET /2 HTTP/1.1\r\n\r\n"),
+            (1, _resp(200)),
+            (0, b"GET /3 HTTP/1.1\r\n\r\n"),
+            (1, _resp(301) + _resp(302)),
+        ]
+    )
     assert [(e.target, e.status) for e in conv.exchanges] == [("/1", 200), ("/2", 301), ("/3", 302)]
 
 
 def test_interim_responses_are_counted_on_their_exchange() -> None:
-    conv = b.talk([
-        (0, b"PUT /a HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n"),
-        (1, b"HTTP/1.1 100 Continue\r\n\r\n"),
-        (0, b"hi"),
-        (1, b"HTTP/1.1 102 Processing\r\n\r\n" + _resp(200)),
-        (0, b"GET /b HTTP/1.1\r\n\r\n"),
-        (1, _resp(200)),
-    ])
+    conv = b.talk(
+        [
+            (0, b"PUT /a HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n"),
+            (1, b"HTTP/1.1 100 Continue\r\n\r\n"),
+            (0, b"hi"),
+            (1, b"HTTP/1.1 102 Processing\r\n\r\n" + _resp(200)),
+            (0, b"GET /b HTTP/1.1\r\n\r\n"),
+            (1, _resp(200)),
+        ]
+    )
     assert [(e.target, e.status, e.interim_responses) for e in conv.exchanges] == [
-        ("/a", 200, 2), ("/b", 200, 0),
+        ("/a", 200, 2),
+        ("/b", 200, 0),
     ]
     assert (conv.requests, conv.responses, conv.interim) == (2, 2, 2)
 
@@ -67,13 +77,16 @@ def test_interim_without_request_is_an_anomaly_not_an_exchange() -> None:
 
 
 def test_response_without_request_makes_an_orphan_exchange() -> None:
-    conv = b.talk([
-        (1, _resp(200, b"abc")),
-        (0, b"GET /late HTTP/1.1\r\n\r\n"),
-        (1, _resp(204)),
-    ])
+    conv = b.talk(
+        [
+            (1, _resp(200, b"abc")),
+            (0, b"GET /late HTTP/1.1\r\n\r\n"),
+            (1, _resp(204)),
+        ]
+    )
     assert [(e.index, e.method, e.status) for e in conv.exchanges] == [
-        (1, None, 200), (2, "GET", 204),
+        (1, None, 200),
+        (2, "GET", 204),
     ]
     assert conv.anomalies == {"response-without-request": 1}
     assert (conv.requests, conv.responses) == (1, 2)
@@ -93,10 +106,12 @@ def test_more_than_max_pending_requests_is_an_anomaly() -> None:
 
 
 def test_connection_header_tokens_and_timestamps() -> None:
-    conv = b.talk([
-        (0, b"GET / HTTP/1.1\r\nConnection: Keep-Alive, Upgrade\r\n\r\n"),
-        (1, _resp(200, b"x", b"Connection: CLOSE\r\n")),
-    ])
+    conv = b.talk(
+        [
+            (0, b"GET / HTTP/1.1\r\nConnection: Keep-Alive, Upgrade\r\n\r\n"),
+            (1, _resp(200, b"x", b"Connection: CLOSE\r\n")),
+        ]
+    )
     ex = conv.exchanges[0]
     assert ex.request_connection == "keep-alive, upgrade"
     assert ex.response_connection == "close"
@@ -120,12 +135,18 @@ def test_request_and_response_timestamps_are_those_of_the_first_byte() -> None:
 
 
 def test_upgrade_marks_the_conversation_and_stops_both_readers() -> None:
-    conv = b.talk([
-        (0, b"GET /chat HTTP/1.1\r\nUpgrade: h2c\r\nConnection: Upgrade, HTTP2-Settings\r\n\r\n"),
-        (1, b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\n\r\n"),
-        (0, b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"),
-        (1, b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"),
-    ])
+    conv = b.talk(
+        [
+            (
+                0,
+                b"GET /chat HTTP/1.1\r\nUpgrade: h2c\r\n"
+                b"Connection: Upgrade, HTTP2-Settings\r\n\r\n",
+            ),
+            (1, b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\n\r\n"),
+            (0, b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"),
+            (1, b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"),
+        ]
+    )
     assert conv.upgraded and conv.is_http
     assert [(e.method, e.status, e.framing) for e in conv.exchanges] == [("GET", 101, "tunnel")]
     assert conv.anomalies == {}
@@ -139,7 +160,8 @@ def test_exchange_records_from_a_connection() -> None:
     c.close(first=1)
     (conn,) = b.run(c)
     assert [(e.connection, e.index, e.target) for e in conn.exchanges] == [
-        ("C1", 1, "/a"), ("C1", 2, "/b"),
+        ("C1", 1, "/a"),
+        ("C1", 2, "/b"),
     ]
     assert [e.opened_connection for e in conn.exchanges] == [True, False]
     assert [e.closed_connection for e in conn.exchanges] == [False, True]

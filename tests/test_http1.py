@@ -31,7 +31,8 @@ def talk(steps: Sequence[Step], mode: str = "whole", eof: bool = True) -> Conver
 
 def exchanges(conv: Conversation) -> list[tuple[object, ...]]:
     return [
-        (e.method, e.target, e.version, e.status, e.interim_responses, e.framing) for e in conv.exchanges
+        (e.method, e.target, e.version, e.status, e.interim_responses, e.framing)
+        for e in conv.exchanges
     ]
 
 
@@ -54,14 +55,16 @@ def test_content_length_bodies_are_skipped_by_count(mode) -> None:
     body = b"GET /fake HTTP/1.1\r\n\r\n"  # looks like a request, but it is a body
     req = b"POST /u HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
     resp = b"HTTP/1.1 201 Created\r\nContent-Length: %d\r\n\r\n%s" % (
-        len(b"HTTP/1.1 500 no\r\n\r\n"), b"HTTP/1.1 500 no\r\n\r\n",
+        len(b"HTTP/1.1 500 no\r\n\r\n"),
+        b"HTTP/1.1 500 no\r\n\r\n",
     )
     conv = talk([(0, req), (1, resp), (0, req), (1, resp)], mode)
     assert exchanges(conv) == [("POST", "/u", "1.1", 201, 0, "length")] * 2
     assert anomalies(conv, mode) == {}
     assert conv.requests == 2 and conv.responses == 2
-    assert all(e.request_end_ts is not None and e.response_end_ts is not None
-               for e in conv.exchanges)
+    assert all(
+        e.request_end_ts is not None and e.response_end_ts is not None for e in conv.exchanges
+    )
 
 
 def test_chunked_with_extensions_and_trailers(mode) -> None:
@@ -73,13 +76,8 @@ def test_chunked_with_extensions_and_trailers(mode) -> None:
         b"0;last\r\nX-Trailer: t\r\nX-Other: o\r\n\r\n"
     )
     resp2 = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
-    req_chunked = (
-        b"POST /up HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
-        b"4\r\nGET \r\n0\r\n\r\n"
-    )
-    conv = talk(
-        [(0, b"GET /a HTTP/1.1\r\n\r\n"), (1, resp1), (0, req_chunked), (1, resp2)], mode
-    )
+    req_chunked = b"POST /up HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nGET \r\n0\r\n\r\n"
+    conv = talk([(0, b"GET /a HTTP/1.1\r\n\r\n"), (1, resp1), (0, req_chunked), (1, resp2)], mode)
     assert exchanges(conv) == [
         ("GET", "/a", "1.1", 200, 0, "chunked"),
         ("POST", "/up", "1.1", 200, 0, "chunked"),
@@ -120,7 +118,7 @@ def test_head_response_has_no_body(mode) -> None:
 
 @pytest.mark.parametrize("status", [204, 304])
 def test_204_and_304_have_no_body(mode, status) -> None:
-    resp = b"HTTP/1.1 %d X\r\nContent-Length: 50\r\nETag: \"e\"\r\n\r\n" % status
+    resp = b'HTTP/1.1 %d X\r\nContent-Length: 50\r\nETag: "e"\r\n\r\n' % status
     conv = talk(
         [(0, b"GET /1 HTTP/1.1\r\n\r\n"), (1, resp), (0, b"GET /2 HTTP/1.1\r\n\r\n"), (1, OK0)],
         mode,
@@ -168,8 +166,11 @@ def test_101_upgrade_stops_parsing(mode) -> None:
     conv = talk(
         [
             (0, b"GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"),
-            (1, b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                b"Connection: Upgrade\r\n\r\n" + ws_frame),
+            (
+                1,
+                b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                b"Connection: Upgrade\r\n\r\n" + ws_frame,
+            ),
             (0, b"\x81\x85\x01\x02\x03\x04" + b"GET /no HTTP/1.1\r\n\r\n"),
             (1, b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"),  # a websocket payload
         ],
@@ -209,7 +210,8 @@ def test_connect_refused_is_not_a_tunnel(mode) -> None:
     )
     assert not conv.upgraded
     assert [e[:4] for e in exchanges(conv)] == [
-        ("CONNECT", "example.com:443", "1.1", 407), ("GET", "http://a/", "1.1", 200),
+        ("CONNECT", "example.com:443", "1.1", 407),
+        ("GET", "http://a/", "1.1", 200),
     ]
 
 
@@ -285,7 +287,9 @@ def test_conflicting_content_length(mode) -> None:
 
 
 def test_bad_content_length() -> None:
-    conv = talk([(0, b"GET / HTTP/1.1\r\n\r\n"), (1, b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n")])
+    conv = talk(
+        [(0, b"GET / HTTP/1.1\r\n\r\n"), (1, b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n")]
+    )
     assert conv.anomalies.get("bad-content-length") == 1
 
 
@@ -301,12 +305,17 @@ def test_leading_crlfs_before_a_request_line_are_ignored(mode) -> None:
     """RFC 9112 §2.2: a server SHOULD ignore at least one empty line before a request."""
     conv = talk(
         [
-            (0, b"\r\n\r\n\nGET /a HTTP/1.1\r\n\r\n"), (1, OK0),
-            (0, b"\r\nGET /b HTTP/1.1\r\n\r\n"), (1, OK0),
+            (0, b"\r\n\r\n\nGET /a HTTP/1.1\r\n\r\n"),
+            (1, OK0),
+            (0, b"\r\nGET /b HTTP/1.1\r\n\r\n"),
+            (1, OK0),
         ],
         mode,
     )
-    assert [e[:4] for e in exchanges(conv)] == [("GET", "/a", "1.1", 200), ("GET", "/b", "1.1", 200)]
+    assert [e[:4] for e in exchanges(conv)] == [
+        ("GET", "/a", "1.1", 200),
+        ("GET", "/b", "1.1", 200),
+    ]
     assert anomalies(conv, mode) == {}
 
 
@@ -320,7 +329,10 @@ def test_lower_case_status_line_and_bare_lf(mode) -> None:
         ],
         mode,
     )
-    assert [e[:4] for e in exchanges(conv)] == [("GET", "/a", "1.1", 200), ("get", "/b", "1.1", 404)]
+    assert [e[:4] for e in exchanges(conv)] == [
+        ("GET", "/a", "1.1", 200),
+        ("get", "/b", "1.1", 404),
+    ]
     assert conv.exchanges[0].response_version == "1.1"
 
 
@@ -341,7 +353,9 @@ def test_chunk_size_overflow() -> None:
 
 
 def test_message_cut_by_close_and_incomplete_header() -> None:
-    conv = talk([(0, b"GET / HTTP/1.1\r\n\r\n"), (1, b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nabc")])
+    conv = talk(
+        [(0, b"GET / HTTP/1.1\r\n\r\n"), (1, b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nabc")]
+    )
     assert conv.anomalies == {"message-cut-by-close": 1}
     assert conv.exchanges[0].response_end_ts is None
     conv = talk([(0, b"GET / HTTP/1.1\r\nHost: a\r\n")])

@@ -69,13 +69,16 @@ def stream(isn: int = 1000) -> tuple[Stream, Sink]:
 
 
 def seg(
-    st: Stream, seq: int, data: bytes, seglen: int | None = None, fin: bool = False,
+    st: Stream,
+    seq: int,
+    data: bytes,
+    seglen: int | None = None,
+    fin: bool = False,
     ts: float = 1.0,
 ) -> bytes:
     """Feed one segment, framed by junk in the buffer (which must never be delivered)."""
     buf = b"\0\0\0JUNK" + data + b"JUNK\0\0"
-    st.segment(seq & MASK, buf, 7, 7 + len(data), len(data) if seglen is None else seglen,
-               ts, fin)
+    st.segment(seq & MASK, buf, 7, 7 + len(data), len(data) if seglen is None else seglen, ts, fin)
     return buf
 
 
@@ -222,7 +225,10 @@ def test_gap_at_flush() -> None:
     seg(st, 1300, DATA[300:310])
     st.flush(9.0)
     assert sink.layout() == [
-        (0, 50, "data"), (50, 50, "gap"), (100, 50, "data"), (150, 150, "gap"),
+        (0, 50, "data"),
+        (50, 50, "gap"),
+        (100, 50, "data"),
+        (150, 150, "gap"),
         (300, 10, "data"),
     ]
     assert sink.events[-1] == ("eof", 9.0) and sink.eofs() == 1

@@ -194,6 +194,7 @@ class CaptureFile:
         last_ts = 0.0
         eof = False
         seen_unsupported: set[int] = set()
+        any_supported = False
         while not eof:
             data = self._read()
             self.bytes_read += len(data)
@@ -242,10 +243,7 @@ class CaptureFile:
                     if start + incl > bend:
                         incl = max(0, bend - start)
                     last_ts = ((hi << 32) | lo) * mul + tsoff
-                    if lt in SUPPORTED_LINKTYPES:
-                        append((last_ts, lt, start, incl, orig))
-                    else:
-                        append((last_ts, lt, start, incl, orig))
+                    append((last_ts, lt, start, incl, orig))  # decode skips odd link types
                 elif btype == 3:  # SPB: interface 0, no timestamp
                     if not ifaces:
                         self._corrupt(n + len(out), "simple packet before any interface")
@@ -259,6 +257,7 @@ class CaptureFile:
                     lt, _res, snap = struct.unpack_from(order + "HHI", buf, body)
                     mul, tsoff = _idb_options(buf, body + 8, bend, order)
                     ifaces.append((lt, mul, tsoff, snap))
+                    any_supported = any_supported or lt in SUPPORTED_LINKTYPES
                     if lt not in SUPPORTED_LINKTYPES and lt not in seen_unsupported:
                         seen_unsupported.add(lt)
                         self.warnings.append(
@@ -283,6 +282,8 @@ class CaptureFile:
             )
         if not ifaces and n == 0 and not self.truncated:
             raise CaptureError(self.path, "pcapng file has no interface description block")
+        if seen_unsupported and not any_supported:
+            raise UnsupportedLinkType(self.path, min(seen_unsupported))
 
     def _corrupt(self, n: int, what: str) -> None:
         self.truncated = True

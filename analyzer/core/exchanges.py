@@ -87,7 +87,7 @@ class Conversation:
             self.anomaly("response-without-request")
             ex = ExchangeRecord("", len(self.exchanges) + 1)
             self.exchanges.append(ex)
-        ex.status = status
+        ex.status = status if status else None  # HTTP/0.9 responses have no status line
         ex.reason = reason
         ex.response_version = version
         ex.response_ts = ts

@@ -107,6 +107,7 @@ class FlowTable:
         ts = self.now
         fast = _FAST_ETH_IPV4_TCP
         fast6 = _FAST_ETH_IPV6_TCP
+        idle_timeout = self.idle_timeout
         for ts, lt, off, caplen, _wirelen in records:
             # Fast path: Ethernet + IPv4 without options + TCP, one unpack; the flow key
             # (addresses and ports) is then one contiguous slice. Anything else, or
@@ -141,6 +142,8 @@ class FlowTable:
                         pe = ps + seglen
                         if pe > off + caplen:
                             pe = off + caplen
+                        if pe < ps:
+                            pe = ps
                 else:
                     r = decode(buf, off, caplen, lt)
                     if isinstance(r, str):
@@ -159,7 +162,12 @@ class FlowTable:
                 flow, d = self._new(key, flags, ts)
             else:
                 flow, d = ent
-                if flags & SYN and not flags & ACK and seq != flow.client_isn:
+                if ts - flow.last > idle_timeout:
+                    # Silent for longer than the idle timeout: that connection is over
+                    # (Zeek's inactivity timeout), whichever batch this packet is in.
+                    self._finish(flow, True)
+                    flow, d = self._new(key, flags, ts)
+                elif flags & SYN and not flags & ACK and seq != flow.client_isn:
                     # A new SYN with a new ISN on a known 4-tuple: port reuse.
                     self._finish(flow, False)
                     flow, d = self._new(key, flags, ts)
