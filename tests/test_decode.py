@@ -311,3 +311,60 @@ def test_nflog_without_payload_tlv() -> None:
 def test_mpls_carrying_something_else() -> None:
     frame = b.ethernet(b"\x00" * 40, mpls=1)
     assert decode(frame, 0, len(frame), 1) == "mpls-not-ip"
+
+
+# ---- tunnels: the connection is the inner one (RFC 7348, RFC 2784/2890, RFC 4380)
+def _inner_v4() -> bytes:
+    return _v4()
+
+
+def _outer(udp_or_gre: bytes, proto: int = 17) -> bytes:
+    return b.ethernet(b.ipv4("10.9.9.1", "10.9.9.2", udp_or_gre, proto=proto))
+
+
+def _same_as_inner(frame: bytes, inner: bytes, inner_lt: int) -> None:
+    want = decode(inner, 0, len(inner), inner_lt)
+    got = decode(frame, 0, len(frame), 1)
+    assert isinstance(got, tuple) and isinstance(want, tuple)
+    assert got[:4] == want[:4]  # key, seq, ack, flags
+    assert frame[got[4] : got[5]] == PAYLOAD and got[6] == len(PAYLOAD)
+
+
+def test_vxlan() -> None:
+    inner = b.ethernet(_inner_v4())
+    vxlan = struct.pack("!BxxxI", 0x08, 42 << 8)
+    _same_as_inner(_outer(b.udp(50000, 4789, vxlan + inner)), inner, 1)
+
+
+def test_vxlan_without_vni_flag_is_plain_udp() -> None:
+    inner = b.ethernet(_inner_v4())
+    frame = _outer(b.udp(50000, 4789, b"\0" * 8 + inner))
+    assert decode(frame, 0, len(frame), 1) == "udp"
+
+
+def test_ayiya_ipv6() -> None:
+    inner = _v6()
+    # idlen 4 (16-byte identity), siglen 5 (20-byte signature), next header 41 (IPv6)
+    hdr = bytes([0x41, 0x52, 0x11, 41]) + b"\0" * 4 + b"\1" * 16 + b"\2" * 20
+    _same_as_inner(_outer(b.udp(5072, 53796, hdr + inner)), inner, 101)
+
+
+def test_teredo_with_origin_indication() -> None:
+    inner = _v6()
+    origin = b"\0\0" + b"\x12\x34" + b"\0" * 4
+    _same_as_inner(_outer(b.udp(3544, 40000, origin + inner)), inner, 101)
+
+
+@pytest.mark.parametrize("ptype, lt", [(0x0800, 101), (0x6558, 1)])
+def test_gre_with_key(ptype: int, lt: int) -> None:
+    inner = _inner_v4() if lt == 101 else b.ethernet(_inner_v4())
+    gre = struct.pack("!HHI", 0x2000, ptype, 7)  # key present
+    _same_as_inner(_outer(gre + inner, proto=47), inner, lt)
+
+
+def test_tunnels_nested_too_deep_are_skipped() -> None:
+    frame = b.ethernet(_inner_v4())
+    vx = struct.pack("!BxxxI", 0x08, 1 << 8)
+    for _ in range(3):
+        frame = b.ethernet(b.ipv4("10.9.9.1", "10.9.9.2", b.udp(1, 4789, vx + frame), proto=17))
+    assert decode(frame, 0, len(frame), 1) == "tunnel-too-deep"

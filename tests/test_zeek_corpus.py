@@ -19,24 +19,13 @@ from tests.conftest import CAPTURES
 
 ZEEK = CAPTURES / "zeek"
 CORPUS = json.loads((ZEEK / "expected.json").read_text())
-TUNNELS = {"tunnel-vxlan", "tunnel-ayiya"}
 
 
 def _ep(ip: str, port: int) -> str:
     return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
 
 
-CASES = [
-    pytest.param(
-        t, marks=pytest.mark.xfail(strict=True, reason="tunnel decoding is not built yet")
-    )
-    if TUNNELS & set(t["tags"])
-    else t
-    for t in CORPUS["traces"]
-]
-
-
-@pytest.mark.parametrize("trace", CASES, ids=[t["trace"] for t in CORPUS["traces"]])
+@pytest.mark.parametrize("trace", CORPUS["traces"], ids=[t["trace"] for t in CORPUS["traces"]])
 def test_zeek_trace(trace: dict) -> None:
     path = ZEEK / trace["trace"].removeprefix("traces/")
     a = analyzer.analyze(str(path))

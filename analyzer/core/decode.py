@@ -12,7 +12,8 @@ directional; the reverse key is built only when a new flow is created (:func:`re
 Link types (https://www.tcpdump.org/linktypes.html): Ethernet (1) with any depth of
 802.1Q/802.1ad tags and MPLS; BSD loopback NULL (0, host byte order) and LOOP (108,
 network order), both byte orders accepted; raw IP (12, 14, 101), IPv4 (228), IPv6 (229);
-Linux cooked SLL (113) and SLL2 (276); NFLOG (239).
+Linux cooked SLL (113) and SLL2 (276); NFLOG (239). Tunnels carrying TCP are followed
+(VXLAN, AYIYA, Teredo, GRE): the connection is the inner one.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ _I_BE = struct.Struct("!I").unpack_from
 _TCP = struct.Struct("!IIBB").unpack_from  # seq, ack, data offset byte, flags
 _IPV4 = struct.Struct("!BxHxxHBB").unpack_from  # ver/ihl, total length, frag, ttl, proto
 _NFLOG_TLV = struct.Struct("<HH").unpack_from
+_GRE = struct.Struct("!HH").unpack_from
+_UDP_PORTS = struct.Struct("!HH").unpack_from
 
 # BSD AF_INET6 values differ by OS: 24 (NetBSD/OpenBSD), 28 (FreeBSD), 30 (macOS).
 _NULL_FAMILIES_V6 = frozenset({24, 28, 30, 10})
@@ -45,7 +48,7 @@ Decoded = tuple[bytes, int, int, int, int, int, int]
 """(key, seq, ack, flags, payload_start, payload_end, segment_length)"""
 
 
-def decode(buf: bytes, off: int, caplen: int, linktype: int) -> Decoded | str:
+def decode(buf: bytes, off: int, caplen: int, linktype: int, depth: int = 0) -> Decoded | str:
     """Decode one frame ``buf[off:off+caplen]`` of the given link type.
 
     Returns ``(key, seq, ack, flags, payload_start, payload_end, seglen)`` where
@@ -150,7 +153,10 @@ def decode(buf: bytes, off: int, caplen: int, linktype: int) -> Decoded | str:
         if frag & 0x3FFF:
             return "ip-fragment"
         if proto != 6:
-            return "udp" if proto == 17 else "not-tcp"
+            if proto == 17 or proto == 47:
+                lim = ip + total if total >= ihl else end
+                return _tunnel(buf, ip + ihl, lim if lim < end else end, proto, depth)
+            return "not-tcp"
         t = ip + ihl
         ip_end = ip + total
         if total < ihl:
@@ -181,8 +187,8 @@ def decode(buf: bytes, off: int, caplen: int, linktype: int) -> Decoded | str:
                     return "truncated-ip"
                 nxt = buf[t]
                 t += (buf[t + 1] + 2) * 4
-            elif nxt == 17:
-                return "udp"
+            elif nxt == 17 or nxt == 47:
+                return _tunnel(buf, t, min(ip_end, end), nxt, depth)
             else:
                 return "not-tcp"
         key_a = buf[ip + 8 : ip + 40]
@@ -202,6 +208,55 @@ def decode(buf: bytes, off: int, caplen: int, linktype: int) -> Decoded | str:
     if pe < ps:
         pe = ps
     return (key_a + buf[t : t + 4], seq, ack, flags, ps, pe, seglen)
+
+
+MAX_TUNNEL_DEPTH = 2  # tunnels inside tunnels beyond this are skipped, not followed
+
+
+def _tunnel(buf: bytes, p: int, end: int, proto: int, depth: int) -> Decoded | str:
+    """Follow the tunnels Zeek decodes by default when they carry TCP: VXLAN (UDP 4789,
+    RFC 7348), AYIYA (UDP 5072), Teredo (UDP 3544, RFC 4380) and GRE (RFC 2784/2890).
+    The connection is the inner one; anything else is counted as ``udp`` / ``not-tcp``."""
+    if depth >= MAX_TUNNEL_DEPTH:
+        return "tunnel-too-deep"
+    if proto == 47:
+        if p + 4 > end:
+            return "truncated-gre"
+        fl, ptype = _GRE(buf, p)
+        if fl & 0x0007:  # versions other than 0 (PPTP's enhanced GRE is version 1)
+            return "gre-not-ip"
+        q = p + 4 + (4 if fl & 0x8000 else 0) + (4 if fl & 0x2000 else 0) + (
+            4 if fl & 0x1000 else 0
+        )
+        if ptype == 0x6558:
+            return decode(buf, q, end - q, 1, depth + 1)
+        if ptype == 0x0800 or ptype == 0x86DD:
+            return decode(buf, q, end - q, 101, depth + 1)
+        return "gre-not-ip"
+    if p + 8 > end:
+        return "truncated-udp"
+    sport, dport = _UDP_PORTS(buf, p)
+    u = p + 8
+    if dport == 4789 or sport == 4789:
+        if u + 8 <= end and buf[u] & 0x08:  # VXLAN "I" flag: a valid VNI follows
+            return decode(buf, u + 8, end - u - 8, 1, depth + 1)
+    elif dport == 5072 or sport == 5072:
+        if u + 8 <= end:
+            hl = 8 + (1 << (buf[u] >> 4)) + (buf[u + 1] >> 4) * 4
+            nxt = buf[u + 3]
+            if (nxt == 41 or nxt == 4) and u + hl < end:
+                return decode(buf, u + hl, end - u - hl, 101, depth + 1)
+    elif dport == 3544 or sport == 3544:
+        q = u
+        if q + 2 <= end and buf[q] == 0 and buf[q + 1] == 1:  # authentication indicator
+            if q + 4 > end:
+                return "udp"
+            q += 13 + buf[q + 2] + buf[q + 3]
+        if q + 2 <= end and buf[q] == 0 and buf[q + 1] == 0:  # origin indication
+            q += 8
+        if q < end and buf[q] >> 4 == 6:
+            return decode(buf, q, end - q, 229, depth + 1)
+    return "udp"
 
 
 def reverse_key(key: bytes) -> bytes:
