@@ -346,6 +346,17 @@ def test_bad_chunk_size_resyncs_on_the_next_response() -> None:
     assert [e[3] for e in exchanges(conv)] == [200, 200]
 
 
+@pytest.mark.parametrize("mode", ["whole", "bytes", "split7"])
+def test_resync_finds_a_start_line_split_across_segments(mode: str) -> None:
+    # Garbage where a request should start; the next request line arrives in pieces.
+    reqs = b"GET /1 HTTP/1.1\r\n\r\n" + b"\x16\x03\x01 junk\r\nmore junk\r\n" + (
+        b"GET /3 HTTP/1.1\r\nHost: h\r\n\r\n"
+    )
+    conv = talk([(0, reqs)], mode)
+    assert conv.anomalies.get("unexpected-data") == 1
+    assert [e.target for e in conv.exchanges] == ["/1", "/3"]
+
+
 def test_chunk_size_overflow() -> None:
     resp = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + b"f" * 17 + b"\r\n"
     conv = talk([(0, b"GET / HTTP/1.1\r\n\r\n"), (1, resp)])

@@ -50,11 +50,13 @@ MAX_INT64 = (1 << 63) - 1
 
 _METHOD = re.compile(rb"[A-Za-z][A-Za-z0-9_-]{0,23} ")
 _METHOD_PREFIX = re.compile(rb"[A-Za-z][A-Za-z0-9_-]{0,23}\Z")
-_REQUEST_START = re.compile(
-    rb"(?:GET|POST|HEAD|PUT|DELETE|OPTIONS|PATCH|CONNECT|TRACE|PROPFIND) [^\r\n ]+"
-    rb"(?: HTTP/\d\.\d)?\r?\n",
+# After lost sync, where a request may start (method, space, a non-space) and how many
+# bytes of the previous segment are kept so a start split across segments is found.
+_REQUEST_SYNC = re.compile(
+    rb"(?:GET|POST|HEAD|PUT|DELETE|OPTIONS|PATCH|CONNECT|TRACE|PROPFIND) [^\s]",
     re.IGNORECASE,
 )
+SYNC_TAIL = 16
 _RESPONSE_START = re.compile(rb"HTTP/\d\.\d \d\d\d", re.IGNORECASE)
 _HEX = re.compile(rb"[0-9A-Fa-f]+")
 _FIELDS = re.compile(
@@ -108,7 +110,7 @@ class MessageReader:
 
     __slots__ = (
         "is_request", "owner", "state", "head", "searched", "remaining", "messages",
-        "msg_ts", "not_http", "close_pending", "last_ts",
+        "msg_ts", "not_http", "close_pending", "last_ts", "tail",
     )
 
     def __init__(self, is_request: bool, owner: Owner) -> None:
@@ -123,6 +125,7 @@ class MessageReader:
         self.not_http = False
         self.close_pending = False  # a close-delimited body is open
         self.last_ts = 0.0
+        self.tail = b""  # last bytes seen while resynchronising
 
     # ---- stream sink interface
     def data(self, buf: bytes, s: int, e: int, ts: float) -> None:
@@ -148,7 +151,7 @@ class MessageReader:
             elif st == TRAILERS:
                 s = self._trailers(buf, s, e, ts)
             elif st == RESYNC:
-                s = self._resync(buf, s, e)
+                s = self._resync(buf, s, e, ts)
             else:  # BODY_CLOSE, TUNNEL
                 return
 
@@ -490,19 +493,29 @@ class MessageReader:
         self._end(ts)
         return s + used - before
 
-    def _resync(self, buf: bytes, s: int, e: int) -> int:
-        chunk = buf[s:e]
-        pat = _REQUEST_START if self.is_request else _RESPONSE_START
+    def _resync(self, buf: bytes, s: int, e: int, ts: float) -> int:
+        """Look for the next start line at a line start; a start line split across
+        segments is found through the last bytes of the previous one (``tail``)."""
+        tail = self.tail
+        chunk = tail + buf[s:e] if tail else buf[s:e]
+        pat = _REQUEST_SYNC if self.is_request else _RESPONSE_START
         for m in pat.finditer(chunk):
             i = m.start()
-            if i == 0 or chunk[i - 1] == 10:
+            if (i == 0 and not tail) or (i > 0 and chunk[i - 1] == 10):
                 self.state = HEAD
                 self.head.clear()
                 self.searched = 0
-                return s + i
+                self.tail = b""
+                self.msg_ts = ts
+                if i < len(tail):
+                    self.head += tail[i:]  # the start line began in the previous segment
+                    return s
+                return s + i - len(tail)
+        self.tail = chunk[-SYNC_TAIL:]
         return e
 
     def _lost_sync(self) -> None:
+        self.tail = b""
         self.head.clear()
         self.searched = 0
         self.remaining = 0
