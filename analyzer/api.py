@@ -125,6 +125,8 @@ def analyze(
             if on_warning is not None:
                 for w in cap.warnings:
                     on_warning(f"{path}: {w}")
+        if len(captures) > 1:
+            _renumber(connections)
         servers = diagnose(connections)
         return Analysis(captures, connections, servers)
     finally:
@@ -159,3 +161,14 @@ def _analyze_file(
             "(loss or snaplen); verdicts rest on what was seen"
         )
     return cap, conns
+
+
+def _renumber(connections: list[ConnectionRecord]) -> None:
+    """Several files: ids follow the first packet across all of them (DESIGN: "order of
+    first packet, stable"), whatever order the files were named in."""
+    connections.sort(key=lambda c: (c.start, int(c.id[1:])))
+    for i, c in enumerate(connections, 1):
+        cid = f"C{i}"
+        c.id = cid
+        for e in c.exchanges:
+            e.connection = cid

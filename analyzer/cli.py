@@ -114,14 +114,15 @@ def main() -> None:
         sys.exit(1)
     except SystemExit:
         raise
-    except Exception as e:  # click usage errors and the unexpected
-        import click
-
-        if isinstance(e, click.exceptions.Abort):
+    except Exception as e:  # usage errors (click's, vendored by typer) and the unexpected
+        # Duck-typed: typer >= 0.23 ships its own copy of click, so no import of click here.
+        if type(e).__name__ == "Abort":
             sys.exit(130)
-        if isinstance(e, click.ClickException):
-            e.show()
-            sys.exit(e.exit_code)
+        show = getattr(e, "show", None)
+        code = getattr(e, "exit_code", None)
+        if callable(show) and isinstance(code, int):
+            show()
+            sys.exit(code)
         if os.environ.get("KEEPALIVE_DEBUG"):
             raise
         print(

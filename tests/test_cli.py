@@ -142,3 +142,33 @@ def test_console_script_installed() -> None:
                        capture_output=True, text=True, timeout=120)
     assert p.returncode == 0
     assert json.loads(p.stdout)["connections"][0]["server"].startswith("[::1]:")
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["analyze", "x.pcap", "--format", "xml"], ["--format", "xml"]),
+        (["analyze"], ["Missing argument"]),
+        (["bogus"], ["No such command"]),
+    ],
+    ids=["bad-option-value", "missing-argument", "unknown-command"],
+)
+def test_usage_errors_without_traceback(args: list[str], words: list[str]) -> None:
+    p = run(*args)
+    assert p.returncode == 2
+    assert "Traceback" not in p.stderr
+    for w in words:
+        assert w in p.stderr
+
+
+def test_ids_follow_first_packet_across_files() -> None:
+    # go-drain was recorded before go-leak: naming it second must not change the ids.
+    p = run("analyze", str(CAPTURES / "go-leak.pcap"), str(CAPTURES / "go-drain.pcap"),
+            "-f", "json")
+    d = json.loads(p.stdout)
+    starts = [c["start"] for c in d["connections"]]
+    assert starts == sorted(starts)
+    assert [c["id"] for c in d["connections"]] == [f"C{i}" for i in range(1, 12)]
+    assert d["connections"][0]["capture"].endswith("go-drain.pcap")
+    ids = {c["id"] for c in d["connections"]}
+    assert {e["connection"] for e in d["exchanges"]} <= ids

@@ -49,6 +49,18 @@ def test_wire_facts(expected: Path) -> None:
     if "idle_timeout_s" in extra:
         assert server.idle_timeout == pytest.approx(extra["idle_timeout_s"], abs=0.05)
     assert server.evidence and server.hint
+    # the server's counts of connection diagnoses agree with the connections
+    counts: dict[str, int] = {}
+    for c in conns:
+        counts[c.diagnosis or "none"] = counts.get(c.diagnosis or "none", 0) + 1
+    assert server.diagnoses == counts
+    assert server.handshakes == sum(1 for c in conns if c.handshake_seen)
+    if "max_concurrent" in extra:
+        assert server.max_concurrent == extra["max_concurrent"]
+    for c in conns:
+        if c.exchanges:
+            assert c.exchanges[0].opened_connection == c.handshake_seen
+            assert c.exchanges[-1].closed_connection == (c.closed_by != "open")
     assert all(not cap.truncated for cap in a.capture_records)
 
 

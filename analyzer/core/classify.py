@@ -33,11 +33,13 @@ from analyzer.core.records import ConnectionRecord, ServerRecord
 
 HTTP_LABELS = ("persistent", "per-request")
 LEAK_MIN = 2  # idle one-request connections open at once before it is called a leak
+IDLE_MIN = 0.2  # a server FIN this long after the response closes an *idle* connection
+CLIENT_IDLE_MIN = 1.0  # a client FIN this long after the response: its pool's idle timeout
 
 PRECEDENCE = (
-    "leak", "reset", "request-limit", "idle-timeout", "close-delimited",
-    "client-connection-close", "http10-client", "http10-server",
-    "server-connection-close", "client-close",
+    "leak", "reset", "request-limit", "idle-timeout", "client-connection-close",
+    "http10-client", "http10-server", "server-connection-close", "close-delimited",
+    "server-close", "client-idle-timeout", "client-close",
 )
 
 HINTS = {
@@ -60,6 +62,11 @@ HINTS = {
     "client's pauses, or the client's pool idle timeout shorter than it",
     "close-delimited": "send Content-Length or chunked transfer encoding so the body "
     "does not end with the connection",
+    "server-close": "the server closes right after each response without saying so: "
+    "enable keep-alive in the server (or the proxy in front of it)",
+    "client-idle-timeout": "the client drops idle pooled connections before its next "
+    "request: raise its idle timeout above the request interval (Go: "
+    "Transport.IdleConnTimeout)",
     "reset": "close sockets gracefully: read what the peer sent before closing, no "
     "SO_LINGER 0 (nginx: no 'return 444')",
 }
@@ -117,22 +124,44 @@ def _rule_server_connection_close(c: ConnectionRecord) -> bool:
     )
 
 
+def _idle_gap(c: ConnectionRecord) -> float | None:
+    """Seconds from the last response's end to the first teardown packet."""
+    done = _response_done(c)
+    if done is None or c.teardown_ts is None:
+        return None
+    return c.teardown_ts - done
+
+
 def _rule_idle_timeout(c: ConnectionRecord) -> bool:
+    gap = _idle_gap(c)
+    return _closes(c, "server") and gap is not None and gap >= IDLE_MIN
+
+
+def _rule_server_close(c: ConnectionRecord) -> bool:
     return _closes(c, "server") and _last(c) is not None
+
+
+def _rule_client_idle_timeout(c: ConnectionRecord) -> bool:
+    gap = _idle_gap(c)
+    return _closes(c, "client") and gap is not None and gap >= CLIENT_IDLE_MIN
 
 
 def _rule_client_close(c: ConnectionRecord) -> bool:
     return _closes(c, "client") and c.label == "per-request"
 
 
+# Order matters: what the headers announce (either side) explains a close better than
+# who happened to send the first FIN, and HTTP/1.0 explains a body without a length.
 CONNECTION_RULES: tuple[tuple[str, Callable[[ConnectionRecord], bool]], ...] = (
     ("reset", _rule_reset),
-    ("close-delimited", _rule_close_delimited),
     ("client-connection-close", _rule_client_connection_close),
     ("http10-client", _rule_http10_client),
     ("http10-server", _rule_http10_server),
     ("server-connection-close", _rule_server_connection_close),
+    ("close-delimited", _rule_close_delimited),
     ("idle-timeout", _rule_idle_timeout),
+    ("server-close", _rule_server_close),
+    ("client-idle-timeout", _rule_client_idle_timeout),
     ("client-close", _rule_client_close),
 )
 
@@ -206,24 +235,32 @@ def _idle_open(conns: list[ConnectionRecord]) -> dict[str, str]:
 
 
 def _reconnected(conns: list[ConnectionRecord]) -> set[str]:
-    """Connections after whose teardown the same client connected to this server again."""
+    """Connections that cost a new handshake: the same client connected to this server
+    again after the connection had done its work (its last response was complete).
+
+    Connections opened side by side while others were still busy (a browser's six, a
+    pool under load) cost nothing here; neither does a client's last connection."""
     out = set()
     by_client: dict[str, list[ConnectionRecord]] = defaultdict(list)
     for c in conns:
         by_client[c.client_ip].append(c)
     for group in by_client.values():
-        last = group[-1]
+        latest = max(c.start for c in group)
         for c in group:
-            if c.teardown_ts is not None and c is not last and last.start >= c.teardown_ts:
+            done = _response_done(c)
+            if done is None:
+                done = c.teardown_ts if c.teardown_ts is not None else c.end
+            if latest > done:
                 out.add(c.id)
     return out
 
 
 def _max_concurrent(conns: Iterable[ConnectionRecord]) -> int:
+    """Most connections open at once; one still open at the end counts until then."""
     events = []
     for c in conns:
         events.append((c.start, 1))
-        events.append((c.end, -1))
+        events.append((c.held_until or c.end, -1))
     events.sort(key=lambda e: (e[0], -e[1]))
     cur = best = 0
     for _, d in events:
@@ -273,30 +310,34 @@ def summarise_server(
         rec.hint = "nothing to analyse: no HTTP/1.x on these connections (TLS? HTTP/2?)"
         return rec
     reconnected = _reconnected(http)
+
+    # request-limit: the server closed with Connection: close after the same N >= 2
+    # requests on every connection it saw whole (one caught mid-way may show fewer).
+    limited = [
+        c for c in http
+        if c.diagnosis == "server-connection-close"
+        and c.closed_by == "server"
+        and "close" in _tokens(c.exchanges[-1].response_connection)
+    ]
+    whole = {len(c.exchanges) for c in limited if c.handshake_seen}
+    if (
+        len(whole) == 1
+        and min(whole) >= 2
+        and all(len(c.exchanges) <= min(whole) for c in limited)
+        and (len(limited) >= 2 or len(http) > 1)
+    ):
+        rec.request_limit = min(whole)
+        for c in limited:
+            c.diagnosis = "request-limit"
+
     costly: dict[str, list[ConnectionRecord]] = defaultdict(list)
     for c in http:
         code = c.diagnosis
         rec.diagnoses[code or "none"] = rec.diagnoses.get(code or "none", 0) + 1
         if code is None or code == "reused":
             continue
-        if code == "leak" or c.label == "per-request" or c.id in reconnected:
+        if code == "leak" or c.id in reconnected:
             costly[code].append(c)
-
-    # request-limit: the server closed with Connection: close after the same N >= 2.
-    limited = [
-        c for c in http
-        if c.diagnosis in ("server-connection-close", "idle-timeout")
-        and c.closed_by == "server"
-        and "close" in _tokens(c.exchanges[-1].response_connection)
-    ]
-    counts = {len(c.exchanges) for c in limited}
-    if limited and len(counts) == 1 and min(counts) >= 2 and (len(limited) >= 2 or len(http) > 1):
-        n = counts.pop()
-        rec.request_limit = n
-        for c in limited:
-            c.diagnosis = "request-limit"
-        costly.pop("server-connection-close", None)
-        costly["request-limit"] = limited
 
     # The verdict: nothing cost a reconnect → reused; else by how many connections
     # still carried several requests.
@@ -316,8 +357,8 @@ def summarise_server(
         if persistent == 0:
             rec.evidence = (
                 f"{_n(requests, 'request')} on {_n(len(http), 'connection')} "
-                f"({_ids(http)}) that stayed open to the end of the capture: nothing "
-                "refused reuse"
+                f"({_ids(http)}); no client connected again after a connection had done "
+                "its work, so no handshake was wasted"
             )
         rec.hint = HINTS["reused"]
         return rec
@@ -348,10 +389,10 @@ def _evidence(
         done = _response_done(c) or c.start
         ends = {c.closed_by for c in cs}
         return (
-            f"{head}; {n} were still open and idle when the next was opened "
-            f"(e.g. {c.id} idle since its response at +{done - c.start:.3f}s when {nxt} "
-            f"was opened); up to {rec.max_concurrent} open at once; they ended: "
-            f"{', '.join(sorted(ends))}"
+            f"{head}; {n} were still open and idle when the same client "
+            f"({c.client_ip}) opened another (e.g. {c.id} idle since its response at "
+            f"+{done - c.start:.3f}s when {nxt} was opened); up to {rec.max_concurrent} "
+            f"open at once; they ended: {', '.join(sorted(ends))}"
         )
     if code == "reset":
         a = sum(1 for c in cs if c.closed_by == "client-rst")
@@ -363,16 +404,26 @@ def _evidence(
             f"{head}; the server closed {n} connection(s) after exactly {rec.request_limit} "
             f"requests each, the last response carrying 'Connection: close': {_ids(cs)}"
         )
+    gaps = [g for g in map(_idle_gap, cs) if g is not None]
+    median = statistics.median(gaps) if gaps else None
+    unanswered = sum(1 for c in cs if _response_done(c) is None)
     if code == "idle-timeout":
-        gaps = [
-            c.teardown_ts - (_response_done(c) or c.teardown_ts)  # type: ignore[operator]
-            for c in cs if c.teardown_ts is not None
-        ]
-        rec.idle_timeout = round(statistics.median(gaps), 3) if gaps else None
+        rec.idle_timeout = round(median, 3) if median is not None else None
         return (
             f"{head}; the server closed {n} idle keep-alive connection(s) without "
             f"'Connection: close' about {rec.idle_timeout}s after the last response, and the "
             f"client connected again: {_ids(cs)}"
+        )
+    if code == "server-close":
+        return (
+            f"{head}; the server sent the first FIN {(median or 0.0) * 1000:.1f} ms (median) "
+            f"after the response on {n} connection(s), HTTP/1.1 with no 'Connection: close' "
+            f"announced, and the client connected again: {_ids(cs)}"
+        )
+    if code == "client-idle-timeout":
+        return (
+            f"{head}; the client closed {n} idle connection(s) about {median or 0.0:.1f}s "
+            f"(median) after the last response, then connected again: {_ids(cs)}"
         )
     if code == "close-delimited":
         return (
@@ -400,13 +451,14 @@ def _evidence(
             f"for nothing, and the connection closed after each: {_ids(cs)}"
         )
     # client-close
-    gaps = [
-        c.teardown_ts - (_response_done(c) or c.teardown_ts)  # type: ignore[operator]
-        for c in cs if c.teardown_ts is not None
-    ]
-    med = statistics.median(gaps) if gaps else 0.0
+    timing = (
+        f"{(median or 0.0) * 1000:.1f} ms (median) after the response"
+        if median is not None else "before any response"
+    )
+    if median is not None and unanswered:
+        timing += f" ({unanswered} before any response)"
     return (
-        f"{head}; the client sent the first FIN {med * 1000:.1f} ms (median) after the "
-        f"response on {n} one-request connection(s), HTTP/1.1 with no 'Connection: close' "
-        f"on either side: {_ids(cs)}"
+        f"{head}; the client sent the first FIN {timing} on {n} one-request "
+        f"connection(s) and connected again, HTTP/1.1 with no 'Connection: close' on "
+        f"either side: {_ids(cs)}"
     )

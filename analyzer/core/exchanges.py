@@ -32,9 +32,9 @@ class Conversation:
         "responses", "interim", "upgraded", "anomalies", "_req_open", "_resp_open",
     )
 
-    def __init__(self) -> None:
-        self.requests_reader = MessageReader(True, self)
-        self.responses_reader = MessageReader(False, self)
+    def __init__(self, midstream: bool = False) -> None:
+        self.requests_reader = MessageReader(True, self, midstream)
+        self.responses_reader = MessageReader(False, self, midstream)
         self.exchanges: list[Exchange] = []
         self.pending: deque[Exchange] = deque()
         self.requests = 0

@@ -177,8 +177,10 @@ class FlowTable:
                 self._control(flow, d, flags, seq, ts)
             if seglen or flags & FIN:
                 if seglen:
-                    if flow.conv is None:
-                        d = self._start_http(flow, d, buf[ps : ps + 64 if ps + 64 < pe else pe])
+                    if not flow.roles_final:
+                        d = self._settle_roles(flow, d, buf[ps : ps + 64 if ps + 64 < pe else pe])
+                    elif flow.conv is None:
+                        self._attach_http(flow)
                     flow.nbytes[d] += seglen
                 if flags & SYN:
                     seq += 1
@@ -241,38 +243,45 @@ class FlowTable:
             if flow.closed_ts is None:
                 flow.closed_ts = ts
 
-    def _start_http(self, flow: Flow, d: int, head: bytes) -> int:
-        """The first payload: settle the roles if still open, attach the HTTP readers."""
-        if not flow.roles_final:
-            d = self._decide_roles(flow, d, head)
-        conv = flow.conv = Conversation()
+    def _attach_http(self, flow: Flow) -> None:
+        """Give the connection its HTTP readers (at its first payload)."""
+        conv = flow.conv = Conversation(midstream=not flow.handshake_seen)
         flow.streams[0].sink = conv.requests_reader
         flow.streams[1].sink = conv.responses_reader
-        return d
 
-    def _decide_roles(self, flow: Flow, d: int, head: bytes) -> int:
-        """First payload of a connection seen without its handshake decides the roles."""
-        flow.roles_final = True
+    def _settle_roles(self, flow: Flow, d: int, head: bytes) -> int:
+        """A connection seen without its handshake: the side that sends a request line is
+        the client, the side that sends a status line the server. Until a payload starts
+        with either (the capture may begin inside a body), the lower port stays the
+        server and the roles stay open; a later swap starts the HTTP readers afresh."""
         if looks_like_request(head):
             client_side = d
         elif looks_like_response(head):
             client_side = 1 - d
         else:
+            if flow.conv is None:
+                self._attach_http(flow)
             return d
-        if client_side == 0:
-            return d
-        # Swap: the side we called server is the client.
-        flow.ckey, flow.skey = flow.skey, flow.ckey
-        self.table[flow.ckey] = (flow, 0)
-        self.table[flow.skey] = (flow, 1)
-        flow.fin.reverse()
-        flow.rst.reverse()
-        flow.streams.reverse()
-        flow.nbytes.reverse()
-        if flow.teardown is not None:
-            side, kind, tts = flow.teardown
-            flow.teardown = (1 - side, kind, tts)
-        return 1 - d
+        flow.roles_final = True
+        if client_side == 1:
+            # Swap: the side we called server is the client.
+            flow.ckey, flow.skey = flow.skey, flow.ckey
+            self.table[flow.ckey] = (flow, 0)
+            self.table[flow.skey] = (flow, 1)
+            flow.fin.reverse()
+            flow.rst.reverse()
+            flow.streams.reverse()
+            flow.nbytes.reverse()
+            if flow.teardown is not None:
+                side, kind, tts = flow.teardown
+                flow.teardown = (1 - side, kind, tts)
+            d = 1 - d
+            if flow.conv is not None:
+                flow.conv.release()
+                flow.conv = None
+        if flow.conv is None:
+            self._attach_http(flow)
+        return d
 
     def _sweep(self, now: float) -> None:
         self._next_sweep = now + SWEEP_EVERY
@@ -289,6 +298,8 @@ class FlowTable:
         """The capture ended: finish every connection; records in order of first packet."""
         for f in list(self.open.values()):
             self._finish(f, False)
+            if f.teardown is None:  # still open when the capture ended
+                self.records[-1].held_until = max(self.now, f.last)
         self.records.sort(key=lambda r: int(r.id[1:]))
         return self.records
 
@@ -367,6 +378,7 @@ def connection_record(flow: Flow, capture: str, expired: bool) -> ConnectionReco
         client_bytes=flow.nbytes[0],
         server_bytes=flow.nbytes[1],
         teardown_ts=teardown_ts,
+        held_until=flow.last,
         handshake_rtt=rtt,
         expired=expired,
         anomalies=anomalies,

@@ -110,11 +110,12 @@ class MessageReader:
 
     __slots__ = (
         "is_request", "owner", "state", "head", "searched", "remaining", "messages",
-        "msg_ts", "not_http", "close_pending", "last_ts", "tail",
+        "msg_ts", "not_http", "close_pending", "last_ts", "tail", "midstream",
     )
 
-    def __init__(self, is_request: bool, owner: Owner) -> None:
+    def __init__(self, is_request: bool, owner: Owner, midstream: bool = False) -> None:
         self.is_request = is_request
+        self.midstream = midstream  # the capture may have started inside a message
         self.owner = owner
         self.state = HEAD
         self.head = bytearray()
@@ -278,7 +279,13 @@ class MessageReader:
         """The bytes at a message start are not HTTP."""
         self.head.clear()
         self.searched = 0
-        if not self.messages:
+        if not self.messages and self.midstream:
+            # Seen without its handshake: this may be the tail of a message that began
+            # before the capture; look for the next start line.
+            self.midstream = False
+            self.owner.anomaly("started-mid-message")
+            self._lost_sync()
+        elif not self.messages:
             self.not_http = True
             self.state = TUNNEL
         else:
@@ -501,7 +508,9 @@ class MessageReader:
         pat = _REQUEST_SYNC if self.is_request else _RESPONSE_START
         for m in pat.finditer(chunk):
             i = m.start()
-            if (i == 0 and not tail) or (i > 0 and chunk[i - 1] == 10):
+            # At a line start, or where this segment starts: after a gap or a body a
+            # new message usually begins exactly at a segment boundary.
+            if i == len(tail) or (i > 0 and chunk[i - 1] == 10):
                 self.state = HEAD
                 self.head.clear()
                 self.searched = 0

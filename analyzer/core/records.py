@@ -66,6 +66,7 @@ class ConnectionRecord:
     teardown_ts: float | None = None
     handshake_rtt: float | None = None
     expired: bool = False
+    held_until: float = 0.0  # end, or the capture's end for a connection still open then
     anomalies: dict[str, int] = field(default_factory=dict)
     exchanges: list[ExchangeRecord] = field(default_factory=list)
 
