@@ -229,7 +229,7 @@ def test_connections_are_numbered_by_first_packet() -> None:
     bb = b.Conversation(("10.0.0.1", 50002), t0=100.0005).handshake()
     a.exchange(REQ, RESP)
     bb.exchange(REQ, RESP).close()  # finishes first, numbered second
-    conns = b.run(b.merge(a.frames(), bb.frames()), close_linger=0.0)
+    conns = b.run(b.merge(a.frames(), bb.frames()), batch=1)
     assert [(c.id, c.client) for c in conns] == [("C1", "10.0.0.1:50001"), ("C2", "10.0.0.1:50002")]
 
 

@@ -108,6 +108,7 @@ class FlowTable:
         fast = _FAST_ETH_IPV4_TCP
         fast6 = _FAST_ETH_IPV6_TCP
         idle_timeout = self.idle_timeout
+        close_linger = self.close_linger
         for ts, lt, off, caplen, _wirelen in records:
             # Fast path: Ethernet + IPv4 without options + TCP, one unpack; the flow key
             # (addresses and ports) is then one contiguous slice. Anything else, or
@@ -162,10 +163,13 @@ class FlowTable:
                 flow, d = self._new(key, flags, ts)
             else:
                 flow, d = ent
-                if ts - flow.last > idle_timeout:
-                    # Silent for longer than the idle timeout: that connection is over
-                    # (Zeek's inactivity timeout), whichever batch this packet is in.
-                    self._finish(flow, True)
+                if ts - flow.last > (
+                    idle_timeout if flow.closed_ts is None else close_linger
+                ):
+                    # Silent for longer than the idle timeout (Zeek's inactivity timeout),
+                    # or closed and quiet past the linger: that connection is over. Checked
+                    # per packet so the answer never depends on how packets were batched.
+                    self._finish(flow, flow.closed_ts is None)
                     flow, d = self._new(key, flags, ts)
                 elif flags & SYN and not flags & ACK and seq != flow.client_isn:
                     # A new SYN with a new ISN on a known 4-tuple: port reuse.
