@@ -416,7 +416,7 @@ def _evidence(
         )
     if code == "server-close":
         return (
-            f"{head}; the server sent the first FIN {(median or 0.0) * 1000:.1f} ms (median) "
+            f"{head}; the server sent the first FIN {(median or 0.0) * 1000:.2f} ms (median) "
             f"after the response on {n} connection(s), HTTP/1.1 with no 'Connection: close' "
             f"announced, and the client connected again: {_ids(cs)}"
         )
@@ -452,7 +452,7 @@ def _evidence(
         )
     # client-close
     timing = (
-        f"{(median or 0.0) * 1000:.1f} ms (median) after the response"
+        f"{(median or 0.0) * 1000:.2f} ms (median) after the response"
         if median is not None else "before any response"
     )
     if median is not None and unanswered:
