@@ -10,11 +10,12 @@ Public API::
     a.to_json()        # the JSON contract, schema keepalive-analyzer/1
 """
 
-from analyzer.api import SCHEMA, Analysis, analyze
+from analyzer.api import SCHEMA, Analysis, analyze, sniff
 from analyzer.errors import AnalyzerError, CaptureError, UnsupportedLinkType
 
 __version__ = "0.1.0"
 
 __all__ = [
     "SCHEMA", "Analysis", "AnalyzerError", "CaptureError", "UnsupportedLinkType", "analyze",
+    "sniff",
 ]

@@ -21,6 +21,7 @@ from analyzer.core.records import (
     ExchangeRecord,
     ServerRecord,
 )
+from analyzer.errors import AnalyzerError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -142,14 +143,28 @@ def _analyze_file(
     for buf, records in cf.batches():
         table.feed(buf, records)
     conns = table.finish()
+    return _capture_record(
+        table, conns, path, cf.format, cf.packets, cf.truncated, list(cf.warnings)
+    ), conns
+
+
+def _capture_record(
+    table: FlowTable,
+    conns: list[ConnectionRecord],
+    path: str,
+    fmt: str,
+    packets: int,
+    truncated: bool,
+    warnings: list[str],
+) -> CaptureRecord:
     cap = CaptureRecord(
         path=path,
-        format=cf.format,
-        packets=cf.packets,
+        format=fmt,
+        packets=packets,
         tcp_packets=table.tcp_packets,
         skipped=dict(sorted(table.skipped.items())),
-        truncated=cf.truncated,
-        warnings=list(cf.warnings),
+        truncated=truncated,
+        warnings=warnings,
     )
     for c in conns:
         cap.missing_bytes += c.missing_bytes
@@ -160,7 +175,7 @@ def _analyze_file(
             f"{cap.missing_bytes} bytes of TCP payload were not in the capture "
             "(loss or snaplen); verdicts rest on what was seen"
         )
-    return cap, conns
+    return cap
 
 
 def _renumber(connections: list[ConnectionRecord]) -> None:
@@ -172,3 +187,114 @@ def _renumber(connections: list[ConnectionRecord]) -> None:
         c.id = cid
         for e in c.exchanges:
             e.connection = cid
+
+
+def capture_filter(ports: Iterable[int] = (), bpf: str | None = None) -> str:
+    """The BPF filter of a live capture: TCP, on these ports, and the user's own."""
+    f = "tcp"
+    ports = list(ports)
+    if ports:
+        f += " and (" + " or ".join(f"port {int(p)}" for p in ports) + ")"
+    if bpf:
+        f = f"({f}) and ({bpf})"
+    return f
+
+
+def sniff(
+    iface: str | None = None,
+    *,
+    ports: Iterable[int] = (),
+    bpf: str | None = None,
+    duration: float | None = None,
+    count: int | None = None,
+    write: str | None = None,
+    idle_timeout: float = IDLE_TIMEOUT,
+    on_tick: Callable[[FlowTable], None] | None = None,
+    on_start: Callable[[str], None] | None = None,
+    drop_privileges: bool = True,
+) -> Analysis:
+    """Capture live (scapy) until ``duration`` seconds, ``count`` packets or Ctrl-C, and
+    analyse what was seen exactly as :func:`analyze` would analyse a file of it.
+
+    ``write`` saves those packets as pcap; ``on_tick(table)`` is called about once a
+    second (under a lock) for a live view; ``on_start(iface)`` once the socket is open.
+    Raises :class:`~analyzer.capture.live.PrivilegeError` without root/CAP_NET_RAW.
+    """
+    import threading
+
+    from analyzer.capture import live
+    from analyzer.capture.pcapwriter import PcapWriter
+
+    cap = live.LiveCapture(iface, capture_filter(ports, bpf))
+    writer = None
+    try:
+        if drop_privileges:
+            live.drop_privileges()
+        if write is not None:
+            try:
+                writer = PcapWriter(open(write, "wb"), cap.linktype)  # noqa: SIM115
+            except OSError as e:
+                raise AnalyzerError(f"{write}: cannot write: {e.strerror or e}") from None
+        name = f"live:{cap.iface}"
+        table = FlowTable(name, idle_timeout=idle_timeout)
+        lock = threading.Lock()
+        lt = cap.linktype
+        frames = [0]
+
+        def on_batch(batch: live.Batch) -> None:
+            parts = []
+            records = []
+            off = 0
+            for fr in batch:
+                n = len(fr.data)
+                parts.append(fr.data)
+                # the same float arithmetic as the pcap reader: same packets, same answer
+                records.append((fr.sec + fr.nsec * 1e-9, lt, off, n, fr.wirelen))
+                off += n
+                if writer is not None:
+                    writer.write(fr.sec, fr.nsec, fr.data, fr.wirelen)
+            frames[0] += len(records)
+            with lock:
+                table.feed(b"".join(parts), records)
+
+        def tick() -> None:
+            if on_tick is not None:
+                with lock:
+                    on_tick(table)
+
+        sniffer = cap.sniff(
+            on_batch, count,
+            started=(lambda: on_start(cap.iface)) if on_start is not None else None,
+        )
+        try:
+            live.wait(sniffer, tick, duration)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            if getattr(sniffer, "running", False):
+                try:
+                    sniffer.stop(join=True)
+                except Exception:  # noqa: BLE001 - already stopping; nothing to do
+                    pass
+            thread = getattr(sniffer, "thread", None)
+            if thread is not None:
+                thread.join()
+        exc = getattr(sniffer, "exception", None)
+        if exc is not None:
+            raise AnalyzerError(f"live capture on {cap.iface} failed: {exc}") from None
+        received, dropped = cap.close()
+        with lock:
+            conns = table.finish()
+        warnings = []
+        if dropped:
+            warnings.append(
+                f"the kernel dropped {dropped} of {received + dropped} packets: the result "
+                "is incomplete (raise the load limit or narrow the filter with --port)"
+            )
+        record = _capture_record(table, conns, name, "live", frames[0], False, warnings)
+        record.dropped = dropped
+        return Analysis([record], conns, diagnose(conns))
+    finally:
+        if writer is not None:
+            writer.close()
+        cap.close()

@@ -12,11 +12,14 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Annotated
+from typing import IO, TYPE_CHECKING, Annotated
 
 import typer
 
 from analyzer.errors import AnalyzerError
+
+if TYPE_CHECKING:
+    from analyzer.api import Analysis
 
 app = typer.Typer(
     add_completion=False,
@@ -61,6 +64,94 @@ def analyze(
         print(f"keepalive: warning: {msg}", file=sys.stderr)
 
     result = run([str(p) for p in captures], idle_timeout=idle_timeout, on_warning=warn)
+    _emit(result, format, output, max_rows)
+
+
+@app.command()
+def sniff(
+    iface: Annotated[
+        str | None, typer.Option("--iface", "-i", help="interface (default: the loopback)")
+    ] = None,
+    port: Annotated[
+        list[int] | None, typer.Option("--port", "-p", help="TCP port to watch (repeatable)")
+    ] = None,
+    bpf: Annotated[
+        str | None, typer.Option("--filter", help="extra BPF filter, ANDed with the ports")
+    ] = None,
+    duration: Annotated[
+        float | None, typer.Option(help="stop after this many seconds")
+    ] = None,
+    count: Annotated[int | None, typer.Option(help="stop after this many packets")] = None,
+    write: Annotated[
+        Path | None, typer.Option("--write", "-w", help="also save the packets as pcap")
+    ] = None,
+    format: Annotated[Format, typer.Option("--format", "-f", help="final report format")] = (
+        Format.table
+    ),
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="write the report to this file")
+    ] = None,
+    idle_timeout: Annotated[
+        float, typer.Option(help="expire connections idle this long (seconds)")
+    ] = 300.0,
+    max_rows: Annotated[int, typer.Option(help="connections shown in the table")] = 40,
+) -> None:
+    """Capture live (needs root or CAP_NET_RAW) and report like analyze when it stops.
+
+    Stops on Ctrl-C, --duration or --count. On a terminal a live table shows each server's
+    open connections, new connections/s, requests/s and handshakes per request.
+
+    Example: sudo .venv/bin/keepalive sniff --port 8080 --duration 30 --write run.pcap
+    """
+    from analyzer.api import sniff as run
+
+    live_view = sys.stderr.isatty() and sys.stdout.isatty()
+    view = None
+    console = None
+    live = None
+    if live_view:
+        from rich.console import Console
+        from rich.live import Live
+
+        from analyzer.output.live import LiveView
+
+        console = Console(stderr=True)
+
+    def started(name: str) -> None:
+        print(f"keepalive: sniffing on {name} (filter: {_filter_text(port, bpf)})",
+              file=sys.stderr, flush=True)
+
+    def tick(table: object) -> None:
+        if view is not None and live is not None:
+            live.update(view.update(table), refresh=True)  # type: ignore[arg-type]
+
+    try:
+        if live_view:
+            view = LiveView(iface or "loopback")
+            live = Live(view.renderable, console=console, auto_refresh=False, transient=False)
+            live.start()
+        result = run(
+            iface, ports=port or (), bpf=bpf, duration=duration, count=count,
+            write=str(write) if write is not None else None, idle_timeout=idle_timeout,
+            on_tick=tick, on_start=started,
+        )
+    finally:
+        if live is not None:
+            live.stop()
+    for cap in result.capture_records:
+        for w in cap.warnings:
+            print(f"keepalive: warning: {w}", file=sys.stderr)
+    _emit(result, format, output, max_rows)
+
+
+def _filter_text(ports: list[int] | None, bpf: str | None) -> str:
+    from analyzer.api import capture_filter
+
+    return capture_filter(ports or (), bpf)
+
+
+def _emit(result: Analysis, format: Format, output: Path | None, max_rows: int) -> None:
+    """Write the report in the chosen format to stdout or --output."""
     with _opened(output) as fh:
         if format is Format.json:
             result.write_json(fh)

@@ -98,6 +98,8 @@ class FlowTable:
         self.skipped: dict[str, int] = {}
         self.now = 0.0
         self._next_sweep = 0.0
+        # per server endpoint, over finished connections: [connections, handshakes, requests]
+        self.finished_totals: dict[str, list[int]] = {}
 
     # ---- the per-packet loop
     def feed(self, buf: bytes, records: list[tuple[float, int, int, int, int]]) -> None:
@@ -298,6 +300,21 @@ class FlowTable:
         for f in done:
             self._finish(f, f.closed_ts is None)
 
+    def progress(self) -> dict[str, tuple[int, int, int, int]]:
+        """So far, per server endpoint: (open connections, connections, handshakes,
+        requests) — for a live view; finished and open connections together."""
+        out = {k: [0, v[0], v[1], v[2]] for k, v in self.finished_totals.items()}
+        for f in self.open.values():
+            server = endpoint(f.ckey, True)
+            t = out.get(server)
+            if t is None:
+                t = out[server] = [0, 0, 0, 0]
+            t[0] += f.closed_ts is None
+            t[1] += 1
+            t[2] += f.handshake_seen
+            t[3] += f.conv.requests if f.conv is not None else 0
+        return {k: (v[0], v[1], v[2], v[3]) for k, v in out.items()}
+
     def finish(self) -> list[ConnectionRecord]:
         """The capture ended: finish every connection; records in order of first packet."""
         for f in list(self.open.values()):
@@ -316,7 +333,14 @@ class FlowTable:
             del self.table[flow.skey]
         for st in flow.streams:
             st.flush(flow.last)
-        self.records.append(connection_record(flow, self.capture, expired))
+        rec = connection_record(flow, self.capture, expired)
+        self.records.append(rec)
+        t = self.finished_totals.get(rec.server)
+        if t is None:
+            t = self.finished_totals[rec.server] = [0, 0, 0]
+        t[0] += 1
+        t[1] += rec.handshake_seen
+        t[2] += rec.requests
         if flow.conv is not None:
             flow.conv.release()
 

@@ -108,3 +108,4 @@ class CaptureRecord:
     # additions
     anomalies: dict[str, int] = field(default_factory=dict)
     missing_bytes: int = 0
+    dropped: int = 0  # live capture: packets the kernel dropped

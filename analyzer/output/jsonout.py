@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 CAPTURE_FIELDS = (
     "path", "format", "packets", "tcp_packets", "skipped", "truncated", "warnings",
     # additions
-    "anomalies", "missing_bytes",
+    "anomalies", "missing_bytes", "dropped",
 )
 CONNECTION_FIELDS = (
     "id", "capture", "client", "server", "start", "end", "handshake_seen", "syn", "synack",

@@ -1,0 +1,272 @@
+"""Live capture with scapy: raw frames from a packet socket, decoded by our own core.
+
+The call shape is scapy's ``sniff(prn=…, store=False)`` (run by ``AsyncSniffer`` so the
+terminal view can refresh meanwhile), on a socket scapy opens with its BPF filter. A
+custom session drains the socket without dissecting anything: each ``recv`` hands the
+``prn`` callback a *batch* of raw frames with their kernel timestamps (SO_TIMESTAMPNS),
+which goes straight to :class:`analyzer.core.flows.FlowTable` — the same code the
+offline reader feeds, so the same packets give the same answer.
+
+Linux's loopback shows every packet twice (once going out, once coming in); like
+libpcap, the outgoing copy is dropped. Packets the kernel dropped are read from
+PACKET_STATISTICS at the end and reported.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import struct
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from analyzer.errors import AnalyzerError
+
+SOL_PACKET = 263
+PACKET_STATISTICS = 6
+PACKET_OUTGOING = 4
+SO_TIMESTAMPNS = 35
+SNAPLEN = 262144
+DRAIN = 512  # frames taken per wake-up, at most
+RCVBUF = 32 * 1024 * 1024
+
+# ARPHRD_* (the interface's hardware type) → pcap link type of the frames it gives
+_HATYPE_LINKTYPE = {1: 1, 772: 1, 65534: 101, 776: 101, 778: 101}
+_TS = struct.Struct("qq").unpack_from
+
+
+class PrivilegeError(AnalyzerError):
+    """Opening a packet socket needs root or CAP_NET_RAW."""
+
+
+def privilege_hint(argv: list[str] | None = None) -> str:
+    exe = os.path.realpath(sys.executable)
+    cmd = " ".join(argv or sys.argv[1:]) or "sniff"
+    prog = os.path.join(os.path.dirname(sys.argv[0]) or ".", "keepalive")
+    return (
+        f"live capture needs root or CAP_NET_RAW: run `sudo {prog} {cmd}` (the venv's own "
+        f"path, so sudo finds it), or once: `sudo setcap cap_net_raw,cap_net_admin+eip {exe}`"
+    )
+
+
+class Frame:
+    """One captured frame; ``sniffed_on`` is set by scapy's sniff loop."""
+
+    __slots__ = ("data", "sec", "nsec", "wirelen", "sniffed_on")
+
+    def __init__(self, data: bytes, sec: int, nsec: int, wirelen: int) -> None:
+        self.data = data
+        self.sec = sec
+        self.nsec = nsec
+        self.wirelen = wirelen
+        self.sniffed_on: Any = None
+
+
+class Batch(list):  # type: ignore[type-arg]
+    """Frames read in one wake-up (a list; scapy's sniff loop sees one object)."""
+
+    __slots__ = ("sniffed_on",)
+
+
+def default_iface() -> str:
+    try:
+        import scapy.arch  # noqa: F401 - sets conf.loopback_name
+        from scapy.config import conf
+    except ImportError:
+        raise AnalyzerError(
+            "live capture needs scapy: pip install 'keepalive-analyzer[live]'"
+        ) from None
+
+    return str(conf.loopback_name)
+
+
+def open_socket(iface: str, bpf: str | None) -> Any:
+    """Open scapy's listening socket with the BPF filter; errors become one line."""
+    import logging
+
+    logging.getLogger("scapy").setLevel(logging.ERROR)
+    try:
+        import scapy.arch  # noqa: F401 - sets conf.L2listen for this platform
+        from scapy.config import conf
+        from scapy.error import Scapy_Exception
+    except ImportError:
+        raise AnalyzerError(
+            "live capture needs scapy: pip install 'keepalive-analyzer[live]'"
+        ) from None
+    try:
+        return conf.L2listen(iface=iface, filter=bpf)
+    except PermissionError:
+        raise PrivilegeError(privilege_hint()) from None
+    except OSError as e:
+        if e.errno in (1, 13):
+            raise PrivilegeError(privilege_hint()) from None
+        if e.errno == 19:
+            raise AnalyzerError(f"no such interface: {iface}") from None
+        raise AnalyzerError(f"cannot capture on {iface}: {e.strerror or e}") from None
+    except Scapy_Exception as e:
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        if "libpcap" in msg or "filter" in msg.lower():
+            raise AnalyzerError(
+                f"cannot compile the capture filter {bpf!r}: {msg} (BPF filters need "
+                "libpcap: apt-get install libpcap0.8)"
+            ) from None
+        raise AnalyzerError(f"cannot capture on {iface}: {msg}") from None
+
+
+class LiveCapture:
+    """A packet socket on one interface, drained in batches by scapy's sniff loop."""
+
+    def __init__(self, iface: str | None = None, bpf: str | None = "tcp") -> None:
+        self.iface = iface or default_iface()
+        self.bpf = bpf
+        self.sock = open_socket(self.iface, bpf)
+        raw = getattr(self.sock, "ins", None)
+        if not isinstance(raw, socket.socket) or not hasattr(socket, "AF_PACKET"):
+            self.sock.close()
+            raise AnalyzerError(
+                "live capture is implemented for Linux packet sockets; on this platform "
+                "record with tcpdump and run `keepalive analyze`"
+            )
+        self.raw: socket.socket = raw
+        hatype = raw.getsockname()[3]
+        if hatype not in _HATYPE_LINKTYPE:
+            self.sock.close()
+            raise AnalyzerError(f"{self.iface}: unsupported interface type (ARPHRD {hatype})")
+        self.linktype = _HATYPE_LINKTYPE[hatype]
+        self.loopback = hatype == 772
+        for opt in (getattr(socket, "SO_RCVBUFFORCE", 33), socket.SO_RCVBUF):
+            try:
+                raw.setsockopt(socket.SOL_SOCKET, opt, RCVBUF)
+                break
+            except OSError:
+                continue
+        raw.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        self.stats()  # reading PACKET_STATISTICS resets it: count from now on
+        self.received = 0
+        self.dropped = 0
+
+    def stats(self) -> tuple[int, int]:
+        """(packets, drops) since the last call, from the kernel."""
+        try:
+            raw = self.raw.getsockopt(SOL_PACKET, PACKET_STATISTICS, 8)
+        except OSError:
+            return 0, 0
+        packets, drops = struct.unpack("II", raw)
+        return packets, drops
+
+    def drain(self) -> Batch:
+        """Read what is waiting (at most DRAIN frames) without blocking."""
+        out = Batch()
+        recvmsg = self.raw.recvmsg
+        loopback = self.loopback
+        flags = socket.MSG_DONTWAIT
+        for _ in range(DRAIN):
+            try:
+                data, anc, _fl, addr = recvmsg(SNAPLEN, 64, flags)
+            except (BlockingIOError, InterruptedError):
+                break
+            if loopback and addr[2] == PACKET_OUTGOING:
+                continue
+            sec = nsec = 0
+            for level, kind, cdata in anc:
+                if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
+                    sec, nsec = _TS(cdata)
+            if not sec:
+                t = time.time_ns()
+                sec, nsec = divmod(t, 1_000_000_000)
+            out.append(Frame(data, sec, nsec, len(data)))
+        return out
+
+    def sniff(
+        self,
+        on_batch: Callable[[Batch], None],
+        count: int | None,
+        started: Callable[[], None] | None = None,
+    ) -> Any:
+        """Start scapy's AsyncSniffer on our socket; returns it (``.join()``, ``.stop()``).
+        A duration is kept by :func:`wait` (AsyncSniffer takes no timeout)."""
+        from scapy.sendrecv import AsyncSniffer
+        from scapy.sessions import DefaultSession
+
+        capture = self
+
+        class _RawSession(DefaultSession):  # type: ignore[misc]
+            def recv(self, sock: Any) -> Any:
+                batch = capture.drain()
+                if batch:
+                    yield batch
+
+        seen = [0]
+
+        def prn(batch: Batch) -> None:
+            if count:
+                left = count - seen[0]
+                del batch[left:]
+            seen[0] += len(batch)
+            on_batch(batch)
+
+        def stop_filter(_batch: Batch) -> bool:
+            return bool(count) and seen[0] >= (count or 0)
+
+        sniffer = AsyncSniffer(
+            opened_socket=self.sock,
+            session=_RawSession,
+            prn=prn,
+            store=False,
+            stop_filter=stop_filter,
+            started_callback=started,
+        )
+        sniffer.start()
+        return sniffer
+
+    def close(self) -> tuple[int, int]:
+        """Close the socket; returns (packets the kernel passed, packets it dropped)."""
+        packets, drops = self.stats()
+        self.received += packets
+        self.dropped += drops
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+        return self.received, self.dropped
+
+
+def drop_privileges() -> tuple[int, int] | None:
+    """Under sudo, become the invoking user once the socket is open, so every file
+    written belongs to them. Returns (uid, gid) when it dropped."""
+    if os.geteuid() != 0:
+        return None
+    uid = os.environ.get("SUDO_UID")
+    gid = os.environ.get("SUDO_GID")
+    if not uid or not gid or uid == "0":
+        return None
+    os.setgroups([])
+    os.setgid(int(gid))
+    os.setuid(int(uid))
+    return int(uid), int(gid)
+
+
+def wait(
+    sniffer: Any,
+    tick: Callable[[], None] | None = None,
+    duration: float | None = None,
+    every: float = 1.0,
+) -> None:
+    """Wait for the sniffer to end (``count`` reached, ``duration`` over, or Ctrl-C in the
+    caller), calling ``tick`` about every ``every`` seconds meanwhile."""
+    deadline = time.monotonic() + duration if duration is not None else None
+    while True:
+        thread = getattr(sniffer, "thread", None)
+        if thread is None or not thread.is_alive():
+            return
+        step = every
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            step = min(step, left)
+        thread.join(timeout=step)
+        if tick is not None:
+            tick()

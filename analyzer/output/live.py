@@ -1,0 +1,71 @@
+"""The live view of ``keepalive sniff``: one row per server endpoint, refreshed each second.
+
+Rates come from the difference between two snapshots of the flow table; the verdict "so
+far" is read from handshakes per request (the full diagnosis comes with the final report).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+if TYPE_CHECKING:
+    from analyzer.core.flows import FlowTable
+
+
+def verdict_so_far(handshakes: int, requests: int) -> tuple[str, str]:
+    if not requests:
+        return "—", "dim"
+    r = handshakes / requests
+    if r <= 0.5:
+        return "reused", "green"
+    if r >= 0.9:
+        return "not reused", "red"
+    return "partly reused", "yellow"
+
+
+class LiveView:
+    """Turns successive flow-table snapshots into a rich renderable."""
+
+    def __init__(self, iface: str, recent: int = 8) -> None:
+        self.iface = iface
+        self.recent = recent
+        self.started = time.monotonic()
+        self._last: dict[str, tuple[int, int, int, int]] = {}
+        self._last_t = self.started
+        self.renderable: Group = Group(Text(f"sniffing on {iface} …", style="dim"))
+
+    def update(self, table: FlowTable) -> Group:
+        now = time.monotonic()
+        dt = max(now - self._last_t, 1e-6)
+        snap = table.progress()
+        t = Table(
+            title=f"live on {self.iface} · {now - self.started:.0f} s · "
+            f"{table.tcp_packets} TCP packets (Ctrl-C for the report)",
+            title_justify="left",
+        )
+        for col in ("server", "open", "conns", "new conn/s", "req/s", "handshakes/req",
+                    "so far"):
+            t.add_column(col, justify="left" if col in ("server", "so far") else "right")
+        for server, (open_, conns, hs, reqs) in sorted(
+            snap.items(), key=lambda kv: -kv[1][3]
+        ):
+            prev = self._last.get(server, (0, 0, 0, 0))
+            verdict, style = verdict_so_far(hs, reqs)
+            t.add_row(
+                server, str(open_), str(conns), f"{(conns - prev[1]) / dt:.1f}",
+                f"{(reqs - prev[3]) / dt:.1f}", f"{hs / reqs:.2f}" if reqs else "—",
+                Text(verdict, style=style),
+            )
+        self._last, self._last_t = snap, now
+        r = Table(title="recent connections", title_justify="left")
+        for col in ("id", "client", "server", "req", "label", "closed by"):
+            r.add_column(col)
+        for c in table.records[-self.recent:]:
+            r.add_row(c.id, c.client, c.server, str(c.requests), c.label, c.closed_by)
+        self.renderable = Group(t, r)
+        return self.renderable
