@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 DEMO   ?= captures/go-leak.pcap captures/go-drain.pcap
 
-.PHONY: demo test bench lint clean setup apt-bench
+.PHONY: demo test bench lint clean setup apt-bench apt-live
 
 setup: $(STAMP)
 
@@ -22,8 +22,15 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(VENV)/bin/keepalive analyze $(DEMO)
 
-test: $(STAMP)
+test: $(STAMP) apt-live
 	$(PY) -m pytest
+
+# Live capture compiles BPF filters with libpcap (scapy loads it with ctypes).
+apt-live:
+	@if ! ldconfig -p 2>/dev/null | grep -q 'libpcap\.so'; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libpcap0.8; \
+	  else echo "live capture: libpcap missing; sudo apt-get install libpcap0.8" >&2; fi; fi
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check analyzer tests bench

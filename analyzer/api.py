@@ -218,6 +218,8 @@ def sniff(
 
     ``write`` saves those packets as pcap; ``on_tick(table)`` is called about once a
     second (under a lock) for a live view; ``on_start(iface)`` once the socket is open.
+    Under sudo, files opened belong to the invoking user and, once the socket and the
+    ``write`` file are open, the process drops to that user (``drop_privileges``).
     Raises :class:`~analyzer.capture.live.PrivilegeError` without root/CAP_NET_RAW.
     """
     import threading
@@ -228,13 +230,15 @@ def sniff(
     cap = live.LiveCapture(iface, capture_filter(ports, bpf))
     writer = None
     try:
-        if drop_privileges:
-            live.drop_privileges()
         if write is not None:
             try:
-                writer = PcapWriter(open(write, "wb"), cap.linktype)  # noqa: SIM115
+                fh = open(write, "wb")  # noqa: SIM115
             except OSError as e:
                 raise AnalyzerError(f"{write}: cannot write: {e.strerror or e}") from None
+            live.give_to_sudo_user(fh)
+            writer = PcapWriter(fh, cap.linktype)
+        if drop_privileges:
+            live.drop_privileges()
         name = f"live:{cap.iface}"
         table = FlowTable(name, idle_timeout=idle_timeout)
         lock = threading.Lock()

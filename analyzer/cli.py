@@ -125,6 +125,17 @@ def sniff(
         if view is not None and live is not None:
             live.update(view.update(table), refresh=True)  # type: ignore[arg-type]
 
+    # Open the report file now, while still root under sudo: it is given to the invoking
+    # user, and nothing is opened with privileges after the capture starts.
+    out_fh = None
+    if output is not None:
+        from analyzer.capture.live import give_to_sudo_user
+
+        try:
+            out_fh = open(output, "wb")  # noqa: SIM115
+        except OSError as e:
+            raise AnalyzerError(f"{output}: cannot write: {e.strerror or e}") from None
+        give_to_sudo_user(out_fh)
     try:
         if live_view:
             view = LiveView(iface or "loopback")
@@ -141,7 +152,7 @@ def sniff(
     for cap in result.capture_records:
         for w in cap.warnings:
             print(f"keepalive: warning: {w}", file=sys.stderr)
-    _emit(result, format, output, max_rows)
+    _emit(result, format, output, max_rows, out_fh)
 
 
 def _filter_text(ports: list[int] | None, bpf: str | None) -> str:
@@ -150,9 +161,12 @@ def _filter_text(ports: list[int] | None, bpf: str | None) -> str:
     return capture_filter(ports or (), bpf)
 
 
-def _emit(result: Analysis, format: Format, output: Path | None, max_rows: int) -> None:
-    """Write the report in the chosen format to stdout or --output."""
-    with _opened(output) as fh:
+def _emit(
+    result: Analysis, format: Format, output: Path | None, max_rows: int,
+    opened: IO[bytes] | None = None,
+) -> None:
+    """Write the report in the chosen format to stdout, --output, or a file opened early."""
+    with _opened(output, opened) as fh:
         if format is Format.json:
             result.write_json(fh)
         elif format is Format.csv:
@@ -177,8 +191,12 @@ def _emit(result: Analysis, format: Format, output: Path | None, max_rows: int) 
 
 
 @contextlib.contextmanager
-def _opened(output: Path | None) -> Iterator[IO[bytes]]:
+def _opened(output: Path | None, opened: IO[bytes] | None = None) -> Iterator[IO[bytes]]:
     """stdout's byte stream, or the --output file (errors become one line)."""
+    if opened is not None:
+        with opened:
+            yield opened
+        return
     if output is None:
         sys.stdout.flush()
         yield sys.stdout.buffer

@@ -233,19 +233,34 @@ class LiveCapture:
         return self.received, self.dropped
 
 
-def drop_privileges() -> tuple[int, int] | None:
-    """Under sudo, become the invoking user once the socket is open, so every file
-    written belongs to them. Returns (uid, gid) when it dropped."""
-    if os.geteuid() != 0:
+def sudo_user() -> tuple[int, int] | None:
+    """(uid, gid) of the user who ran ``sudo``, when we are root because of it."""
+    if not hasattr(os, "geteuid") or os.geteuid() != 0:
         return None
     uid = os.environ.get("SUDO_UID")
     gid = os.environ.get("SUDO_GID")
-    if not uid or not gid or uid == "0":
+    if not uid or not gid or not uid.isdigit() or not gid.isdigit() or uid == "0":
+        return None
+    return int(uid), int(gid)
+
+
+def give_to_sudo_user(fh: Any) -> None:
+    """A file opened while still root belongs to the invoking user, not root."""
+    who = sudo_user()
+    if who is not None:
+        os.fchown(fh.fileno(), *who)
+
+
+def drop_privileges() -> tuple[int, int] | None:
+    """Under sudo, become the invoking user once the socket and the output files are
+    open: nothing after that runs as root. Returns (uid, gid) when it dropped."""
+    who = sudo_user()
+    if who is None:
         return None
     os.setgroups([])
-    os.setgid(int(gid))
-    os.setuid(int(uid))
-    return int(uid), int(gid)
+    os.setgid(who[1])
+    os.setuid(who[0])
+    return who
 
 
 def wait(
