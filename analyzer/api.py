@@ -26,6 +26,8 @@ from analyzer.errors import AnalyzerError
 if TYPE_CHECKING:
     import pandas as pd
 
+    from analyzer.spool import ExchangeSpool
+
 SCHEMA = "keepalive-analyzer/1"
 
 
@@ -41,13 +43,23 @@ class Analysis:
         captures: list[CaptureRecord],
         connections: list[ConnectionRecord],
         servers: list[ServerRecord],
+        spool: ExchangeSpool | None = None,
     ) -> None:
         self.capture_records = captures
         self.connection_records = connections
-        self.exchange_records: list[ExchangeRecord] = [
-            e for c in connections for e in c.exchanges
-        ]
         self.server_records = servers
+        self.spool = spool  # exchanges on disk (live captures), else in the connections
+
+    @property
+    def exchange_records(self) -> list[ExchangeRecord]:
+        """Every exchange (read back from the spool when there is one)."""
+        if self.spool is not None:
+            return list(self.spool.records())
+        return [e for c in self.connection_records for e in c.exchanges]
+
+    @property
+    def exchange_count(self) -> int:
+        return sum(c.exchange_count for c in self.connection_records)
 
     @property
     def connections(self) -> pd.DataFrame:
@@ -94,7 +106,7 @@ class Analysis:
         return (
             f"<Analysis captures={len(self.capture_records)} "
             f"connections={len(self.connection_records)} "
-            f"exchanges={len(self.exchange_records)} servers={len(self.server_records)}>"
+            f"exchanges={self.exchange_count} servers={len(self.server_records)}>"
         )
 
 
@@ -226,9 +238,11 @@ def sniff(
 
     from analyzer.capture import live
     from analyzer.capture.pcapwriter import PcapWriter
+    from analyzer.spool import ExchangeSpool
 
     cap = live.LiveCapture(iface, capture_filter(ports, bpf))
     writer = None
+    spool = ExchangeSpool()  # a live capture may run for hours: exchanges go to disk
     try:
         if write is not None:
             try:
@@ -240,7 +254,7 @@ def sniff(
         if drop_privileges:
             live.drop_privileges()
         name = f"live:{cap.iface}"
-        table = FlowTable(name, idle_timeout=idle_timeout)
+        table = FlowTable(name, idle_timeout=idle_timeout, spool=spool.add)
         lock = threading.Lock()
         lt = cap.linktype
         frames = [0]
@@ -297,7 +311,7 @@ def sniff(
             )
         record = _capture_record(table, conns, name, "live", frames[0], False, warnings)
         record.dropped = dropped
-        return Analysis([record], conns, diagnose(conns))
+        return Analysis([record], conns, diagnose(conns), spool)
     finally:
         if writer is not None:
             writer.close()

@@ -53,7 +53,9 @@ def conn(
         requests=requests, responses=requests, interim_responses=0,
         label="persistent" if requests >= 2 else ("per-request" if requests else "unused"),
         upgraded=False, missing_bytes=0, teardown_ts=teardown if closed_by != "open" else None,
-        exchanges=exchanges,
+        exchanges=exchanges, exchange_count=len(exchanges),
+        last_exchange=exchanges[-1] if exchanges else None,
+        close_delimited=framing == "close" and bool(exchanges),
     )
 
 

@@ -100,7 +100,9 @@ def _offline(pcap: Path) -> dict[str, Any]:
 def _same_answer(live: dict[str, Any], offline: dict[str, Any]) -> None:
     """Live and offline agree on every record (the capture's name aside)."""
     def strip(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        return [{k: v for k, v in r.items() if k != "capture"} for r in rows]
+        rows = [{k: v for k, v in r.items() if k != "capture"} for r in rows]
+        # live exchanges come from the spool in the order they completed
+        return sorted(rows, key=lambda r: (int(r.get("connection", "C0")[1:]), r.get("index", 0)))
 
     for section in ("connections", "exchanges", "servers"):
         assert strip(live[section]) == strip(offline[section]), section

@@ -114,3 +114,29 @@ def test_one_health_check_does_not_flip_a_healthy_server() -> None:
     health.handshake().exchange(req("/health"), OK).close(0)
     _, s = analyse(*busy, health)
     assert (s.verdict, s.diagnosis, s.requests) == ("reused", "reused", 101)
+
+
+def test_spooled_exchanges_give_the_same_answer_with_flat_memory() -> None:
+    from analyzer.core.exchanges import KEEP
+    from analyzer.core.flows import FlowTable
+    from analyzer.output.jsonout import connection_dict, exchange_dict
+
+    c = conv().handshake()
+    for i in range(300):
+        c.exchange(req(f"/{i}"), OK)
+    frames = c.close(0).frames()
+    plain = b.run(frames)
+    spooled: list[Any] = []
+    table = FlowTable("t", spool=spooled.append)
+    retained = []
+    for i in range(0, len(frames), 50):
+        buf, recs = b.records(frames[i : i + 50])
+        table.feed(buf, recs)
+        retained += [len(f.conv.exchanges) for f in table.open.values() if f.conv]
+    conns = table.finish()
+    assert max(retained) <= KEEP + 2  # memory per connection stays flat
+    assert conns[0].exchanges == [] and conns[0].exchange_count == 300
+    assert [exchange_dict(e) for e in spooled] == [exchange_dict(e) for e in plain[0].exchanges]
+    (s1,), (s2,) = diagnose(plain), diagnose(conns)
+    assert s1 == s2
+    assert connection_dict(plain[0]) == connection_dict(conns[0])

@@ -73,7 +73,7 @@ HINTS = {
 
 
 def _last(c: ConnectionRecord):  # type: ignore[no-untyped-def]
-    return c.exchanges[-1] if c.exchanges else None
+    return c.last_exchange
 
 
 def _tokens(v: str) -> set[str]:
@@ -91,7 +91,7 @@ def _rule_reset(c: ConnectionRecord) -> bool:
 
 
 def _rule_close_delimited(c: ConnectionRecord) -> bool:
-    return any(e.framing == "close" and e.version != "0.9" for e in c.exchanges)
+    return c.close_delimited
 
 
 def _rule_client_connection_close(c: ConnectionRecord) -> bool:
@@ -317,13 +317,14 @@ def summarise_server(
         c for c in http
         if c.diagnosis == "server-connection-close"
         and c.closed_by == "server"
-        and "close" in _tokens(c.exchanges[-1].response_connection)
+        and c.last_exchange is not None
+        and "close" in _tokens(c.last_exchange.response_connection)
     ]
-    whole = {len(c.exchanges) for c in limited if c.handshake_seen}
+    whole = {c.exchange_count for c in limited if c.handshake_seen}
     if (
         len(whole) == 1
         and min(whole) >= 2
-        and all(len(c.exchanges) <= min(whole) for c in limited)
+        and all(c.exchange_count <= min(whole) for c in limited)
         and (len(limited) >= 2 or len(http) > 1)
     ):
         rec.request_limit = min(whole)

@@ -14,11 +14,13 @@ Exchanges are numbered per connection from 1, like Zeek's ``trans_depth``.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 
 from analyzer.core.http1 import MessageReader
 from analyzer.core.records import ExchangeRecord
 
 MAX_PENDING = 100  # unanswered pipelined requests kept for pairing (anomaly past it)
+KEEP = 16  # with a spool, completed exchanges past this many go to it (memory stays flat)
 
 
 Exchange = ExchangeRecord  # the record is built in place while parsing
@@ -30,9 +32,20 @@ class Conversation:
     __slots__ = (
         "requests_reader", "responses_reader", "exchanges", "pending", "requests",
         "responses", "interim", "upgraded", "anomalies", "_req_open", "_resp_open",
+        "cid", "handshake_seen", "spool", "count", "close_delimited",
     )
 
-    def __init__(self, midstream: bool = False) -> None:
+    def __init__(
+        self,
+        midstream: bool = False,
+        cid: str = "",
+        spool: Callable[[ExchangeRecord], None] | None = None,
+    ) -> None:
+        self.cid = cid
+        self.handshake_seen = not midstream
+        self.spool = spool
+        self.count = 0  # exchanges ever made on this connection
+        self.close_delimited = False
         self.requests_reader = MessageReader(True, self, midstream)
         self.responses_reader = MessageReader(False, self, midstream)
         self.exchanges: list[Exchange] = []
@@ -50,11 +63,11 @@ class Conversation:
         self, ts: float, method: str, target: str, version: str, headers: dict[str, str]
     ) -> None:
         self.requests += 1
-        ex = ExchangeRecord("", len(self.exchanges) + 1, method, target, version, None, ts)
+        ex = self._new_exchange()
+        ex.method, ex.target, ex.version, ex.request_ts = method, target, version, ts
         conn = headers.get("connection")
         if conn:
             ex.request_connection = conn.lower()
-        self.exchanges.append(ex)
         if len(self.pending) >= MAX_PENDING:
             self.anomaly("too-many-pending-requests")
             self.pending.popleft()
@@ -85,8 +98,7 @@ class Conversation:
             ex = self.pending.popleft()
         else:
             self.anomaly("response-without-request")
-            ex = ExchangeRecord("", len(self.exchanges) + 1)
-            self.exchanges.append(ex)
+            ex = self._new_exchange()
         ex.status = status if status else None  # HTTP/0.9 responses have no status line
         ex.reason = reason
         ex.response_version = version
@@ -95,6 +107,8 @@ class Conversation:
         if conn:
             ex.response_connection = conn.lower()
         ex.framing = framing
+        if framing == "close" and version != "0.9" and ex.version != "0.9":
+            self.close_delimited = True
         self._resp_open = ex
 
     def on_message_end(self, is_request: bool, ts: float) -> None:
@@ -105,6 +119,32 @@ class Conversation:
         elif self._resp_open is not None:
             self._resp_open.response_end_ts = ts
             self._resp_open = None
+            if self.spool is not None and len(self.exchanges) > KEEP:
+                self._spill()
+
+    def _new_exchange(self) -> ExchangeRecord:
+        self.count += 1
+        ex = ExchangeRecord(self.cid, self.count)
+        ex.opened_connection = self.count == 1 and self.handshake_seen
+        self.exchanges.append(ex)
+        return ex
+
+    def _spill(self) -> None:
+        """Hand completed exchanges (answered, body over) to the spool, oldest first,
+        keeping the last KEEP: a long keep-alive connection costs no memory per request."""
+        exchanges = self.exchanges
+        spool = self.spool
+        assert spool is not None
+        done = 0
+        limit = len(exchanges) - KEEP
+        while done < limit:
+            ex = exchanges[done]
+            if ex.response_end_ts is None or ex is self._req_open:
+                break
+            spool(ex)
+            done += 1
+        if done:
+            del exchanges[:done]
 
     def on_upgrade(self, ts: float) -> None:
         self.upgraded = True

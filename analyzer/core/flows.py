@@ -26,6 +26,7 @@ default is 5 minutes); the rest are finished at the end of the capture.
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 
 from analyzer.core.decode import ACK, FIN, RST, SYN, decode, endpoint, reverse_key
 from analyzer.core.exchanges import Conversation
@@ -86,8 +87,10 @@ class FlowTable:
         first_id: int = 1,
         idle_timeout: float = IDLE_TIMEOUT,
         close_linger: float = CLOSE_LINGER,
+        spool: Callable[[ExchangeRecord], None] | None = None,
     ) -> None:
         self.capture = capture
+        self.spool = spool
         self.next_num = first_id
         self.idle_timeout = idle_timeout
         self.close_linger = close_linger
@@ -251,7 +254,9 @@ class FlowTable:
 
     def _attach_http(self, flow: Flow) -> None:
         """Give the connection its HTTP readers (at its first payload)."""
-        conv = flow.conv = Conversation(midstream=not flow.handshake_seen)
+        conv = flow.conv = Conversation(
+            midstream=not flow.handshake_seen, cid=f"C{flow.num}", spool=self.spool
+        )
         flow.streams[0].sink = conv.requests_reader
         flow.streams[1].sink = conv.responses_reader
 
@@ -334,6 +339,10 @@ class FlowTable:
         for st in flow.streams:
             st.flush(flow.last)
         rec = connection_record(flow, self.capture, expired)
+        if self.spool is not None:
+            for ex in rec.exchanges:
+                self.spool(ex)
+            rec.exchanges = []
         self.records.append(rec)
         t = self.finished_totals.get(rec.server)
         if t is None:
@@ -357,24 +366,22 @@ def connection_record(flow: Flow, capture: str, expired: bool) -> ConnectionReco
         closed_by = side if td[1] == "fin" else side + "-rst"
         teardown_ts = td[2]
     exchanges: list[ExchangeRecord] = []
-    requests = responses = interim = 0
-    upgraded = False
+    requests = responses = interim = count = 0
+    upgraded = close_delimited = False
     anomalies: dict[str, int] = {}
     if conv is not None:
         requests, responses, interim = conv.requests, conv.responses, conv.interim
         upgraded = conv.upgraded
         anomalies = dict(conv.anomalies)
-        exchanges = conv.exchanges
-        n = len(exchanges)
-        for ex in exchanges:
-            ex.connection = cid
-        if n:
-            exchanges[0].opened_connection = flow.handshake_seen
+        exchanges = list(conv.exchanges)
+        count = conv.count
+        close_delimited = conv.close_delimited
+        if exchanges:
             exchanges[-1].closed_connection = td is not None
-    if not exchanges:
+    if not count:
         label = "unused" if not (flow.nbytes[0] or flow.nbytes[1]) else "not-http"
     else:
-        label = "persistent" if len(exchanges) >= 2 else "per-request"
+        label = "persistent" if count >= 2 else "per-request"
     missing = flow.streams[0].missing + flow.streams[1].missing
     if missing:
         anomalies["missing-bytes"] = anomalies.get("missing-bytes", 0) + 1
@@ -411,4 +418,7 @@ def connection_record(flow: Flow, capture: str, expired: bool) -> ConnectionReco
         expired=expired,
         anomalies=anomalies,
         exchanges=exchanges,
+        exchange_count=count,
+        last_exchange=exchanges[-1] if exchanges else None,
+        close_delimited=close_delimited,
     )

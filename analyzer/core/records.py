@@ -68,7 +68,12 @@ class ConnectionRecord:
     expired: bool = False
     held_until: float = 0.0  # end, or the capture's end for a connection still open then
     anomalies: dict[str, int] = field(default_factory=dict)
+    # The exchanges: all of them, unless they went to a spool (long live captures), in
+    # which case only the count, the last one and what the rules need stay here.
     exchanges: list[ExchangeRecord] = field(default_factory=list)
+    exchange_count: int = 0
+    last_exchange: ExchangeRecord | None = None
+    close_delimited: bool = False  # a response (not HTTP/0.9) ended with the connection
 
     @property
     def client_ip(self) -> str:

@@ -104,16 +104,22 @@ def _write(a: Analysis, fh: IO[bytes], schema: str) -> None:
     sections: list[tuple[str, Iterable[Any], Callable[[Any], dict[str, Any]]]] = [
         ("captures", a.capture_records, capture_dict),
         ("connections", a.connection_records, connection_dict),
-        ("exchanges", a.exchange_records, exchange_dict),
+        ("exchanges", a.exchange_records if a.spool is None else (), exchange_dict),
         ("servers", a.server_records, server_dict),
     ]
     write = fh.write
     for name, rows, to_dict in sections:
         write(f',\n "{name}": ['.encode())
         first = True
-        for r in rows:
-            write(b"\n  " if first else b",\n  ")
-            write(dumps(to_dict(r)))
-            first = False
+        if name == "exchanges" and a.spool is not None:
+            for line in a.spool.lines():  # already encoded when spooled
+                write(b"\n  " if first else b",\n  ")
+                write(line)
+                first = False
+        else:
+            for r in rows:
+                write(b"\n  " if first else b",\n  ")
+                write(dumps(to_dict(r)))
+                first = False
         write(b"]" if first else b"\n ]")
     write(b"\n}\n")
