@@ -36,15 +36,18 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check analyzer tests bench
 	$(VENV)/bin/mypy analyzer
 
-# Benchmarks need tshark and tcptrace; install them when root and missing.
+# Benchmarks need tshark and tcptrace (offline), nginx and wrk (live); installed when root.
 apt-bench:
-	@if ! command -v tshark >/dev/null || ! command -v tcptrace >/dev/null; then \
+	@if ! command -v tshark >/dev/null || ! command -v tcptrace >/dev/null \
+	    || ! command -v nginx >/dev/null || ! command -v wrk >/dev/null; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tshark tcptrace; \
-	  else echo "bench: tshark/tcptrace missing; run as root or: sudo apt-get install tshark tcptrace" >&2; fi; fi
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	      tshark tcptrace nginx-light wrk; \
+	  else echo "bench: missing tools; sudo apt-get install tshark tcptrace nginx-light wrk" >&2; fi; fi
 
-bench: $(STAMP) apt-bench
+bench: $(STAMP) apt-bench apt-live
 	$(PY) bench/run.py
+	$(PY) bench/live.py   # root only; LIVE_SOAK=600 for the 10-minute soak
 
 clean:
 	rm -rf $(VENV) bench/out .pytest_cache
