@@ -320,6 +320,27 @@ class FlowTable:
             t[3] += f.conv.requests if f.conv is not None else 0
         return {k: (v[0], v[1], v[2], v[3]) for k, v in out.items()}
 
+    def recent(self, n: int) -> list[tuple[str, str, str, int, str, str]]:
+        """The ``n`` latest connections, open or finished, for a live view: (id, client,
+        server, requests, label so far, closed_by so far)."""
+        flows = sorted(self.open.values(), key=lambda f: f.num)[-n:]
+        out = [
+            (c.id, c.client, c.server, c.requests, c.label, c.closed_by)
+            for c in self.records[-n:]
+        ]
+        for f in flows:
+            count = f.conv.count if f.conv is not None else 0
+            label = "persistent" if count >= 2 else "per-request" if count else "…"
+            td = f.teardown
+            closed = "open" if td is None else (
+                ("client" if td[0] == 0 else "server") + ("" if td[1] == "fin" else "-rst")
+            )
+            requests = f.conv.requests if f.conv is not None else 0
+            out.append((f"C{f.num}", endpoint(f.ckey, False), endpoint(f.ckey, True),
+                        requests, label, closed))
+        out.sort(key=lambda r: int(r[0][1:]))
+        return out[-n:]
+
     def finish(self) -> list[ConnectionRecord]:
         """The capture ended: finish every connection; records in order of first packet."""
         for f in list(self.open.values()):

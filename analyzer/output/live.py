@@ -65,7 +65,7 @@ class LiveView:
         r = Table(title="recent connections", title_justify="left")
         for col in ("id", "client", "server", "req", "label", "closed by"):
             r.add_column(col)
-        for c in table.records[-self.recent:]:
-            r.add_row(c.id, c.client, c.server, str(c.requests), c.label, c.closed_by)
+        for cid, client, server, reqs, label, closed in table.recent(self.recent):
+            r.add_row(cid, client, server, str(reqs), label, closed)
         self.renderable = Group(t, r)
         return self.renderable
