@@ -138,8 +138,9 @@ def main(argv: list[str] | None = None) -> int:
                 p.wait(timeout=120)
                 s = seen(res)
                 ok = s["dropped"] == 0 and s["requests"] >= n
+                kept = "yes" if ok else "NO (loss reported)"
                 print(f"  {name:<10} {rate:>10.0f} {n:>9} {s['requests']:>9} "
-                      f"{s['packets']:>9} {s['dropped']:>8}  {'yes' if ok else 'NO (loss reported)'}")
+                      f"{s['packets']:>9} {s['dropped']:>8}  {kept}")
                 summary[name] = {"wrk_requests": n, "wrk_rate": rate, **s, "kept_up": ok}
             if args.soak > 0:
                 res = OUT / "live-soak.json"
