@@ -223,6 +223,7 @@ def sniff(
     idle_timeout: float = IDLE_TIMEOUT,
     on_tick: Callable[[FlowTable], None] | None = None,
     on_start: Callable[[str], None] | None = None,
+    on_ready: Callable[[], None] | None = None,
     drop_privileges: bool = True,
 ) -> Analysis:
     """Capture live (scapy) until ``duration`` seconds, ``count`` packets or Ctrl-C, and
@@ -230,8 +231,9 @@ def sniff(
 
     ``write`` saves those packets as pcap; ``on_tick(table)`` is called about once a
     second (under a lock) for a live view; ``on_start(iface)`` once the socket is open.
-    Under sudo, files opened belong to the invoking user and, once the socket and the
-    ``write`` file are open, the process drops to that user (``drop_privileges``).
+    Under sudo the process becomes the invoking user as soon as the socket is open
+    (``drop_privileges``), so the files it writes are theirs; ``on_ready()`` runs then,
+    before the capture starts (the CLI opens its report file there).
     Raises :class:`~analyzer.capture.live.PrivilegeError` without root/CAP_NET_RAW.
     """
     import threading
@@ -242,17 +244,21 @@ def sniff(
 
     cap = live.LiveCapture(iface, capture_filter(ports, bpf))
     writer = None
-    spool = ExchangeSpool()  # a live capture may run for hours: exchanges go to disk
+    spool = None
     try:
+        # The packet socket is the only thing opened with privileges: under sudo, become
+        # the invoking user now, so every file below is theirs (and only where they may).
+        if drop_privileges:
+            live.drop_privileges()
+        spool = ExchangeSpool()  # a live capture may run for hours: exchanges go to disk
         if write is not None:
             try:
                 fh = open(write, "wb")  # noqa: SIM115
             except OSError as e:
                 raise AnalyzerError(f"{write}: cannot write: {e.strerror or e}") from None
-            live.give_to_sudo_user(fh)
             writer = PcapWriter(fh, cap.linktype)
-        if drop_privileges:
-            live.drop_privileges()
+        if on_ready is not None:
+            on_ready()
         name = f"live:{cap.iface}"
         table = FlowTable(name, idle_timeout=idle_timeout, spool=spool.add)
         lock = threading.Lock()
@@ -312,6 +318,10 @@ def sniff(
         record = _capture_record(table, conns, name, "live", frames[0], False, warnings)
         record.dropped = dropped
         return Analysis([record], conns, diagnose(conns), spool)
+    except BaseException:
+        if spool is not None:
+            spool.close()
+        raise
     finally:
         if writer is not None:
             writer.close()

@@ -125,17 +125,17 @@ def sniff(
         if view is not None and live is not None:
             live.update(view.update(table), refresh=True)  # type: ignore[arg-type]
 
-    # Open the report file now, while still root under sudo: it is given to the invoking
-    # user, and nothing is opened with privileges after the capture starts.
-    out_fh = None
-    if output is not None:
-        from analyzer.capture.live import give_to_sudo_user
+    # The report file is opened once privileges are dropped (it belongs to the invoking
+    # user) and before the capture starts (a bad path fails at once, not after an hour).
+    opened: list[IO[bytes]] = []
 
-        try:
-            out_fh = open(output, "wb")  # noqa: SIM115
-        except OSError as e:
-            raise AnalyzerError(f"{output}: cannot write: {e.strerror or e}") from None
-        give_to_sudo_user(out_fh)
+    def ready() -> None:
+        if output is not None:
+            try:
+                opened.append(open(output, "wb"))  # noqa: SIM115
+            except OSError as e:
+                raise AnalyzerError(f"{output}: cannot write: {e.strerror or e}") from None
+
     try:
         if live_view:
             view = LiveView(iface or "loopback")
@@ -144,7 +144,7 @@ def sniff(
         result = run(
             iface, ports=port or (), bpf=bpf, duration=duration, count=count,
             write=str(write) if write is not None else None, idle_timeout=idle_timeout,
-            on_tick=tick, on_start=started,
+            on_tick=tick, on_start=started, on_ready=ready,
         )
     finally:
         if live is not None:
@@ -152,7 +152,7 @@ def sniff(
     for cap in result.capture_records:
         for w in cap.warnings:
             print(f"keepalive: warning: {w}", file=sys.stderr)
-    _emit(result, format, output, max_rows, out_fh)
+    _emit(result, format, output, max_rows, opened[0] if opened else None)
 
 
 def _filter_text(ports: list[int] | None, bpf: str | None) -> str:

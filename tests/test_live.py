@@ -11,9 +11,11 @@ import http.client
 import http.server
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -229,7 +231,10 @@ def test_without_privileges_one_line_and_exit_2() -> None:
 
 
 def test_files_belong_to_the_sudo_user(tmp_path: Path, server11: int) -> None:
-    d = tmp_path  # root-only: the files are opened before the privileges are dropped
+    # Privileges are dropped before any file is opened: the user needs a directory of
+    # their own (pytest's tmp_path is root-only).
+    d = Path(tempfile.mkdtemp(prefix="keepalive-sudo-", dir="/tmp"))
+    d.chmod(0o777)
     env = {**os.environ, "SUDO_UID": "65534", "SUDO_GID": "65534"}
     pcap, out = d / "w.pcap", d / "r.json"
     proc = subprocess.Popen(
@@ -244,3 +249,15 @@ def test_files_belong_to_the_sudo_user(tmp_path: Path, server11: int) -> None:
     for f in (pcap, out):
         st = f.stat()
         assert (st.st_uid, st.st_gid) == (65534, 65534), f
+    shutil.rmtree(d)
+
+
+def test_a_root_only_directory_is_refused_at_once(tmp_path: Path) -> None:
+    env = {**os.environ, "SUDO_UID": "65534", "SUDO_GID": "65534"}
+    p = subprocess.run(
+        [*KEEPALIVE, "sniff", "--duration", "30", "-o", str(tmp_path / "r.json")],
+        capture_output=True, text=True, env=env, timeout=60,
+    )
+    assert p.returncode == 2
+    assert "r.json: cannot write: Permission denied" in p.stderr
+    assert "Traceback" not in p.stderr

@@ -244,16 +244,10 @@ def sudo_user() -> tuple[int, int] | None:
     return int(uid), int(gid)
 
 
-def give_to_sudo_user(fh: Any) -> None:
-    """A file opened while still root belongs to the invoking user, not root."""
-    who = sudo_user()
-    if who is not None:
-        os.fchown(fh.fileno(), *who)
-
-
 def drop_privileges() -> tuple[int, int] | None:
-    """Under sudo, become the invoking user once the socket and the output files are
-    open: nothing after that runs as root. Returns (uid, gid) when it dropped."""
+    """Under sudo, become the invoking user once the socket is open: nothing after that
+    runs as root, and every file written belongs to that user. Returns (uid, gid) when
+    it dropped."""
     who = sudo_user()
     if who is None:
         return None
