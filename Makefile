@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 DEMO   ?= captures/go-leak.pcap captures/go-drain.pcap
 
-.PHONY: demo test bench lint clean setup apt-bench apt-live
+.PHONY: demo test bench lint clean setup apt-bench apt-live fuzz
 
 setup: $(STAMP)
 
@@ -31,6 +31,15 @@ apt-live:
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libpcap0.8; \
 	  else echo "live capture: libpcap missing; sudo apt-get install libpcap0.8" >&2; fi; fi
+
+# Coverage-guided fuzzing (atheris) from the seeds, for FUZZ_SECONDS; new corpus entries
+# go to bench/out/fuzz-corpus, crashes to bench/out/ (keep them in tests/fuzz/regressions).
+FUZZ_SECONDS ?= 300
+fuzz: $(STAMP)
+	mkdir -p bench/out/fuzz-corpus
+	cp -n tests/fuzz/corpus/* bench/out/fuzz-corpus/
+	$(PY) tests/fuzz/fuzz_capture.py bench/out/fuzz-corpus tests/fuzz/regressions \
+	  -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -timeout=10 -artifact_prefix=bench/out/
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check analyzer tests bench

@@ -115,12 +115,14 @@ def analyze(
     *,
     idle_timeout: float = IDLE_TIMEOUT,
     on_warning: Callable[[str], None] | None = None,
+    show_secrets: bool = False,
 ) -> Analysis:
     """Analyse one capture file or several (pcap, pcapng, optionally .gz).
 
     Raises :class:`~analyzer.errors.CaptureError` (one line naming the file and the
     problem) for a file that cannot be read; a truncated capture gives what it held,
-    with a warning in ``captures[].warnings`` (and to ``on_warning``).
+    with a warning in ``captures[].warnings`` (and to ``on_warning``). Secrets in request
+    targets (URL userinfo, token-like query values) are masked unless ``show_secrets``.
     """
     if isinstance(paths, str):
         paths = [paths]
@@ -131,7 +133,7 @@ def analyze(
     gc.disable()  # the pass makes no cycles worth collecting; saves a few percent
     try:
         for path in paths:
-            cap, conns = _analyze_file(path, next_id, idle_timeout)
+            cap, conns = _analyze_file(path, next_id, idle_timeout, show_secrets)
             next_id += len(conns)
             captures.append(cap)
             connections.extend(conns)
@@ -148,10 +150,16 @@ def analyze(
 
 
 def _analyze_file(
-    path: str, first_id: int, idle_timeout: float
+    path: str,
+    first_id: int,
+    idle_timeout: float,
+    show_secrets: bool = False,
+    fileobj: IO[bytes] | None = None,
 ) -> tuple[CaptureRecord, list[ConnectionRecord]]:
-    cf = open_capture(path)
-    table = FlowTable(path, first_id=first_id, idle_timeout=idle_timeout)
+    cf = open_capture(path, fileobj)
+    table = FlowTable(
+        path, first_id=first_id, idle_timeout=idle_timeout, show_secrets=show_secrets
+    )
     for buf, records in cf.batches():
         table.feed(buf, records)
     conns = table.finish()
@@ -225,6 +233,7 @@ def sniff(
     on_start: Callable[[str], None] | None = None,
     on_ready: Callable[[], None] | None = None,
     drop_privileges: bool = True,
+    show_secrets: bool = False,
 ) -> Analysis:
     """Capture live (scapy) until ``duration`` seconds, ``count`` packets or Ctrl-C, and
     analyse what was seen exactly as :func:`analyze` would analyse a file of it.
@@ -260,7 +269,9 @@ def sniff(
         if on_ready is not None:
             on_ready()
         name = f"live:{cap.iface}"
-        table = FlowTable(name, idle_timeout=idle_timeout, spool=spool.add)
+        table = FlowTable(
+            name, idle_timeout=idle_timeout, spool=spool.add, show_secrets=show_secrets
+        )
         lock = threading.Lock()
         lt = cap.linktype
         frames = [0]
@@ -326,3 +337,11 @@ def sniff(
         if writer is not None:
             writer.close()
         cap.close()
+
+
+def analyze_bytes(data: bytes, name: str = "<bytes>") -> Analysis:
+    """Analyse a capture held in memory (tests, fuzzing): the same path as a file."""
+    import io
+
+    cap, conns = _analyze_file(name, 1, IDLE_TIMEOUT, fileobj=io.BytesIO(data))
+    return Analysis([cap], conns, diagnose(conns))

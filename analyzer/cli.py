@@ -53,6 +53,9 @@ def analyze(
         float, typer.Option(help="expire connections idle this long (capture seconds)")
     ] = 300.0,
     max_rows: Annotated[int, typer.Option(help="connections shown in the table")] = 40,
+    show_secrets: Annotated[
+        bool, typer.Option(help="keep URL userinfo and token-like query values unmasked")
+    ] = False,
 ) -> None:
     """Analyse capture files: a verdict per server, then every connection.
 
@@ -63,7 +66,10 @@ def analyze(
     def warn(msg: str) -> None:
         print(f"keepalive: warning: {msg}", file=sys.stderr)
 
-    result = run([str(p) for p in captures], idle_timeout=idle_timeout, on_warning=warn)
+    result = run(
+        [str(p) for p in captures], idle_timeout=idle_timeout, on_warning=warn,
+        show_secrets=show_secrets,
+    )
     _emit(result, format, output, max_rows)
 
 
@@ -95,6 +101,9 @@ def sniff(
         float, typer.Option(help="expire connections idle this long (seconds)")
     ] = 300.0,
     max_rows: Annotated[int, typer.Option(help="connections shown in the table")] = 40,
+    show_secrets: Annotated[
+        bool, typer.Option(help="keep URL userinfo and token-like query values unmasked")
+    ] = False,
 ) -> None:
     """Capture live (needs root or CAP_NET_RAW) and report like analyze when it stops.
 
@@ -144,7 +153,7 @@ def sniff(
         result = run(
             iface, ports=port or (), bpf=bpf, duration=duration, count=count,
             write=str(write) if write is not None else None, idle_timeout=idle_timeout,
-            on_tick=tick, on_start=started, on_ready=ready,
+            on_tick=tick, on_start=started, on_ready=ready, show_secrets=show_secrets,
         )
     finally:
         if live is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -98,6 +99,13 @@ def _one_line_error(p: subprocess.CompletedProcess[str], *words: str) -> None:
         (lambda d: _write(d / "notes.txt", b"hello, not a capture\n" * 4), ["notes.txt", "text"]),
         (lambda d: _write(d / "x.pcap.gz", b"not gzip at all" * 4), ["x.pcap.gz", "gzip"]),
         (
+            lambda d: _write(  # a pcapng section header and no interface description block
+                d / "noidb.pcapng",
+                bytes.fromhex("0a0d0d0a1c0000004d3c2b1a01000000ffffffffffffffff1c000000"),
+            ),
+            ["noidb.pcapng", "no interface description block"],
+        ),
+        (
             lambda d: _write(
                 d / "wifi.pcap",
                 bytes.fromhex("d4c3b2a1020004000000000000000000ffff000069000000"),
@@ -105,7 +113,7 @@ def _one_line_error(p: subprocess.CompletedProcess[str], *words: str) -> None:
             ["wifi.pcap", "link type 105"],
         ),
     ],
-    ids=["missing", "directory", "empty", "text", "not-gzip", "linktype"],
+    ids=["missing", "directory", "empty", "text", "not-gzip", "no-idb", "linktype"],
 )
 def test_bad_input_one_line(tmp_path: Path, make, words) -> None:  # type: ignore[no-untyped-def]
     _one_line_error(run("analyze", str(make(tmp_path))), *words)
@@ -172,3 +180,17 @@ def test_ids_follow_first_packet_across_files() -> None:
     assert d["connections"][0]["capture"].endswith("go-drain.pcap")
     ids = {c["id"] for c in d["connections"]}
     assert {e["connection"] for e in d["exchanges"]} <= ids
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run as another user (setpriv)")
+def test_no_permission(tmp_path: Path) -> None:
+    f = tmp_path / "secret.pcap"
+    f.write_bytes((CAPTURES / "go-drain.pcap").read_bytes())
+    f.chmod(0o600)
+    tmp_path.chmod(0o755)
+    p = subprocess.run(
+        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *KEEPALIVE,
+         "analyze", str(f)], capture_output=True, text=True, timeout=60,
+        env={**os.environ, "HOME": "/tmp"},
+    )
+    _one_line_error(p, "secret.pcap", "permission denied")

@@ -140,3 +140,15 @@ def test_spooled_exchanges_give_the_same_answer_with_flat_memory() -> None:
     (s1,), (s2,) = diagnose(plain), diagnose(conns)
     assert s1 == s2
     assert connection_dict(plain[0]) == connection_dict(conns[0])
+
+
+def test_a_verdict_on_a_capture_with_holes_says_so() -> None:
+    big = b"HTTP/1.1 200 OK\r\nContent-Length: 3000\r\n\r\n" + b"z" * 3000
+    c = conv().handshake()
+    for i in range(3):
+        c.request(req(f"/{i}")).response(big, sizes=[1448, 1448])
+    c.close(0)
+    c.drop(c.data_indexes(1)[1])  # the middle of the first response never reached the capture
+    (conn,), s = analyse(c)
+    assert conn.missing_bytes == 1448 and conn.requests == 3
+    assert "caution:" in s.evidence and "were not in the capture" in s.evidence

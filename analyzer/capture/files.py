@@ -49,13 +49,13 @@ class CaptureFile:
     After iteration: ``packets`` (records read), ``truncated``, ``warnings``.
     """
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, fileobj: IO[bytes] | None = None) -> None:
         self.path = path
         self.packets = 0
         self.truncated = False
         self.warnings: list[str] = []
         self.bytes_read = 0
-        self._fh = _open(path)
+        self._fh = _open(path) if fileobj is None else _wrap(path, fileobj)
         self._read_error: BaseException | None = None
         try:
             head = self._fh.read(24)
@@ -66,7 +66,10 @@ class CaptureFile:
         self._head = head
         if not head:
             self._fh.close()
-            raise CaptureError(path, "empty file (0 bytes of capture data)")
+            raise CaptureError(
+                path, "empty file (0 bytes): the capture was never written; check the "
+                "command that recorded it (tcpdump -w FILE)"
+            )
         magic = head[:4]
         if magic in _PCAP_MAGICS:
             self.format = "pcap"
@@ -87,7 +90,10 @@ class CaptureFile:
         else:
             self._fh.close()
             kind = _guess(head)
-            raise CaptureError(path, f"not a pcap or pcapng capture ({kind})")
+            raise CaptureError(
+                path, f"not a pcap or pcapng capture ({kind}); record one with "
+                "`tcpdump -w FILE` or `tshark -w FILE`"
+            )
         if self.compressed:
             self.format += ".gz"
 
@@ -281,7 +287,10 @@ class CaptureFile:
                 f"({len(buf) - pos} bytes left over)"
             )
         if not ifaces and n == 0 and not self.truncated:
-            raise CaptureError(self.path, "pcapng file has no interface description block")
+            raise CaptureError(
+                self.path, "pcapng file has no interface description block (a damaged or "
+                "partial file: re-export it with `editcap FILE OUT.pcapng`)"
+            )
         if seen_unsupported and not any_supported:
             raise UnsupportedLinkType(self.path, min(seen_unsupported))
 
@@ -310,7 +319,7 @@ def _idb_options(buf: bytes, p: int, end: int, order: str) -> tuple[float, float
 
 def _open(path: str) -> IO[bytes]:
     if os.path.isdir(path):
-        raise CaptureError(path, "is a directory, not a capture file")
+        raise CaptureError(path, "is a directory: name the capture files inside it")
     try:
         fh: IO[bytes] = open(path, "rb")  # noqa: SIM115
     except FileNotFoundError:
@@ -319,13 +328,20 @@ def _open(path: str) -> IO[bytes]:
         raise CaptureError(path, "permission denied (try sudo, or check the file mode)") from None
     except OSError as e:
         raise CaptureError(path, f"cannot open: {_why(e)}") from None
+    return _wrap(path, fh)
+
+
+def _wrap(path: str, fh: IO[bytes]) -> IO[bytes]:
+    """Decompress on the fly when the file is gzip (by its magic, whatever its name)."""
     magic = fh.read(2)
     fh.seek(0)
     if magic == b"\x1f\x8b":
         return gzip.GzipFile(fileobj=fh, mode="rb")  # type: ignore[return-value]
     if path.endswith(".gz") and magic:
         fh.close()
-        raise CaptureError(path, "named .gz but is not gzip-compressed")
+        raise CaptureError(
+            path, "named .gz but is not gzip-compressed: rename it, or recompress it with gzip"
+        )
     return fh
 
 
@@ -344,6 +360,7 @@ def _why(e: BaseException) -> str:
     return s.splitlines()[0] if s else type(e).__name__
 
 
-def open_capture(path: str) -> CaptureFile:
-    """Open and identify a capture file; raises :class:`CaptureError` with a one-line reason."""
-    return CaptureFile(path)
+def open_capture(path: str, fileobj: IO[bytes] | None = None) -> CaptureFile:
+    """Open and identify a capture file (or an already open, seekable binary file named
+    ``path``); raises :class:`CaptureError` with a one-line reason."""
+    return CaptureFile(path, fileobj)

@@ -362,6 +362,7 @@ def summarise_server(
                 "its work, so no handshake was wasted"
             )
         rec.hint = HINTS["reused"]
+        rec.evidence += _caveat(conns)
         return rec
     code = max(costly, key=lambda k: (len(costly[k]), -PRECEDENCE.index(k)))
     rec.diagnosis = code
@@ -372,7 +373,20 @@ def summarise_server(
     elif code == "idle-timeout":
         hint = hint.format(t=f"{rec.idle_timeout:.1f}s" if rec.idle_timeout is not None else "?")
     rec.hint = hint
+    rec.evidence += _caveat(conns)
     return rec
+
+
+def _caveat(conns: list[ConnectionRecord]) -> str:
+    """A verdict built on a capture with holes says so."""
+    lossy = [c for c in conns if c.missing_bytes]
+    if not lossy:
+        return ""
+    missing = sum(c.missing_bytes for c in lossy)
+    return (
+        f" (caution: {missing} bytes of payload on {_n(len(lossy), 'connection')} were not "
+        "in the capture; the verdict rests on what was seen)"
+    )
 
 
 def _evidence(

@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 from analyzer.core.http1 import MessageReader
 from analyzer.core.records import ExchangeRecord
+from analyzer.core.secrets import redact_target
 
 MAX_PENDING = 100  # unanswered pipelined requests kept for pairing (anomaly past it)
 KEEP = 16  # with a spool, completed exchanges past this many go to it (memory stays flat)
@@ -32,7 +33,7 @@ class Conversation:
     __slots__ = (
         "requests_reader", "responses_reader", "exchanges", "pending", "requests",
         "responses", "interim", "upgraded", "anomalies", "_req_open", "_resp_open",
-        "cid", "handshake_seen", "spool", "count", "close_delimited",
+        "cid", "handshake_seen", "spool", "count", "close_delimited", "show_secrets",
     )
 
     def __init__(
@@ -40,8 +41,10 @@ class Conversation:
         midstream: bool = False,
         cid: str = "",
         spool: Callable[[ExchangeRecord], None] | None = None,
+        show_secrets: bool = False,
     ) -> None:
         self.cid = cid
+        self.show_secrets = show_secrets
         self.handshake_seen = not midstream
         self.spool = spool
         self.count = 0  # exchanges ever made on this connection
@@ -64,6 +67,8 @@ class Conversation:
     ) -> None:
         self.requests += 1
         ex = self._new_exchange()
+        if not self.show_secrets:
+            target = redact_target(target)
         ex.method, ex.target, ex.version, ex.request_ts = method, target, version, ts
         conn = headers.get("connection")
         if conn:

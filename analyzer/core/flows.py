@@ -88,9 +88,11 @@ class FlowTable:
         idle_timeout: float = IDLE_TIMEOUT,
         close_linger: float = CLOSE_LINGER,
         spool: Callable[[ExchangeRecord], None] | None = None,
+        show_secrets: bool = False,
     ) -> None:
         self.capture = capture
         self.spool = spool
+        self.show_secrets = show_secrets
         self.next_num = first_id
         self.idle_timeout = idle_timeout
         self.close_linger = close_linger
@@ -255,7 +257,8 @@ class FlowTable:
     def _attach_http(self, flow: Flow) -> None:
         """Give the connection its HTTP readers (at its first payload)."""
         conv = flow.conv = Conversation(
-            midstream=not flow.handshake_seen, cid=f"C{flow.num}", spool=self.spool
+            midstream=not flow.handshake_seen, cid=f"C{flow.num}", spool=self.spool,
+            show_secrets=self.show_secrets,
         )
         flow.streams[0].sink = conv.requests_reader
         flow.streams[1].sink = conv.responses_reader

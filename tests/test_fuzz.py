@@ -1,0 +1,55 @@
+"""The never-crash invariant: every seed and every input that ever broke something is
+replayed, and a short coverage-guided run (atheris) explores from the seeds."""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+FUZZ = ROOT / "tests" / "fuzz"
+sys.path.insert(0, str(FUZZ))
+from invariant import check  # noqa: E402
+
+CASES = sorted((FUZZ / "regressions").iterdir()) + sorted((FUZZ / "corpus").iterdir())
+
+
+@pytest.mark.parametrize("path", CASES, ids=[p.name for p in CASES])
+def test_replay(path: Path) -> None:
+    data = path.read_bytes()
+    check(data)
+    for cut in (1, len(data) // 3, len(data) - 1):  # and truncated
+        check(data[:cut])
+
+
+def test_truncation_at_every_byte_of_a_golden_capture() -> None:
+    data = (ROOT / "captures" / "reset-linger.pcap").read_bytes()
+    full = None
+    for cut in range(len(data) + 1):
+        check(data[:cut])
+    from analyzer.api import analyze_bytes
+
+    full = analyze_bytes(data)
+    half = analyze_bytes(data[: len(data) // 2])
+    assert half.capture_records[0].truncated and half.capture_records[0].warnings
+    assert 0 < half.exchange_count < full.exchange_count
+
+
+@pytest.mark.skipif(importlib.util.find_spec("atheris") is None, reason="atheris not installed")
+def test_short_fuzz_run(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    shutil.copytree(FUZZ / "corpus", corpus)
+    p = subprocess.run(
+        [sys.executable, str(FUZZ / "fuzz_capture.py"), str(corpus), str(FUZZ / "regressions"),
+         "-max_total_time=15", "-rss_limit_mb=2048", "-timeout=10",
+         f"-artifact_prefix={tmp_path}/"],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+    )
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert "Done" in p.stderr
