@@ -328,7 +328,14 @@ def sniff(
             )
         record = _capture_record(table, conns, name, "live", frames[0], False, warnings)
         record.dropped = dropped
-        return Analysis([record], conns, diagnose(conns), spool)
+        servers = diagnose(conns)
+        if dropped:
+            for srv in servers:
+                srv.evidence += (
+                    f" (caution: the kernel dropped {dropped} packets during the capture; "
+                    "the verdict rests on what was seen)"
+                )
+        return Analysis([record], conns, servers, spool)
     except BaseException:
         if spool is not None:
             spool.close()

@@ -53,3 +53,26 @@ def test_short_fuzz_run(tmp_path: Path) -> None:
     )
     assert p.returncode == 0, p.stderr[-3000:]
     assert "Done" in p.stderr
+
+
+def test_a_gzip_bomb_is_streamed(tmp_path: Path) -> None:
+    # 256 MiB of records once decompressed, 256 KiB on disk: memory must not follow.
+    import gzip
+    import struct
+
+    bomb = tmp_path / "bomb.pcap.gz"
+    rec = struct.pack("<IIII", 0, 0, 65535, 65535) + b"\0" * 65535
+    with gzip.open(bomb, "wb", compresslevel=9) as fh:
+        fh.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+        for _ in range(4096):
+            fh.write(rec)
+    assert bomb.stat().st_size < 2 * 1024 * 1024
+    code = (
+        "import resource, sys, analyzer; a = analyzer.analyze(sys.argv[1]); "
+        "print(a.capture_records[0].packets, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+    )
+    p = subprocess.run([sys.executable, "-c", code, str(bomb)], capture_output=True, text=True,
+                       check=True, timeout=120)
+    packets, maxrss_kib = map(int, p.stdout.split())
+    assert packets == 4096
+    assert maxrss_kib < 150 * 1024  # the decompressed 256 MiB never sit in memory
