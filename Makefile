@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 DEMO   ?= captures/go-leak.pcap captures/go-drain.pcap
 
-.PHONY: demo test bench lint clean setup apt-bench apt-live fuzz
+.PHONY: demo test bench lint clean setup apt-bench apt-live apt-chromium apt-tshark fuzz
 
 setup: $(STAMP)
 
@@ -22,8 +22,15 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(VENV)/bin/keepalive analyze $(DEMO)
 
-test: $(STAMP) apt-live
+test: $(STAMP) apt-live apt-chromium apt-tshark
 	$(PY) -m pytest
+
+# The pyshark backend runs tshark (tests/test_backends.py cross-checks it in CI).
+apt-tshark:
+	@if ! command -v tshark >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tshark; \
+	  else echo "pyshark backend: tshark missing; sudo apt-get install tshark" >&2; fi; fi
 
 # Live capture compiles BPF filters with libpcap (scapy loads it with ctypes).
 apt-live:
@@ -31,6 +38,13 @@ apt-live:
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libpcap0.8; \
 	  else echo "live capture: libpcap missing; sudo apt-get install libpcap0.8" >&2; fi; fi
+
+# The HTML report is tested in a real headless browser (tests/test_report.py).
+apt-chromium:
+	@if ! command -v chromium >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	  else echo "report test: chromium missing; sudo apt-get install chromium" >&2; fi; fi
 
 # Coverage-guided fuzzing (atheris) from the seeds, for FUZZ_SECONDS; new corpus entries
 # go to bench/out/fuzz-corpus, crashes to bench/out/ (keep them in tests/fuzz/regressions).
@@ -56,6 +70,7 @@ apt-bench:
 
 bench: $(STAMP) apt-bench apt-live
 	$(PY) bench/run.py
+	$(PY) bench/backends.py
 	$(PY) bench/live.py   # root only; LIVE_SOAK=600 for the 10-minute soak
 
 clean:

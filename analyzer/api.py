@@ -12,7 +12,8 @@ import json
 from collections.abc import Callable, Iterable
 from typing import IO, TYPE_CHECKING, Any
 
-from analyzer.capture.files import open_capture
+from analyzer.capture.canonical import BackendCapture, open_backend
+from analyzer.capture.files import CaptureFile, open_capture
 from analyzer.core.classify import diagnose
 from analyzer.core.flows import IDLE_TIMEOUT, FlowTable
 from analyzer.core.records import (
@@ -116,6 +117,8 @@ def analyze(
     idle_timeout: float = IDLE_TIMEOUT,
     on_warning: Callable[[str], None] | None = None,
     show_secrets: bool = False,
+    on_progress: Callable[[str, int, int], None] | None = None,
+    backend: str = "native",
 ) -> Analysis:
     """Analyse one capture file or several (pcap, pcapng, optionally .gz).
 
@@ -123,6 +126,8 @@ def analyze(
     problem) for a file that cannot be read; a truncated capture gives what it held,
     with a warning in ``captures[].warnings`` (and to ``on_warning``). Secrets in request
     targets (URL userinfo, token-like query values) are masked unless ``show_secrets``.
+    ``on_progress(path, bytes_read, packets)`` is called after each chunk (~1 MiB).
+    ``backend``: ``native`` (our own readers), ``scapy`` or ``pyshark`` (docs/backends.md).
     """
     if isinstance(paths, str):
         paths = [paths]
@@ -133,7 +138,10 @@ def analyze(
     gc.disable()  # the pass makes no cycles worth collecting; saves a few percent
     try:
         for path in paths:
-            cap, conns = _analyze_file(path, next_id, idle_timeout, show_secrets)
+            cap, conns = _analyze_file(
+                path, next_id, idle_timeout, show_secrets, on_progress=on_progress,
+                backend=backend,
+            )
             next_id += len(conns)
             captures.append(cap)
             connections.extend(conns)
@@ -155,13 +163,23 @@ def _analyze_file(
     idle_timeout: float,
     show_secrets: bool = False,
     fileobj: IO[bytes] | None = None,
+    on_progress: Callable[[str, int, int], None] | None = None,
+    backend: str = "native",
 ) -> tuple[CaptureRecord, list[ConnectionRecord]]:
-    cf = open_capture(path, fileobj)
+    cf: CaptureFile | BackendCapture = (
+        open_capture(path, fileobj) if backend == "native" else open_backend(path, backend)
+    )
     table = FlowTable(
         path, first_id=first_id, idle_timeout=idle_timeout, show_secrets=show_secrets
     )
+    packets = 0
     for buf, records in cf.batches():
         table.feed(buf, records)
+        if on_progress is not None:
+            packets += len(records)
+            on_progress(path, cf.bytes_read, packets)
+    for reason, n in getattr(cf, "skipped", {}).items():  # what a backend could not use
+        table.skipped[reason] = table.skipped.get(reason, 0) + n
     conns = table.finish()
     return _capture_record(
         table, conns, path, cf.format, cf.packets, cf.truncated, list(cf.warnings)

@@ -33,6 +33,15 @@ class Format(str, enum.Enum):
     table = "table"
     json = "json"
     csv = "csv"
+    jsonl = "jsonl"
+    parquet = "parquet"
+    har = "har"
+
+
+class Backend(str, enum.Enum):
+    native = "native"
+    scapy = "scapy"
+    pyshark = "pyshark"
 
 
 @app.callback()
@@ -56,21 +65,114 @@ def analyze(
     show_secrets: Annotated[
         bool, typer.Option(help="keep URL userinfo and token-like query values unmasked")
     ] = False,
+    plot: Annotated[
+        Path | None, typer.Option(help="also draw the connection timeline (.png or .svg)")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
+    backend: Annotated[
+        Backend, typer.Option(help="who reads and dissects the packets (docs/backends.md)")
+    ] = Backend.native,
 ) -> None:
     """Analyse capture files: a verdict per server, then every connection.
 
+    Formats: table, json, csv (connections), jsonl (one object per line with a "type"),
+    parquet (--output DIR or NAME.parquet: connections, exchanges, servers), har (HAR 1.2).
+
     Example: keepalive analyze captures/go-leak.pcap --format json -o result.json
     """
+    result = _run_analyze(captures, idle_timeout, show_secrets, quiet, backend.value)
+    if plot is not None:
+        from analyzer.output.figures import save_timeline
+
+        save_timeline(result, plot)
+    _emit(result, format, output, max_rows)
+
+
+def _run_analyze(
+    captures: list[Path], idle_timeout: float, show_secrets: bool, quiet: bool,
+    backend: str = "native",
+) -> Analysis:
+    """analyze() with warnings on stderr and, for long files on a terminal, a progress bar."""
     from analyzer.api import analyze as run
+    from analyzer.output import progress
 
     def warn(msg: str) -> None:
         print(f"keepalive: warning: {msg}", file=sys.stderr)
 
-    result = run(
-        [str(p) for p in captures], idle_timeout=idle_timeout, on_warning=warn,
-        show_secrets=show_secrets,
-    )
-    _emit(result, format, output, max_rows)
+    paths = [str(p) for p in captures]
+    with contextlib.ExitStack() as stack:
+        on_progress = None
+        if progress.wanted(paths, quiet) and backend == "native":  # backends read by packet
+            on_progress = stack.enter_context(progress.progress_bar(paths))
+        return run(
+            paths, idle_timeout=idle_timeout, on_warning=warn, show_secrets=show_secrets,
+            on_progress=on_progress, backend=backend,
+        )
+
+
+@app.command()
+def report(
+    captures: Annotated[
+        list[Path], typer.Argument(help="pcap / pcapng files, optionally .gz", show_default=False)
+    ],
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="the HTML file to write")
+    ] = Path("report.html"),
+    idle_timeout: Annotated[
+        float, typer.Option(help="expire connections idle this long (capture seconds)")
+    ] = 300.0,
+    max_rows: Annotated[int, typer.Option(help="connections and exchanges listed")] = 1000,
+    show_secrets: Annotated[
+        bool, typer.Option(help="keep URL userinfo and token-like query values unmasked")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
+) -> None:
+    """Write one self-contained HTML report: verdicts, evidence, fixes, plots, tables.
+
+    Example: keepalive report captures/go-leak.pcap -o report.html
+    """
+    result = _run_analyze(captures, idle_timeout, show_secrets, quiet)
+    from analyzer.output.figures import require_matplotlib
+
+    require_matplotlib()
+    from analyzer.output.report import html_report
+
+    page = html_report(result, max_rows=max_rows).encode()
+    with _opened(output) as fh:
+        fh.write(page)
+    if not quiet:
+        print(f"keepalive: wrote {output}", file=sys.stderr)
+
+
+@app.command()
+def compare(
+    before: Annotated[Path, typer.Argument(help="capture or saved JSON, before the fix")],
+    after: Annotated[Path, typer.Argument(help="capture or saved JSON, after the fix")],
+    format: Annotated[Format, typer.Option("--format", "-f", help="table or json")] = (
+        Format.table
+    ),
+    show_secrets: Annotated[
+        bool, typer.Option(help="keep URL userinfo and token-like query values unmasked")
+    ] = False,
+) -> None:
+    """Did the fix work? Two captures (or saved JSON) side by side, per server.
+
+    Example: keepalive compare captures/go-leak.pcap captures/go-drain.pcap
+    """
+    from analyzer.compare import compare as run
+    from analyzer.compare import render
+
+    result = run(str(before), str(after), show_secrets=show_secrets)
+    if format is Format.json:
+        import json
+
+        print(json.dumps(result.as_dict(), indent=2))
+    elif format is Format.table:
+        from rich.console import Console
+
+        render(result, Console(width=None if sys.stdout.isatty() else 120))
+    else:
+        raise AnalyzerError(f"compare writes table or json, not {format.value}")
 
 
 @app.command()
@@ -175,9 +277,29 @@ def _emit(
     opened: IO[bytes] | None = None,
 ) -> None:
     """Write the report in the chosen format to stdout, --output, or a file opened early."""
+    if format is Format.parquet:
+        if opened is not None:
+            opened.close()
+        if output is None:
+            raise AnalyzerError("--format parquet needs --output DIR or --output NAME.parquet")
+        from analyzer.output.exports import write_parquet
+
+        for path in write_parquet(result, output).values():
+            print(f"keepalive: wrote {path}", file=sys.stderr)
+        return
     with _opened(output, opened) as fh:
         if format is Format.json:
             result.write_json(fh)
+        elif format is Format.jsonl:
+            from analyzer.output.exports import write_jsonl
+
+            write_jsonl(result, fh)
+        elif format is Format.har:
+            import json
+
+            from analyzer.output.har import har_dict
+
+            fh.write(json.dumps(har_dict(result), indent=1).encode() + b"\n")
         elif format is Format.csv:
             from analyzer.output.csvout import connections_csv
 

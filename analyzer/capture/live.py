@@ -42,12 +42,18 @@ class PrivilegeError(AnalyzerError):
 
 
 def privilege_hint(argv: list[str] | None = None) -> str:
+    """What to run instead: the same command through sudo with the venv's own path (sudo
+    resets PATH), or the capability granted once to the interpreter."""
     exe = os.path.realpath(sys.executable)
-    cmd = " ".join(argv or sys.argv[1:]) or "sniff"
-    prog = os.path.join(os.path.dirname(sys.argv[0]) or ".", "keepalive")
+    args = " ".join(argv if argv is not None else sys.argv[1:]) or "sniff"
+    prog = sys.argv[0] if argv is None else "keepalive"
+    if os.path.basename(prog) == "keepalive":
+        cmd = f"{os.path.abspath(prog)} {args}"
+    else:
+        cmd = f"{sys.executable} -m analyzer {args}"
     return (
-        f"live capture needs root or CAP_NET_RAW: run `sudo {prog} {cmd}` (the venv's own "
-        f"path, so sudo finds it), or once: `sudo setcap cap_net_raw,cap_net_admin+eip {exe}`"
+        f"live capture needs root or CAP_NET_RAW: run `sudo {cmd}`, or grant it once: "
+        f"`sudo setcap cap_net_raw,cap_net_admin+eip {exe}`"
     )
 
 
