@@ -120,45 +120,31 @@ class FlowTable:
             # Fast path: Ethernet + IPv4 without options + TCP, one unpack; the flow key
             # (addresses and ports) is then one contiguous slice. Anything else, or
             # anything odd, goes through decode().
+            key = b""
             if lt == 1 and caplen >= 54:
                 etype, vihl, total, frag, proto, seq, ack, doff, flags = fast(buf, off)
-                ps = off + 34 + ((doff >> 4) << 2)
-                seglen = off + 14 + total - ps
-                if (
-                    etype == 0x0800 and vihl == 0x45 and proto == 6 and not frag & 0x3FFF
-                    and doff >= 0x50 and seglen >= 0
-                ):
-                    key = buf[off + 26 : off + 38]
-                    pe = ps + seglen
-                    if pe > off + caplen:
-                        pe = off + caplen
-                    if pe < ps:
-                        pe = ps
+                if etype == 0x0800:
+                    ps = off + 34 + ((doff >> 4) << 2)
+                    seglen = off + 14 + total - ps
+                    if (
+                        vihl == 0x45 and proto == 6 and not frag & 0x3FFF
+                        and doff >= 0x50 and seglen >= 0
+                    ):
+                        key = buf[off + 26 : off + 38]
                 elif etype == 0x86DD and caplen >= 74 and buf[off + 20] == 6:
                     # Ethernet + IPv6 with TCP as the first next header (RFC 8200).
                     plen, seq, ack, doff, flags = fast6(buf, off)
                     ps = off + 54 + ((doff >> 4) << 2)
                     seglen = off + 54 + plen - ps
-                    if doff < 0x50 or seglen < 0 or plen == 0:
-                        r = decode(buf, off, caplen, lt)
-                        if isinstance(r, str):
-                            skipped[r] = skipped.get(r, 0) + 1
-                            continue
-                        key, seq, ack, flags, ps, pe, seglen = r
-                    else:
+                    if doff >= 0x50 and seglen >= 0 and plen:
                         key = buf[off + 22 : off + 58]
-                        pe = ps + seglen
-                        if pe > off + caplen:
-                            pe = off + caplen
-                        if pe < ps:
-                            pe = ps
-                else:
-                    r = decode(buf, off, caplen, lt)
-                    if isinstance(r, str):
-                        skipped[r] = skipped.get(r, 0) + 1
-                        continue
-                    key, seq, ack, flags, ps, pe, seglen = r
-            else:
+                if key:
+                    pe = ps + seglen
+                    if pe > off + caplen:
+                        pe = off + caplen
+                    if pe < ps:
+                        pe = ps
+            if not key:
                 r = decode(buf, off, caplen, lt)
                 if isinstance(r, str):
                     skipped[r] = skipped.get(r, 0) + 1
