@@ -110,7 +110,7 @@ class MessageReader:
 
     __slots__ = (
         "is_request", "owner", "state", "head", "searched", "remaining", "messages",
-        "msg_ts", "not_http", "close_pending", "last_ts", "tail", "midstream",
+        "msg_ts", "not_http", "last_ts", "tail", "midstream",
     )
 
     def __init__(self, is_request: bool, owner: Owner, midstream: bool = False) -> None:
@@ -124,7 +124,6 @@ class MessageReader:
         self.messages = 0
         self.msg_ts = 0.0
         self.not_http = False
-        self.close_pending = False  # a close-delimited body is open
         self.last_ts = 0.0
         self.tail = b""  # last bytes seen while resynchronising
 
