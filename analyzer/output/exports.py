@@ -1,0 +1,72 @@
+"""Exports for other tools: JSON lines (standard library) and Parquet (pyarrow).
+
+JSON lines: one object per line, each with a ``type`` field — ``capture``,
+``connection``, ``exchange``, ``server`` — and otherwise the fields of the JSON contract
+(docs/json.md), so ``jq 'select(.type=="connection")'`` or ``pandas.read_json(...,
+lines=True)`` take it as it is.
+
+Parquet: the typed DataFrames of :mod:`analyzer.tables` (connections, exchanges, servers),
+one file each. ``--output DIR`` writes ``DIR/connections.parquet`` and friends;
+``--output NAME.parquet`` writes ``NAME.connections.parquet``, ``NAME.exchanges.parquet``
+and ``NAME.servers.parquet`` next to each other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+from analyzer.errors import AnalyzerError
+from analyzer.output.jsonout import capture_dict, connection_dict, exchange_dict, server_dict
+
+if TYPE_CHECKING:
+    from analyzer.api import Analysis
+
+TABLES = ("connections", "exchanges", "servers")
+
+
+def jsonl_objects(a: Analysis) -> Iterator[dict[str, Any]]:
+    for c in a.capture_records:
+        yield {"type": "capture", **capture_dict(c)}
+    for conn in a.connection_records:
+        yield {"type": "connection", **connection_dict(conn)}
+    for e in a.exchange_records:
+        yield {"type": "exchange", **exchange_dict(e)}
+    for s in a.server_records:
+        yield {"type": "server", **server_dict(s)}
+
+
+def write_jsonl(a: Analysis, fh: IO[bytes]) -> None:
+    from analyzer.output.jsonout import _encoder
+
+    dumps = _encoder()
+    for obj in jsonl_objects(a):
+        fh.write(dumps(obj) + b"\n")
+
+
+def parquet_paths(output: Path) -> dict[str, Path]:
+    """Where each table goes for ``--output DIR_OR_FILE``."""
+    if output.suffix == ".parquet":
+        stem = output.with_suffix("")
+        return {t: stem.with_name(f"{stem.name}.{t}.parquet") for t in TABLES}
+    return {t: output / f"{t}.parquet" for t in TABLES}
+
+
+def write_parquet(a: Analysis, output: Path) -> dict[str, Path]:
+    """Write the three tables; returns the paths written."""
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        raise AnalyzerError(
+            "--format parquet needs pyarrow: pip install 'keepalive-analyzer[parquet]'"
+        ) from None
+    paths = parquet_paths(output)
+    try:
+        if output.suffix != ".parquet":
+            output.mkdir(parents=True, exist_ok=True)
+        for table, path in paths.items():
+            getattr(a, table).to_parquet(path, index=False)
+    except OSError as e:
+        raise AnalyzerError(f"{output}: cannot write: {e.strerror or e}") from None
+    return paths

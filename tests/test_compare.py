@@ -1,0 +1,72 @@
+"""``keepalive compare``: before/after per server, from captures or saved JSON."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from analyzer.compare import compare, match, percentile
+from tests.conftest import CAPTURES
+
+LEAK, DRAIN = str(CAPTURES / "go-leak.pcap"), str(CAPTURES / "go-drain.pcap")
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "analyzer", *args], capture_output=True, text=True, timeout=120
+    )
+
+
+def test_go_leak_vs_drain_pairs_the_only_servers() -> None:
+    c = compare(LEAK, DRAIN)
+    (p,) = c.pairs
+    assert p.before and p.after
+    assert (p.before["server"], p.after["server"]) == ("127.0.0.1:18102", "127.0.0.1:18101")
+    assert "paired" in p.note
+    assert (p.before["connections"], p.after["connections"]) == (10, 1)
+    assert (p.before["handshakes_per_request"], p.after["handshakes_per_request"]) == (1.0, 0.1)
+    assert p.before["new_per_second"] > p.after["new_per_second"]
+    assert p.before["connect_p50_ms"] is not None and p.before["connect_p99_ms"] < 1
+    assert p.outcome() == "fixed: leak → reused"
+
+
+def test_saved_json_gives_the_same_answer(tmp_path: Path) -> None:
+    saved = tmp_path / "before.json"
+    assert run("analyze", LEAK, "-f", "json", "-o", str(saved)).returncode == 0
+    assert compare(str(saved), DRAIN).as_dict()["servers"][0]["before"] == (
+        compare(LEAK, DRAIN).as_dict()["servers"][0]["before"]
+    )
+
+
+def test_match_by_endpoint_first() -> None:
+    b = {"a:1": {"server": "a:1"}, "b:2": {"server": "b:2"}}
+    a = {"a:1": {"server": "a:1"}, "c:3": {"server": "c:3"}, "d:4": {"server": "d:4"}}
+    pairs = match(b, a)
+    assert [(p.before and p.before["server"], p.after and p.after["server"]) for p in pairs] == [
+        ("a:1", "a:1"), ("b:2", None), (None, "c:3"), (None, "d:4")]
+    assert not any(p.note for p in pairs)
+
+
+def test_percentile() -> None:
+    assert percentile([], 0.5) is None
+    assert percentile([1.0, 2.0, 3.0, 4.0], 0.5) == 2.5
+    assert percentile([5.0], 0.99) == 5.0
+
+
+def test_cli_table_and_json() -> None:
+    p = run("compare", LEAK, DRAIN)
+    assert p.returncode == 0, p.stderr
+    for text in ("handshakes per request", "new connections/s", "connect time p50",
+                 "connect time p99", "fixed: leak → reused", "paired", "1.00", "0.10"):
+        assert text in p.stdout, text
+    d = json.loads(run("compare", LEAK, DRAIN, "-f", "json").stdout)
+    assert d["servers"][0]["after"]["diagnosis"] == "reused"
+
+
+def test_cli_bad_input_is_one_line(tmp_path: Path) -> None:
+    bad = tmp_path / "x.json"
+    bad.write_text('{"not": "ours"}')
+    p = run("compare", str(bad), DRAIN)
+    assert p.returncode == 2 and p.stderr.count("\n") == 1 and "schema" in p.stderr

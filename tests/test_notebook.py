@@ -1,0 +1,41 @@
+"""notebooks/explore.ipynb runs from top to bottom, and is stored without outputs."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import ROOT
+
+NOTEBOOK = ROOT / "notebooks" / "explore.ipynb"
+
+
+def test_notebook_is_stored_without_outputs() -> None:
+    nbformat = pytest.importorskip("nbformat")
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert code
+    for cell in code:
+        assert cell.outputs == [] and cell.execution_count is None, cell.source[:60]
+
+
+def test_notebook_uses_only_the_public_api() -> None:
+    text = NOTEBOOK.read_text()
+    assert "analyzer.core" not in text and "analyzer.capture" not in text
+    assert "_records" not in text.replace("connection_records", "")
+
+
+def test_notebook_executes() -> None:
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    pytest.importorskip("ipykernel")
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    client = nbclient.NotebookClient(
+        nb, timeout=120, kernel_name="python3",
+        resources={"metadata": {"path": str(NOTEBOOK.parent)}},
+    )
+    client.execute()
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    text = str(outputs)
+    assert "not-reused" in text and "fixed: leak → reused" in text
+    assert sum("image/png" in o.get("data", {}) for o in outputs) >= 2  # the plots
