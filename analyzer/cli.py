@@ -44,6 +44,24 @@ class Backend(str, enum.Enum):
     pyshark = "pyshark"
 
 
+# Options several commands share, declared once (sqlite-utils' option bundles).
+Captures = Annotated[
+    list[Path], typer.Argument(help="pcap / pcapng files, optionally .gz", show_default=False)
+]
+IdleTimeout = Annotated[
+    float, typer.Option(help="expire connections idle this long (capture seconds)")
+]
+ShowSecrets = Annotated[
+    bool, typer.Option(help="keep URL userinfo and token-like query values unmasked")
+]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")]
+MaxRows = Annotated[int, typer.Option(help="connections shown in the table")]
+Output = Annotated[
+    Path | None, typer.Option("--output", "-o", help="write to this file, not stdout")
+]
+FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="output format")]
+
+
 @app.callback()
 def _root() -> None:
     """Do your HTTP clients and servers reuse TCP connections? If not, why?"""
@@ -51,24 +69,16 @@ def _root() -> None:
 
 @app.command()
 def analyze(
-    captures: Annotated[
-        list[Path], typer.Argument(help="pcap / pcapng files, optionally .gz", show_default=False)
-    ],
-    format: Annotated[Format, typer.Option("--format", "-f", help="output format")] = Format.table,
-    output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="write to this file, not stdout")
-    ] = None,
-    idle_timeout: Annotated[
-        float, typer.Option(help="expire connections idle this long (capture seconds)")
-    ] = 300.0,
-    max_rows: Annotated[int, typer.Option(help="connections shown in the table")] = 40,
-    show_secrets: Annotated[
-        bool, typer.Option(help="keep URL userinfo and token-like query values unmasked")
-    ] = False,
+    captures: Captures,
+    format: FormatOpt = Format.table,
+    output: Output = None,
+    idle_timeout: IdleTimeout = 300.0,
+    max_rows: MaxRows = 40,
+    show_secrets: ShowSecrets = False,
     plot: Annotated[
         Path | None, typer.Option(help="also draw the connection timeline (.png or .svg)")
     ] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
+    quiet: Quiet = False,
     backend: Annotated[
         Backend, typer.Option(help="who reads and dissects the packets (docs/backends.md)")
     ] = Backend.native,
@@ -112,20 +122,14 @@ def _run_analyze(
 
 @app.command()
 def report(
-    captures: Annotated[
-        list[Path], typer.Argument(help="pcap / pcapng files, optionally .gz", show_default=False)
-    ],
+    captures: Captures,
     output: Annotated[
         Path, typer.Option("--output", "-o", help="the HTML file to write")
     ] = Path("report.html"),
-    idle_timeout: Annotated[
-        float, typer.Option(help="expire connections idle this long (capture seconds)")
-    ] = 300.0,
+    idle_timeout: IdleTimeout = 300.0,
     max_rows: Annotated[int, typer.Option(help="connections and exchanges listed")] = 1000,
-    show_secrets: Annotated[
-        bool, typer.Option(help="keep URL userinfo and token-like query values unmasked")
-    ] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
+    show_secrets: ShowSecrets = False,
+    quiet: Quiet = False,
 ) -> None:
     """Write one self-contained HTML report: verdicts, evidence, fixes, plots, tables.
 
@@ -151,9 +155,7 @@ def compare(
     format: Annotated[Format, typer.Option("--format", "-f", help="table or json")] = (
         Format.table
     ),
-    show_secrets: Annotated[
-        bool, typer.Option(help="keep URL userinfo and token-like query values unmasked")
-    ] = False,
+    show_secrets: ShowSecrets = False,
 ) -> None:
     """Did the fix work? Two captures (or saved JSON) side by side, per server.
 
@@ -202,10 +204,8 @@ def sniff(
     idle_timeout: Annotated[
         float, typer.Option(help="expire connections idle this long (seconds)")
     ] = 300.0,
-    max_rows: Annotated[int, typer.Option(help="connections shown in the table")] = 40,
-    show_secrets: Annotated[
-        bool, typer.Option(help="keep URL userinfo and token-like query values unmasked")
-    ] = False,
+    max_rows: MaxRows = 40,
+    show_secrets: ShowSecrets = False,
 ) -> None:
     """Capture live (needs root or CAP_NET_RAW) and report like analyze when it stops.
 
