@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from analyzer.capture.files import _open as open_raw
+from analyzer.capture.files import idb_time, ts_multiplier
 from analyzer.errors import AnalyzerError, CaptureError
 
 Record = tuple[float, int, int, int, int]
@@ -144,9 +145,6 @@ class Batcher:
 # ---- timestamps, the native reader's way
 
 
-def _mul(tsresol: int) -> float:
-    """The native reader's multiplier for a pcapng ``if_tsresol`` byte (its expression)."""
-    return 2.0 ** -(tsresol & 0x7F) if tsresol & 0x80 else 10.0**-tsresol
 
 
 @dataclass
@@ -165,7 +163,7 @@ class TimeLayout:
         return sec + frac * self.pcap_scale
 
     def pcapng_time(self, ticks: int, tsresol: int, tsoffset: int = 0) -> float:
-        return ticks * _mul(tsresol) + float(tsoffset)
+        return ticks * ts_multiplier(tsresol) + float(tsoffset)
 
     def from_ns(self, sec: int, nsec: int, iface: int = 0) -> float:
         """The native float for an exact time given as seconds + nanoseconds (what
@@ -223,25 +221,8 @@ def time_layout(path: str) -> TimeLayout:
         if blk < 12 or pos + blk > len(head):
             break
         if btype == 1:
-            layout.interfaces.append(_idb_time(head, pos + 16, pos + blk - 4, order))
+            layout.interfaces.append(idb_time(head, pos + 16, pos + blk - 4, order))
         elif btype in (2, 3, 6):
             break  # packets follow: their interfaces are known
         pos += blk
     return layout
-
-
-def _idb_time(buf: bytes, p: int, end: int, order: str) -> tuple[int, int]:
-    """(if_tsresol, if_tsoffset) of an interface block's options (defaults: µs, 0)."""
-    tsresol = 6
-    tsoffset = 0
-    while p + 4 <= end:
-        code, olen = struct.unpack_from(order + "HH", buf, p)
-        if code == 0:
-            break
-        v = p + 4
-        if code == 9 and olen >= 1:
-            tsresol = buf[v]
-        elif code == 14 and olen >= 8:
-            tsoffset = struct.unpack_from(order + "q", buf, v)[0]
-        p = v + ((olen + 3) & ~3)
-    return tsresol, tsoffset

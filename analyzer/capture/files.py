@@ -299,22 +299,32 @@ class CaptureFile:
         self.warnings.append(f"corrupt pcapng after {n} packets: {what}; stopped reading")
 
 
-def _idb_options(buf: bytes, p: int, end: int, order: str) -> tuple[float, float]:
-    """if_tsresol (9) and if_tsoffset (14) of an IDB; default resolution is microseconds."""
-    mul = 1e-6
-    tsoff = 0.0
+def idb_time(buf: bytes, p: int, end: int, order: str) -> tuple[int, int]:
+    """(if_tsresol byte, if_tsoffset seconds) of an IDB's options (defaults: 6 = µs, 0)."""
+    tsresol = 6
+    tsoffset = 0
     while p + 4 <= end:
         code, olen = struct.unpack_from(order + "HH", buf, p)
         if code == 0:
             break
         v = p + 4
         if code == 9 and olen >= 1:
-            r = buf[v]
-            mul = 2.0 ** -(r & 0x7F) if r & 0x80 else 10.0**-r
+            tsresol = buf[v]
         elif code == 14 and olen >= 8:
-            tsoff = float(struct.unpack_from(order + "q", buf, v)[0])
+            tsoffset = struct.unpack_from(order + "q", buf, v)[0]
         p = v + ((olen + 3) & ~3)
-    return mul, tsoff
+    return tsresol, tsoffset
+
+
+def ts_multiplier(tsresol: int) -> float:
+    """Seconds per timestamp unit for an ``if_tsresol`` byte (MSB set: a power of 2)."""
+    return 2.0 ** -(tsresol & 0x7F) if tsresol & 0x80 else 10.0**-tsresol
+
+
+def _idb_options(buf: bytes, p: int, end: int, order: str) -> tuple[float, float]:
+    """The multiplier and offset the reader applies to an interface's timestamps."""
+    tsresol, tsoffset = idb_time(buf, p, end, order)
+    return ts_multiplier(tsresol), float(tsoffset)
 
 
 def _open(path: str) -> IO[bytes]:
