@@ -15,7 +15,10 @@ import re
 MASK = "REDACTED"
 SECRET_HEADERS = ("authorization", "proxy-authorization", "cookie", "set-cookie")
 
-_USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*://)([^/?#@]*)@")
+# userinfo runs to the LAST "@" of the authority (a password may hold "@"): in an absolute
+# URL, a scheme-relative "//…" target, or the authority form of CONNECT (RFC 9112 §3.2.3).
+_USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*://|//)([^/?#]*)@")
+_AUTHORITY_USERINFO = re.compile(r"^([^/?#]*)@(?=[^/?#@]*$|[^/?#@]*[/?#])")
 _QUERY = re.compile(
     r"([?&;](?:password|passwd|pwd|pass|token|access_token|refresh_token|id_token|"
     r"api_key|apikey|api-key|key|secret|client_secret|sig|signature|auth|session|"
@@ -27,7 +30,12 @@ _QUERY = re.compile(
 def redact_target(target: str) -> str:
     """The request target with userinfo and secret-looking query values masked."""
     if "@" in target:
-        target = _USERINFO.sub(r"\1" + MASK + "@", target)
+        if target.startswith("/") and not target.startswith("//"):
+            pass  # origin form: an "@" in a path is not userinfo
+        elif _USERINFO.match(target):
+            target = _USERINFO.sub(r"\1" + MASK + "@", target)
+        else:
+            target = _AUTHORITY_USERINFO.sub(MASK + "@", target)
     if "=" in target:
         target = _QUERY.sub(r"\1" + MASK, target)
     return target
