@@ -22,12 +22,11 @@ from analyzer.core.records import (
     ExchangeRecord,
     ServerRecord,
 )
-from analyzer.errors import AnalyzerError
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from analyzer.spool import ExchangeSpool
+    from analyzer.output.spool import ExchangeSpool
 
 SCHEMA = "keepalive-analyzer/1"
 
@@ -266,11 +265,9 @@ def sniff(
     import threading
 
     from analyzer.capture import live
-    from analyzer.capture.pcapwriter import PcapWriter
-    from analyzer.spool import ExchangeSpool
+    from analyzer.output.spool import ExchangeSpool
 
     cap = live.LiveCapture(iface, capture_filter(ports, bpf))
-    writer = None
     spool = None
     try:
         # The packet socket is the only thing opened with privileges: under sudo, become
@@ -279,11 +276,7 @@ def sniff(
             live.drop_privileges()
         spool = ExchangeSpool()  # a live capture may run for hours: exchanges go to disk
         if write is not None:
-            try:
-                fh = open(write, "wb")  # noqa: SIM115
-            except OSError as e:
-                raise AnalyzerError(f"{write}: cannot write: {e.strerror or e}") from None
-            writer = PcapWriter(fh, cap.linktype)
+            cap.write_to(write)
         if on_ready is not None:
             on_ready()
         name = f"live:{cap.iface}"
@@ -291,50 +284,20 @@ def sniff(
             name, idle_timeout=idle_timeout, spool=spool.add, show_secrets=show_secrets
         )
         lock = threading.Lock()
-        lt = cap.linktype
-        frames = [0]
 
-        def on_batch(batch: live.Batch) -> None:
-            parts = []
-            records = []
-            off = 0
-            for fr in batch:
-                n = len(fr.data)
-                parts.append(fr.data)
-                # the same float arithmetic as the pcap reader: same packets, same answer
-                records.append((fr.sec + fr.nsec * 1e-9, lt, off, n, fr.wirelen))
-                off += n
-                if writer is not None:
-                    writer.write(fr.sec, fr.nsec, fr.data, fr.wirelen)
-            frames[0] += len(records)
+        def on_batch(buf: bytes, records: list[tuple[float, int, int, int, int]]) -> None:
             with lock:
-                table.feed(b"".join(parts), records)
+                table.feed(buf, records)
 
         def tick() -> None:
             if on_tick is not None:
                 with lock:
                     on_tick(table)
 
-        sniffer = cap.sniff(
-            on_batch, count,
+        cap.run(
+            on_batch, duration=duration, count=count, tick=tick,
             started=(lambda: on_start(cap.iface)) if on_start is not None else None,
         )
-        try:
-            live.wait(sniffer, tick, duration)
-        except KeyboardInterrupt:
-            pass
-        finally:
-            if getattr(sniffer, "running", False):
-                try:
-                    sniffer.stop(join=True)
-                except Exception:  # noqa: BLE001 - already stopping; nothing to do
-                    pass
-            thread = getattr(sniffer, "thread", None)
-            if thread is not None:
-                thread.join()
-        exc = getattr(sniffer, "exception", None)
-        if exc is not None:
-            raise AnalyzerError(f"live capture on {cap.iface} failed: {exc}") from None
         received, dropped = cap.close()
         with lock:
             conns = table.finish()
@@ -344,7 +307,7 @@ def sniff(
                 f"the kernel dropped {dropped} of {received + dropped} packets: the result "
                 "is incomplete (raise the load limit or narrow the filter with --port)"
             )
-        record = _capture_record(table, conns, name, "live", frames[0], False, warnings)
+        record = _capture_record(table, conns, name, "live", cap.frames, False, warnings)
         record.dropped = dropped
         servers = diagnose(conns)
         if dropped:
@@ -359,8 +322,6 @@ def sniff(
             spool.close()
         raise
     finally:
-        if writer is not None:
-            writer.close()
         cap.close()
 
 

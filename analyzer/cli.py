@@ -183,15 +183,18 @@ def sniff(
         str | None, typer.Option("--iface", "-i", help="interface (default: the loopback)")
     ] = None,
     port: Annotated[
-        list[int] | None, typer.Option("--port", "-p", help="TCP port to watch (repeatable)")
+        list[int] | None,
+        typer.Option("--port", "-p", min=1, max=65535, help="TCP port to watch (repeatable)"),
     ] = None,
     bpf: Annotated[
         str | None, typer.Option("--filter", help="extra BPF filter, ANDed with the ports")
     ] = None,
     duration: Annotated[
-        float | None, typer.Option(help="stop after this many seconds")
+        float | None, typer.Option(min=0.001, help="stop after this many seconds")
     ] = None,
-    count: Annotated[int | None, typer.Option(help="stop after this many packets")] = None,
+    count: Annotated[
+        int | None, typer.Option(min=1, help="stop after this many packets")
+    ] = None,
     write: Annotated[
         Path | None, typer.Option("--write", "-w", help="also save the packets as pcap")
     ] = None,
@@ -241,7 +244,7 @@ def sniff(
     opened: list[IO[bytes]] = []
 
     def ready() -> None:
-        if output is not None:
+        if output is not None and str(output) != "-" and format is not Format.parquet:
             try:
                 opened.append(open(output, "wb"))  # noqa: SIM115
             except OSError as e:
@@ -328,7 +331,7 @@ def _opened(output: Path | None, opened: IO[bytes] | None = None) -> Iterator[IO
         with opened:
             yield opened
         return
-    if output is None:
+    if output is None or str(output) == "-":
         sys.stdout.flush()
         yield sys.stdout.buffer
         sys.stdout.buffer.flush()

@@ -164,9 +164,21 @@ def match(before: dict[str, dict[str, Any]], after: dict[str, dict[str, Any]]) -
 
 
 def compare(before: str, after: str, *, show_secrets: bool = False) -> Comparison:
-    b = server_stats(load(before, show_secrets=show_secrets))
-    a = server_stats(load(after, show_secrets=show_secrets))
+    b = _stats(before, show_secrets)
+    a = _stats(after, show_secrets)
     return Comparison(before, after, match(b, a))
+
+
+def _stats(path: str, show_secrets: bool) -> dict[str, dict[str, Any]]:
+    """server_stats of one side; a saved JSON that is not our contract is one line."""
+    doc = load(path, show_secrets=show_secrets)
+    try:
+        return server_stats(doc)
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise AnalyzerError(
+            f"{path}: not a complete keepalive-analyzer/1 document ({type(e).__name__}: "
+            f"{e}); save one with `keepalive analyze CAPTURE --format json -o FILE`"
+        ) from None
 
 
 def fmt(key: str, value: Any) -> str:

@@ -70,3 +70,13 @@ def test_cli_bad_input_is_one_line(tmp_path: Path) -> None:
     bad.write_text('{"not": "ours"}')
     p = run("compare", str(bad), DRAIN)
     assert p.returncode == 2 and p.stderr.count("\n") == 1 and "schema" in p.stderr
+
+
+def test_a_damaged_saved_json_is_one_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"schema": "keepalive-analyzer/1", "servers": [{"server": "x"}], '
+                   '"connections": [{"id": "C1"}]}')
+    p = subprocess.run([sys.executable, "-m", "analyzer", "compare", str(bad), str(bad)],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 2 and "Traceback" not in p.stderr
+    assert "bad.json: not a complete keepalive-analyzer/1 document" in p.stderr

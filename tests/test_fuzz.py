@@ -47,7 +47,9 @@ def test_short_fuzz_run(tmp_path: Path) -> None:
     shutil.copytree(FUZZ / "corpus", corpus)
     p = subprocess.run(
         [sys.executable, str(FUZZ / "fuzz_capture.py"), str(corpus), str(FUZZ / "regressions"),
-         "-max_total_time=15", "-rss_limit_mb=2048", "-timeout=10",
+         # seeded and bounded by runs: the same exploration every CI run (make fuzz
+         # explores open-endedly)
+         "-seed=1", "-runs=20000", "-max_total_time=60", "-rss_limit_mb=2048", "-timeout=10",
          f"-artifact_prefix={tmp_path}/"],
         capture_output=True, text=True, timeout=300, cwd=tmp_path,
     )

@@ -261,3 +261,30 @@ def test_a_root_only_directory_is_refused_at_once(tmp_path: Path) -> None:
     assert p.returncode == 2
     assert "r.json: cannot write: Permission denied" in p.stderr
     assert "Traceback" not in p.stderr
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["--iface", "nosuch0", "--duration", "1"], ["no such interface: nosuch0", "available"]),
+        (["--filter", "port or", "--duration", "1"], ["bad capture filter"]),
+        (["--duration", "0"], ["--duration"]),
+        (["--count", "-5"], ["--count"]),
+    ],
+    ids=["no-such-iface", "bad-filter", "zero-duration", "negative-count"],
+)
+def test_bad_sniff_arguments_one_line(args: list[str], words: list[str]) -> None:
+    p = subprocess.run([*KEEPALIVE, "sniff", *args], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 2 and "Traceback" not in p.stderr, p.stderr
+    for w in words:
+        assert w in p.stderr
+
+
+def test_very_short_capture_ends_and_parquet_goes_to_a_directory(tmp_path: Path) -> None:
+    out = tmp_path / "pq"
+    p = subprocess.run([*KEEPALIVE, "sniff", "--duration", "0.01", "-f", "parquet", "-o",
+                        str(out)], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert sorted(f.name for f in out.iterdir()) == [
+        "connections.parquet", "exchanges.parquet", "servers.parquet",
+    ]

@@ -79,14 +79,13 @@ def open_backend(path: str, backend: str) -> BackendCapture:
 class Batcher:
     """Collects canonical packets into ``(buf, records)`` batches and counts skips."""
 
-    __slots__ = ("_parts", "_records", "_off", "skipped", "packets")
+    __slots__ = ("_parts", "_records", "_off", "skipped")
 
     def __init__(self) -> None:
         self._parts: list[bytes] = []
         self._records: list[Record] = []
         self._off = 0
         self.skipped: dict[str, int] = {}
-        self.packets = 0
 
     def skip(self, reason: str) -> None:
         self.skipped[reason] = self.skipped.get(reason, 0) + 1

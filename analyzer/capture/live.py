@@ -18,10 +18,12 @@ import os
 import socket
 import struct
 import sys
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
+from analyzer.capture.pcapwriter import PcapWriter
 from analyzer.errors import AnalyzerError
 
 SOL_PACKET = 263
@@ -102,7 +104,17 @@ def open_socket(iface: str, bpf: str | None) -> Any:
             "live capture needs scapy: pip install 'keepalive-analyzer[live]'"
         ) from None
     try:
+        from scapy.interfaces import get_if_list
+
+        known = list(get_if_list())
+    except Exception:  # noqa: BLE001 - only for the message below
+        known = []
+    if known and iface not in known:
+        raise AnalyzerError(f"no such interface: {iface} (available: {', '.join(known)})")
+    try:
         return conf.L2listen(iface=iface, filter=bpf)
+    except ValueError as e:
+        raise AnalyzerError(f"cannot capture on {iface}: {e}") from None
     except PermissionError:
         raise PrivilegeError(privilege_hint()) from None
     except OSError as e:
@@ -113,11 +125,13 @@ def open_socket(iface: str, bpf: str | None) -> Any:
         raise AnalyzerError(f"cannot capture on {iface}: {e.strerror or e}") from None
     except Scapy_Exception as e:
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-        if "libpcap" in msg or "filter" in msg.lower():
+        if "libpcap" in msg:
             raise AnalyzerError(
-                f"cannot compile the capture filter {bpf!r}: {msg} (BPF filters need "
-                "libpcap: apt-get install libpcap0.8)"
+                f"cannot compile the capture filter {bpf!r}: BPF filters need libpcap "
+                "(apt-get install libpcap0.8)"
             ) from None
+        if "filter" in msg.lower():
+            raise AnalyzerError(f"bad capture filter {bpf!r}: {msg}") from None
         raise AnalyzerError(f"cannot capture on {iface}: {msg}") from None
 
 
@@ -126,8 +140,10 @@ class LiveCapture:
 
     def __init__(self, iface: str | None = None, bpf: str | None = "tcp") -> None:
         self.iface = iface or default_iface()
-        self.bpf = bpf
         self.sock = open_socket(self.iface, bpf)
+        self.writer: PcapWriter | None = None
+        self.frames = 0  # frames handed to the analysis (and to the --write file)
+        self.closed = False
         raw = getattr(self.sock, "ins", None)
         if not isinstance(raw, socket.socket) or not hasattr(socket, "AF_PACKET"):
             self.sock.close()
@@ -185,18 +201,50 @@ class LiveCapture:
             out.append(Frame(data, sec, nsec, len(data)))
         return out
 
-    def sniff(
+    def write_to(self, path: str) -> None:
+        """Also save every frame the analysis sees, as pcap (``--write``)."""
+        try:
+            fh = open(path, "wb")  # noqa: SIM115 - closed with the capture
+        except OSError as e:
+            raise AnalyzerError(f"{path}: cannot write: {e.strerror or e}") from None
+        self.writer = PcapWriter(fh, self.linktype)
+
+    def to_batch(self, frames: Batch) -> tuple[bytes, list[tuple[float, int, int, int, int]]]:
+        """Frames → one ``(buf, records)`` batch, as the file readers give; the --write
+        file gets the same frames with the same timestamps."""
+        parts = []
+        records = []
+        off = 0
+        lt = self.linktype
+        writer = self.writer
+        for fr in frames:
+            n = len(fr.data)
+            parts.append(fr.data)
+            # the same float arithmetic as the pcap reader: same packets, same answer
+            records.append((fr.sec + fr.nsec * 1e-9, lt, off, n, fr.wirelen))
+            off += n
+            if writer is not None:
+                writer.write(fr.sec, fr.nsec, fr.data, fr.wirelen)
+        self.frames += len(records)
+        return b"".join(parts), records
+
+    def run(
         self,
-        on_batch: Callable[[Batch], None],
-        count: int | None,
+        on_batch: Callable[[bytes, list[tuple[float, int, int, int, int]]], None],
+        *,
+        duration: float | None = None,
+        count: int | None = None,
+        tick: Callable[[], None] | None = None,
         started: Callable[[], None] | None = None,
-    ) -> Any:
-        """Start scapy's AsyncSniffer on our socket; returns it (``.join()``, ``.stop()``).
-        A duration is kept by :func:`wait` (AsyncSniffer takes no timeout)."""
+    ) -> None:
+        """Capture with scapy's AsyncSniffer until ``duration``, ``count`` frames or
+        Ctrl-C, handing each batch to ``on_batch`` and calling ``tick`` about once a
+        second. Returns once the sniffer thread is over."""
         from scapy.sendrecv import AsyncSniffer
         from scapy.sessions import DefaultSession
 
         capture = self
+        running = threading.Event()
 
         class _RawSession(DefaultSession):  # type: ignore[misc]
             def recv(self, sock: Any) -> Any:
@@ -208,34 +256,57 @@ class LiveCapture:
 
         def prn(batch: Batch) -> None:
             if count:
-                left = count - seen[0]
-                del batch[left:]
+                del batch[count - seen[0]:]
             seen[0] += len(batch)
-            on_batch(batch)
+            on_batch(*self.to_batch(batch))
 
         def stop_filter(_batch: Batch) -> bool:
             return bool(count) and seen[0] >= (count or 0)
 
+        def on_started() -> None:
+            running.set()
+            if started is not None:
+                started()
+
         sniffer = AsyncSniffer(
-            opened_socket=self.sock,
-            session=_RawSession,
-            prn=prn,
-            store=False,
-            stop_filter=stop_filter,
-            started_callback=started,
+            opened_socket=self.sock, session=_RawSession, prn=prn, store=False,
+            stop_filter=stop_filter, started_callback=on_started,
         )
         sniffer.start()
-        return sniffer
+        try:
+            # the duration counts from the moment packets can arrive
+            while not running.wait(0.1):
+                if sniffer.thread is None or not sniffer.thread.is_alive():
+                    break
+            wait(sniffer, tick, duration)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            thread = sniffer.thread
+            while thread is not None and thread.is_alive():
+                try:
+                    sniffer.stop(join=False)
+                except Exception:  # noqa: BLE001 - "not running" yet or already stopping
+                    pass
+                thread.join(timeout=0.5)
+        exc = getattr(sniffer, "exception", None)
+        if exc is not None:
+            raise AnalyzerError(f"live capture on {self.iface} failed: {exc}") from None
 
     def close(self) -> tuple[int, int]:
-        """Close the socket; returns (packets the kernel passed, packets it dropped)."""
-        packets, drops = self.stats()
-        self.received += packets
-        self.dropped += drops
-        try:
-            self.sock.close()
-        except OSError:
-            pass
+        """Close the socket and the --write file; returns (packets the kernel passed,
+        packets it dropped). Closing twice is harmless."""
+        if not self.closed:
+            self.closed = True
+            packets, drops = self.stats()
+            self.received += packets
+            self.dropped += drops
+            try:
+                self.sock.close()
+            except OSError:
+                pass
+            if self.writer is not None:
+                self.writer.close()
         return self.received, self.dropped
 
 
@@ -257,7 +328,12 @@ def drop_privileges() -> tuple[int, int] | None:
     who = sudo_user()
     if who is None:
         return None
-    os.setgroups([])
+    try:
+        import pwd
+
+        os.initgroups(pwd.getpwuid(who[0]).pw_name, who[1])  # the user's own groups
+    except (KeyError, OSError):
+        os.setgroups([])
     os.setgid(who[1])
     os.setuid(who[0])
     return who

@@ -21,12 +21,10 @@ class PcapWriter:
         self.linktype = linktype
         fh.write(struct.pack("<IHHiIII", MAGIC_NS, 2, 4, 0, 0, snaplen, linktype))
         self._rec = struct.Struct("<IIII").pack
-        self.frames = 0
 
     def write(self, sec: int, nsec: int, frame: bytes, wirelen: int) -> None:
         self.fh.write(self._rec(sec, nsec, len(frame), wirelen))
         self.fh.write(frame)
-        self.frames += 1
 
     def close(self) -> None:
         self.fh.close()

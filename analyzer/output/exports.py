@@ -38,9 +38,9 @@ def jsonl_objects(a: Analysis) -> Iterator[dict[str, Any]]:
 
 
 def write_jsonl(a: Analysis, fh: IO[bytes]) -> None:
-    from analyzer.output.jsonout import _encoder
+    from analyzer.output.jsonout import encoder
 
-    dumps = _encoder()
+    dumps = encoder()
     for obj in jsonl_objects(a):
         fh.write(dumps(obj) + b"\n")
 

@@ -74,7 +74,7 @@ def analysis_dict(a: Analysis) -> dict[str, Any]:
     }
 
 
-def _encoder() -> Callable[[Any], bytes]:
+def encoder() -> Callable[[Any], bytes]:
     try:
         import orjson
     except ImportError:  # pragma: no cover - orjson is a dependency; stay usable without
@@ -99,7 +99,7 @@ def write_json(a: Analysis, fh: IO[bytes]) -> None:
 
 
 def _write(a: Analysis, fh: IO[bytes], schema: str) -> None:
-    dumps = _encoder()
+    dumps = encoder()
     fh.write(b'{"schema": ' + dumps(schema))
     sections: list[tuple[str, Iterable[Any], Callable[[Any], dict[str, Any]]]] = [
         ("captures", a.capture_records, capture_dict),

@@ -13,13 +13,13 @@ import tempfile
 from collections.abc import Iterator
 
 from analyzer.core.records import ExchangeRecord
-from analyzer.output.jsonout import _encoder, exchange_dict
+from analyzer.output.jsonout import encoder, exchange_dict
 
 
 class ExchangeSpool:
     def __init__(self) -> None:
         self._fh = tempfile.TemporaryFile("w+b")  # noqa: SIM115 - lives as long as the spool
-        self._dumps = _encoder()
+        self._dumps = encoder()
         self.count = 0
 
     def add(self, ex: ExchangeRecord) -> None:
