@@ -366,7 +366,9 @@ def summarise_server(
         return rec
     code = max(costly, key=lambda k: (len(costly[k]), -PRECEDENCE.index(k)))
     rec.diagnosis = code
-    rec.evidence = _evidence(code, costly[code], http, rec, idle_open)
+    rec.evidence = _evidence(
+        code, [c for c in http if c.diagnosis == code], len(costly[code]), rec, idle_open
+    )
     hint = HINTS[code]
     if code == "request-limit":
         hint = hint.format(n=rec.request_limit)
@@ -390,13 +392,19 @@ def _caveat(conns: list[ConnectionRecord]) -> str:
 
 
 def _evidence(
-    code: str, cs: list[ConnectionRecord], http: list[ConnectionRecord], rec: ServerRecord,
+    code: str, cs: list[ConnectionRecord], costly: int, rec: ServerRecord,
     idle_open: dict[str, str],
 ) -> str:
+    """The numbers behind the primary code: ``cs`` are all connections with that
+    diagnosis, ``costly`` how many of them made the client connect again."""
     n = len(cs)
     head = (
         f"{_n(rec.requests, 'request')} opened {_n(rec.connections, 'connection')} "
         f"({rec.handshakes_per_request:.2f} handshakes per request)"
+    )
+    again = (
+        "and the client connected again after each"
+        if costly == n else f"and the client connected again after {costly} of them"
     )
     if code == "leak":
         c = cs[0]
@@ -426,19 +434,19 @@ def _evidence(
         rec.idle_timeout = round(median, 3) if median is not None else None
         return (
             f"{head}; the server closed {n} idle keep-alive connection(s) without "
-            f"'Connection: close' about {rec.idle_timeout}s after the last response, and the "
-            f"client connected again: {_ids(cs)}"
+            f"'Connection: close' about {rec.idle_timeout}s after the last response, {again}: "
+            f"{_ids(cs)}"
         )
     if code == "server-close":
         return (
             f"{head}; the server sent the first FIN {(median or 0.0) * 1000:.2f} ms (median) "
             f"after the response on {n} connection(s), HTTP/1.1 with no 'Connection: close' "
-            f"announced, and the client connected again: {_ids(cs)}"
+            f"announced, {again}: {_ids(cs)}"
         )
     if code == "client-idle-timeout":
         return (
             f"{head}; the client closed {n} idle connection(s) about {median or 0.0:.1f}s "
-            f"(median) after the last response, then connected again: {_ids(cs)}"
+            f"(median) after the last response, {again}: {_ids(cs)}"
         )
     if code == "close-delimited":
         return (
@@ -474,6 +482,6 @@ def _evidence(
         timing += f" ({unanswered} before any response)"
     return (
         f"{head}; the client sent the first FIN {timing} on {n} one-request "
-        f"connection(s) and connected again, HTTP/1.1 with no 'Connection: close' on "
-        f"either side: {_ids(cs)}"
+        f"connection(s), {again}, HTTP/1.1 with no 'Connection: close' on either side: "
+        f"{_ids(cs)}"
     )
