@@ -195,10 +195,22 @@ def time_layout(path: str) -> TimeLayout:
     fh = open_raw(path)
     try:
         compressed = isinstance(fh, gzip.GzipFile)
-        try:
-            head = fh.read(_PEEK)
-        except (OSError, EOFError, zlib.error) as e:
-            raise CaptureError(path, f"cannot read: {e}") from None
+        # Small reads: a truncated .gz then still gives the bytes before the damage
+        # (GzipFile.read(n) drops what it had when it hits the end of the stream).
+        parts: list[bytes] = []
+        size = 0
+        while size < _PEEK:
+            try:
+                chunk = fh.read(16384)
+            except (OSError, EOFError, zlib.error) as e:
+                if parts:
+                    break
+                raise CaptureError(path, f"cannot read: {e}") from None
+            if not chunk:
+                break
+            parts.append(chunk)
+            size += len(chunk)
+        head = b"".join(parts)
     finally:
         fh.close()
     gz = ".gz" if compressed else ""
