@@ -152,7 +152,7 @@ class ScapyCapture:
         for what, n in sorted(self._undecoded.items()):
             self.warnings.append(
                 f"scapy does not dissect {what}: {n} packets counted as skipped "
-                "(backend-undecoded); the native and pyshark backends read them"
+                "(backend-undecoded); try --backend native or --backend pyshark"
             )
 
     def _segment(self, pkt: Any, ts: float, wirelen: int) -> None:
