@@ -4,9 +4,10 @@ Each side is a capture (analysed here) or a JSON document we wrote earlier
 (``keepalive analyze … --format json``). Servers are matched by endpoint; when the
 endpoints differ but each side has exactly one server left unmatched (a test server on a
 new port), those two are paired and the comparison says so. Per server: connections,
-requests, handshakes per request, new connections per second (connections over the span
-from the first one's start to the last one's end), connect time (``handshake_rtt``,
-SYN → SYN-ACK) p50/p99, verdict and diagnosis. Standard library only: no pandas.
+requests, handshakes per request, new connections per second (the busiest minute, as the
+port-pressure report counts it: :func:`analyzer.ports.new_connections_per_second`), connect
+time (``handshake_rtt``, SYN → SYN-ACK) p50/p99, verdict and diagnosis. Standard library
+only: no pandas.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from analyzer.errors import AnalyzerError
+from analyzer.ports import new_connections_per_second
 
 METRICS = (
     # key, label, lower is better?
@@ -87,7 +89,7 @@ def server_stats(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
             "requests": s["requests"],
             "handshakes": s["handshakes"],
             "handshakes_per_request": s["handshakes_per_request"],
-            "new_per_second": len(conns) / max(span, 1e-3) if conns else 0.0,
+            "new_per_second": new_connections_per_second([c["start"] for c in conns]),
             "span": span,
             "connect_p50_ms": p50,
             "connect_p99_ms": p99,
