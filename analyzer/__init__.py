@@ -3,19 +3,44 @@
 Public API::
 
     import analyzer
-    a = analyzer.analyze("capture.pcap")
+    a = analyzer.analyze("capture.pcap")     # or a list of files; sniff() captures live
     a.servers          # one row per server endpoint: verdict, diagnosis, evidence, hint
     a.connections      # one row per TCP connection
     a.exchanges        # one row per HTTP request/response
     a.to_json()        # the JSON contract, schema keepalive-analyzer/1
+
+    analyzer.plots.timeline(a)                 # matplotlib Figures (needs matplotlib)
+    analyzer.compare_captures("before.pcap", "after.pcap")   # did the fix work?
+    analyzer.port_pressure(a.connection_records)             # TIME_WAIT and new conn/s
 """
+
+from __future__ import annotations
+
+from typing import Any
 
 from analyzer.api import SCHEMA, Analysis, analyze, sniff
 from analyzer.errors import AnalyzerError, CaptureError, UnsupportedLinkType
+from analyzer.ports import port_pressure
 
 __version__ = "0.1.0"
 
 __all__ = [
     "SCHEMA", "Analysis", "AnalyzerError", "CaptureError", "UnsupportedLinkType", "analyze",
-    "sniff",
+    "compare_captures", "plots", "port_pressure", "sniff",
 ]
+
+
+def compare_captures(before: str, after: str, *, show_secrets: bool = False) -> Any:
+    """Side by side per server: a capture (or saved JSON) before and after a fix."""
+    from analyzer.compare import compare
+
+    return compare(before, after, show_secrets=show_secrets)
+
+
+def __getattr__(name: str) -> Any:
+    # analyzer.plots loads matplotlib only when asked for.
+    if name == "plots":
+        from analyzer.output import plots
+
+        return plots
+    raise AttributeError(f"module 'analyzer' has no attribute {name!r}")
