@@ -38,6 +38,11 @@ class Format(str, enum.Enum):
     har = "har"
 
 
+class CompareFormat(str, enum.Enum):
+    table = "table"
+    json = "json"
+
+
 class Backend(str, enum.Enum):
     native = "native"
     scapy = "scapy"
@@ -152,8 +157,8 @@ def report(
 def compare(
     before: Annotated[Path, typer.Argument(help="capture or saved JSON, before the fix")],
     after: Annotated[Path, typer.Argument(help="capture or saved JSON, after the fix")],
-    format: Annotated[Format, typer.Option("--format", "-f", help="table or json")] = (
-        Format.table
+    format: Annotated[CompareFormat, typer.Option("--format", "-f", help="table or json")] = (
+        CompareFormat.table
     ),
     show_secrets: ShowSecrets = False,
 ) -> None:
@@ -165,16 +170,14 @@ def compare(
     from analyzer.compare import render
 
     result = run(str(before), str(after), show_secrets=show_secrets)
-    if format is Format.json:
+    if format is CompareFormat.json:
         import json
 
         print(json.dumps(result.as_dict(), indent=2))
-    elif format is Format.table:
+    else:
         from rich.console import Console
 
         render(result, Console(width=None if sys.stdout.isatty() else 120))
-    else:
-        raise AnalyzerError(f"compare writes table or json, not {format.value}")
 
 
 @app.command()
