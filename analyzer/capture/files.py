@@ -331,7 +331,8 @@ def _open(path: str) -> IO[bytes]:
     if os.path.isdir(path):
         raise CaptureError(path, "is a directory: name the capture files inside it")
     try:
-        fh: IO[bytes] = open(path, "rb")  # noqa: SIM115
+        # unbuffered: the reader asks for 1 MiB at a time itself
+        fh: IO[bytes] = open(path, "rb", buffering=0)  # noqa: SIM115
     except FileNotFoundError:
         raise CaptureError(path, "no such file") from None
     except PermissionError:

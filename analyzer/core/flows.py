@@ -116,6 +116,7 @@ class FlowTable:
         fast6 = _FAST_ETH_IPV6_TCP
         idle_timeout = self.idle_timeout
         close_linger = self.close_linger
+        quiet_min = min(idle_timeout, close_linger)  # one compare for most packets
         for ts, lt, off, caplen, _wirelen in records:
             # Fast path: Ethernet + IPv4 without options + TCP, one unpack; the flow key
             # (addresses and ports) is then one contiguous slice. Anything else, or
@@ -156,7 +157,8 @@ class FlowTable:
                 flow, d = self._new(key, flags, ts)
             else:
                 flow, d = ent
-                if ts - flow.last > (
+                quiet = ts - flow.last
+                if quiet > quiet_min and quiet > (
                     idle_timeout if flow.closed_ts is None else close_linger
                 ):
                     # Silent for longer than the idle timeout (Zeek's inactivity timeout),
@@ -182,10 +184,8 @@ class FlowTable:
                 if flags & SYN:
                     seq += 1
                 flow.streams[d].segment(seq, buf, ps, pe, seglen, ts, bool(flags & FIN))
-            if flags & ACK:
-                peer = flow.streams[1 - d]
-                if peer.pending:
-                    peer.acked(ack, ts)
+            if flags & ACK and flow.streams[1 - d].pending:
+                flow.streams[1 - d].acked(ack, ts)
         self.tcp_packets += tcp
         self.now = ts
         if ts >= self._next_sweep:
