@@ -140,6 +140,11 @@ class ScapyCapture:
                     out = b.take()
                     if out is not None:
                         yield out
+            if self.layout.format.endswith(".gz") and not self.truncated:
+                # scapy stops quietly at a cut gzip stream; reading on says whether it was
+                fh = getattr(reader, "f", None)
+                if fh is not None:
+                    fh.read(1)
         except Exception as e:  # noqa: BLE001 - a damaged file: keep what was read
             self.truncated = True
             self.warnings.append(f"read error after {self.packets} packets: {e}")
