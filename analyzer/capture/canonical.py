@@ -28,8 +28,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from analyzer.capture.files import _open as open_raw
-from analyzer.capture.files import idb_time, ts_multiplier
+from analyzer.capture.files import idb_time, open_file, ts_multiplier
 from analyzer.errors import AnalyzerError, CaptureError
 
 Record = tuple[float, int, int, int, int]
@@ -192,7 +191,7 @@ def time_layout(path: str) -> TimeLayout:
 
     Raises :class:`CaptureError` with the native reader's one-line reasons for a file
     that is missing, a directory, unreadable, empty or not a capture."""
-    fh = open_raw(path)
+    fh = open_file(path)
     try:
         compressed = isinstance(fh, gzip.GzipFile)
         # Small reads: a truncated .gz then still gives the bytes before the damage

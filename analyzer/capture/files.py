@@ -55,7 +55,7 @@ class CaptureFile:
         self.truncated = False
         self.warnings: list[str] = []
         self.bytes_read = 0
-        self._fh = _open(path) if fileobj is None else _wrap(path, fileobj)
+        self._fh = open_file(path) if fileobj is None else _wrap(path, fileobj)
         self._read_error: BaseException | None = None
         try:
             head = self._fh.read(24)
@@ -327,7 +327,8 @@ def _idb_options(buf: bytes, p: int, end: int, order: str) -> tuple[float, float
     return ts_multiplier(tsresol), float(tsoffset)
 
 
-def _open(path: str) -> IO[bytes]:
+def open_file(path: str) -> IO[bytes]:
+    """Open a capture file for reading (gunzipped on the fly); one-line CaptureErrors."""
     if os.path.isdir(path):
         raise CaptureError(path, "is a directory: name the capture files inside it")
     try:

@@ -24,9 +24,6 @@ MAX_PENDING = 100  # unanswered pipelined requests kept for pairing (anomaly pas
 KEEP = 16  # with a spool, completed exchanges past this many go to it (memory stays flat)
 
 
-Exchange = ExchangeRecord  # the record is built in place while parsing
-
-
 class Conversation:
     """The HTTP side of one connection: two readers, the pairing queue, the exchanges."""
 
@@ -51,15 +48,15 @@ class Conversation:
         self.close_delimited = False
         self.requests_reader = MessageReader(True, self, midstream)
         self.responses_reader = MessageReader(False, self, midstream)
-        self.exchanges: list[Exchange] = []
-        self.pending: deque[Exchange] = deque()
+        self.exchanges: list[ExchangeRecord] = []
+        self.pending: deque[ExchangeRecord] = deque()
         self.requests = 0
         self.responses = 0
         self.interim = 0
         self.upgraded = False
         self.anomalies: dict[str, int] = {}
-        self._req_open: Exchange | None = None
-        self._resp_open: Exchange | None = None
+        self._req_open: ExchangeRecord | None = None
+        self._resp_open: ExchangeRecord | None = None
 
     # ---- reader callbacks
     def on_request(
