@@ -10,7 +10,11 @@ DEMO   ?= captures/go-leak.pcap captures/go-drain.pcap
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+# The core is compiled with mypyc when installed (setup.py, analyzer/_compiled.py): an edit
+# to a compiled module re-runs the install, so the extensions never fall behind the source.
+COMPILED_SRC := setup.py analyzer/_compiled.py $(wildcard analyzer/core/*.py) analyzer/capture/files.py
+
+$(STAMP): pyproject.toml $(COMPILED_SRC)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv && $(PYTHON) -m venv $(VENV); \
@@ -68,8 +72,10 @@ apt-bench:
 	      tshark tcptrace nginx-light wrk; \
 	  else echo "bench: missing tools; sudo apt-get install tshark tcptrace nginx-light wrk" >&2; fi; fi
 
+# BENCH_ARGS: bench/run.py options, e.g. --skip-10m (the 10M capture takes ~15 minutes).
+BENCH_ARGS ?=
 bench: $(STAMP) apt-bench apt-live
-	$(PY) bench/run.py
+	$(PY) bench/run.py $(BENCH_ARGS)
 	$(PY) bench/backends.py
 	$(PY) bench/live.py   # root only; LIVE_SOAK=600 for the 10-minute soak
 

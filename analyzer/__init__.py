@@ -18,9 +18,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from analyzer.api import SCHEMA, Analysis, analyze, sniff
-from analyzer.errors import AnalyzerError, CaptureError, UnsupportedLinkType
-from analyzer.ports import port_pressure
+from analyzer import _compiled
+
+_compiled.install()  # before any core module loads: compiled, or pure when stale
+
+from analyzer.api import SCHEMA, Analysis, analyze, sniff  # noqa: E402
+from analyzer.errors import AnalyzerError, CaptureError, UnsupportedLinkType  # noqa: E402
+from analyzer.ports import port_pressure  # noqa: E402
 
 __version__ = "0.1.0"
 

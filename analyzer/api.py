@@ -7,13 +7,18 @@ only when asked for) and as the JSON contract of DESIGN.md.
 
 from __future__ import annotations
 
+import dataclasses
 import gc
+import itertools
 import json
+import os
+from bisect import bisect_right
 from collections.abc import Callable, Iterable
+from operator import attrgetter
 from typing import IO, TYPE_CHECKING, Any
 
 from analyzer.capture.canonical import BackendCapture, open_backend
-from analyzer.capture.files import CaptureFile, open_capture
+from analyzer.capture.files import CaptureFile, first_timestamp, open_capture
 from analyzer.core.classify import diagnose
 from analyzer.core.flows import IDLE_TIMEOUT, FlowTable
 from analyzer.core.records import (
@@ -22,6 +27,7 @@ from analyzer.core.records import (
     ExchangeRecord,
     ServerRecord,
 )
+from analyzer.errors import AnalyzerError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -118,37 +124,59 @@ def analyze(
     show_secrets: bool = False,
     on_progress: Callable[[str, int, int], None] | None = None,
     backend: str = "native",
+    jobs: int | None = None,
+    dask: str | None = None,
 ) -> Analysis:
     """Analyse one capture file or several (pcap, pcapng, optionally .gz).
+
+    Several files are one capture cut in parts (tcpdump ``-C``/``-G``, ``editcap -c``)
+    when they follow each other: they are read in order of their first packet, and a
+    file whose first packet is not earlier than the last packet read before it continues
+    that capture, so a connection that crosses a file boundary is one connection. A file
+    that starts earlier (overlapping captures of the same traffic, e.g. client and server
+    side) starts a new, separate group. Connections are numbered C1, C2, … in order of
+    first packet (group by group); each names the file where it started.
 
     Raises :class:`~analyzer.errors.CaptureError` (one line naming the file and the
     problem) for a file that cannot be read; a truncated capture gives what it held,
     with a warning in ``captures[].warnings`` (and to ``on_warning``). Secrets in request
     targets (URL userinfo, token-like query values) are masked unless ``show_secrets``.
-    ``on_progress(path, bytes_read, packets)`` is called after each chunk (~1 MiB).
+    ``on_progress(path, bytes_read, packets)`` is called after each chunk (~1 MiB; not
+    with ``jobs`` > 1 or ``dask``).
     ``backend``: ``native`` (our own readers), ``scapy`` or ``pyshark`` (docs/backends.md).
+
+    ``jobs``: run that many partitions in as many processes. Connections are split by
+    their 4-tuple; every process reads every packet, keeps its own connections' state,
+    and the results are merged: the same result as ``jobs=1``, to the byte. ``dask``:
+    the address of a dask.distributed scheduler (``tcp://host:8786``) whose workers run
+    the partitions instead (``jobs`` of them, default: the cluster's threads); the files
+    must be readable by the workers at the same path (``pip install
+    keepalive-analyzer[dask]``). Worker processes are started fresh (forkserver), so a
+    script that calls ``analyze(jobs=N)`` does it under ``if __name__ == "__main__":``.
     """
-    if isinstance(paths, str):
-        paths = [paths]
-    captures: list[CaptureRecord] = []
-    connections: list[ConnectionRecord] = []
-    next_id = 1
+    paths = [paths] if isinstance(paths, str) else [str(p) for p in paths]
+    if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
+        raise AnalyzerError(f"jobs must be a whole number of at least 1, not {jobs!r}")
     enabled = gc.isenabled()
     gc.disable()  # the pass makes no cycles worth collecting; saves a few percent
     try:
-        for path in paths:
-            cap, conns = _analyze_file(
-                path, next_id, idle_timeout, show_secrets, on_progress=on_progress,
-                backend=backend,
-            )
-            next_id += len(conns)
-            captures.append(cap)
-            connections.extend(conns)
-            if on_warning is not None:
+        order = _file_order(paths, backend)
+        if dask is not None:
+            # workers elsewhere: absolute paths (the files must be there at the same path)
+            sources = [os.path.abspath(p) for p in paths]
+            parts = _run_dask(dask, jobs, (paths, sources, order, idle_timeout, show_secrets,
+                                           backend))
+        elif jobs is not None and jobs > 1:
+            parts = _run_processes(jobs, (paths, paths, order, idle_timeout, show_secrets,
+                                          backend))
+        else:
+            parts = [_partition(paths, paths, order, idle_timeout, show_secrets, backend,
+                                0, 1, on_progress=on_progress)]
+        captures, connections = _merge(parts)
+        if on_warning is not None:
+            for cap in captures:
                 for w in cap.warnings:
-                    on_warning(f"{path}: {w}")
-        if len(captures) > 1:
-            _renumber(connections)
+                    on_warning(f"{cap.path}: {w}")
         servers = diagnose(connections)
         return Analysis(captures, connections, servers)
     finally:
@@ -156,33 +184,305 @@ def analyze(
             gc.enable()
 
 
-def _analyze_file(
-    path: str,
-    first_id: int,
+def _file_order(paths: list[str], backend: str) -> list[int]:
+    """The files in the order they are read: by first packet, then as named. Reads only
+    each file's headers up to its first packet; an unreadable file raises here, before
+    any work. A file without packets goes first (it changes nothing), and so does one
+    only a backend can read (its first packet decides its group when it is read)."""
+    if len(paths) < 2:
+        return list(range(len(paths)))
+    firsts: list[float] = []
+    for p in paths:
+        try:
+            ts = first_timestamp(p)
+        except AnalyzerError:
+            if backend == "native":
+                raise
+            ts = None  # the backend may read what our reader does not; it will say
+        firsts.append(float("-inf") if ts is None else ts)
+    return sorted(range(len(paths)), key=lambda i: (firsts[i], i))
+
+
+Part = tuple[list[CaptureRecord], list[ConnectionRecord]]
+# what every partition is given: paths, paths to open, order, idle_timeout, show_secrets,
+# backend
+PartArgs = tuple[list[str], list[str], list[int], float, bool, str]
+
+
+def _partition(
+    paths: list[str],
+    sources: list[str],
+    order: list[int],
     idle_timeout: float,
-    show_secrets: bool = False,
-    fileobj: IO[bytes] | None = None,
+    show_secrets: bool,
+    backend: str,
+    index: int,
+    count: int,
     on_progress: Callable[[str, int, int], None] | None = None,
-    backend: str = "native",
-) -> tuple[CaptureRecord, list[ConnectionRecord]]:
-    cf: CaptureFile | BackendCapture = (
-        open_capture(path, fileobj) if backend == "native" else open_backend(path, backend)
+    fileobjs: dict[int, IO[bytes]] | None = None,
+) -> Part:
+    """One partition (``index`` of ``count``) of the whole analysis: every file, in
+    ``order``, grouped as :func:`analyze` says. Runs in this process or in a worker
+    (process pool, dask): arguments and result pickle. Returns per file (in the order
+    given) its counters — TCP packets, missing bytes and anomalies of *this* partition's
+    connections; packets, skips, warnings of the file — and this partition's connections,
+    ``capture`` set and ``first`` counted over all records read (the merge numbers them)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        caps: dict[int, CaptureRecord] = {}
+        conns: list[ConnectionRecord] = []
+        table: FlowTable | None = None
+        los: list[int] = []  # per file of the current group: the ordinal of its first record
+        files: list[int] = []  # … and the file's index
+        base = 0  # records read in the groups before the current one
+
+        def close_group(table: FlowTable) -> int:
+            for c in table.finish():
+                i = files[bisect_right(los, c.first) - 1]  # the file of its first packet
+                c.capture = paths[i]
+                c.first += base
+                cap = caps[i]
+                cap.missing_bytes += c.missing_bytes
+                for k, v in c.anomalies.items():
+                    cap.anomalies[k] = cap.anomalies.get(k, 0) + v
+                conns.append(c)
+            return base + table.fed
+
+        for i in order:
+            path = paths[i]
+            fileobj = fileobjs.get(i) if fileobjs else None
+            cf: CaptureFile | BackendCapture = (
+                open_capture(sources[i], fileobj) if backend == "native"
+                else open_backend(sources[i], backend)
+            )
+            if isinstance(cf, CaptureFile):
+                cf.path = path  # its warnings and errors name the file as the user did
+            batches = cf.batches()
+            first = next(batches, None)
+            if table is None or (
+                first is not None and first[1] and table.fed and first[1][0][0] < table.now
+            ):
+                # Not a continuation (its first packet is earlier than the last one read):
+                # a separate group, with a table of its own.
+                if table is not None:
+                    base = close_group(table)
+                table = FlowTable(
+                    path, idle_timeout=idle_timeout, show_secrets=show_secrets,
+                    partition=(index, count),
+                )
+                los, files = [], []
+            table.capture = path
+            los.append(table.fed)
+            files.append(i)
+            tcp0, skipped0 = table.tcp_packets, dict(table.skipped)
+            packets = 0
+            if first is not None:
+                for buf, records in itertools.chain((first,), batches):
+                    table.feed(buf, records)
+                    if on_progress is not None:
+                        packets += len(records)
+                        on_progress(path, cf.bytes_read, packets)
+            skipped: dict[str, int] = {}
+            if index == 0:  # what is not TCP is every partition's: partition 0 counts it
+                for reason, n in table.skipped.items():
+                    if n != skipped0.get(reason, 0):
+                        skipped[reason] = n - skipped0.get(reason, 0)
+                for reason, n in getattr(cf, "skipped", {}).items():  # a backend's
+                    skipped[reason] = skipped.get(reason, 0) + n
+            caps[i] = CaptureRecord(
+                path=path, format=cf.format, packets=cf.packets,
+                tcp_packets=table.tcp_packets - tcp0, skipped=dict(sorted(skipped.items())),
+                truncated=cf.truncated, warnings=list(cf.warnings),
+            )
+        if table is not None:
+            close_group(table)
+        return [caps[i] for i in range(len(paths))], conns
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _merge(parts: list[Part]) -> Part:
+    """The partitions' results as one: per file, partition 0's record (it counted what is
+    not TCP) plus the others' TCP counters; all connections, numbered by first packet."""
+    captures = parts[0][0]
+    for k, cap in enumerate(captures):
+        for caps, _ in parts[1:]:
+            other = caps[k]
+            cap.tcp_packets += other.tcp_packets
+            cap.missing_bytes += other.missing_bytes
+            for a, n in other.anomalies.items():
+                cap.anomalies[a] = cap.anomalies.get(a, 0) + n
+        cap.anomalies = dict(sorted(cap.anomalies.items()))
+        if cap.missing_bytes:
+            cap.warnings.append(_missing_warning(cap.missing_bytes))
+    connections = [c for _, conns in parts for c in conns]
+    _renumber(connections)
+    return captures, connections
+
+
+# What a worker sends back: the records as plain dicts, so the parent rebuilds them with
+# its own classes — compiled (mypyc) or not on either side, which pickled objects would
+# not survive — and a field that does not match fails loudly, not silently.
+Wire = tuple[list[dict[str, Any]], list[dict[str, Any]]]
+
+
+def _run_part(args: PartArgs, index: int, count: int) -> Wire:
+    """One partition in a worker (process pool, dask): importable, so it pickles."""
+    caps, conns = _partition(*args, index, count)
+    return [_fields(c) for c in caps], [_conn_fields(c) for c in conns]
+
+
+def _fields(record: Any) -> dict[str, Any]:
+    return {f.name: getattr(record, f.name) for f in dataclasses.fields(record)}
+
+
+def _conn_fields(c: ConnectionRecord) -> dict[str, Any]:
+    d = _fields(c)
+    d["exchanges"] = [_fields(e) for e in c.exchanges]
+    last = c.last_exchange
+    if last is None or (c.exchanges and last is c.exchanges[-1]):
+        d["last_exchange"] = None  # rebuilt as the last of the list
+    else:
+        d["last_exchange"] = _fields(last)
+    return d
+
+
+def _unwire(wire: Wire) -> Part:
+    caps, conns = wire
+    out: list[ConnectionRecord] = []
+    for d in conns:
+        exchanges = [ExchangeRecord(**e) for e in d["exchanges"]]
+        last = d["last_exchange"]
+        d["exchanges"] = exchanges
+        d["last_exchange"] = (
+            ExchangeRecord(**last) if last is not None
+            else exchanges[-1] if exchanges else None
+        )
+        out.append(ConnectionRecord(**d))
+    return [CaptureRecord(**c) for c in caps], out
+
+
+def _run_processes(jobs: int, args: PartArgs) -> list[Part]:
+    """The partitions in a pool of ``jobs`` processes (started fresh: no fork of a
+    process that may hold threads)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context(method))
+    try:
+        futures = [pool.submit(_run_part, args, i, jobs) for i in range(jobs)]
+        return [_unwire(f.result()) for f in futures]
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+DASK_CONNECT_TIMEOUT = 5.0  # seconds to reach the scheduler
+DASK_WORKERS_TIMEOUT = 60.0  # seconds to wait for a first worker, if none has joined
+
+
+def _run_dask(address: str, jobs: int | None, args: PartArgs) -> list[Part]:
+    """The partitions as tasks on a dask.distributed cluster (imported only now)."""
+    try:
+        from distributed import Client
+    except ImportError:
+        raise AnalyzerError(
+            "--dask needs dask.distributed: pip install 'keepalive-analyzer[dask]'"
+        ) from None
+    _probe_scheduler(address)
+    try:
+        client = Client(address, timeout=DASK_CONNECT_TIMEOUT, set_as_default=False)
+    except Exception as e:  # OSError, TimeoutError, …
+        raise AnalyzerError(
+            f"cannot reach the dask scheduler at {address}: {_one_line(e)}"
+        ) from None
+    with client:
+        threads = sum(client.nthreads().values())
+        if not threads:
+            try:
+                client.wait_for_workers(1, timeout=DASK_WORKERS_TIMEOUT)
+            except Exception:
+                raise AnalyzerError(
+                    f"the dask scheduler at {address} has no workers (none joined within "
+                    f"{DASK_WORKERS_TIMEOUT:.0f} s): start some with `dask worker {address}`"
+                ) from None
+            threads = sum(client.nthreads().values())
+        n = jobs or max(1, threads)
+        futures = [
+            client.submit(_run_part, args, i, n, pure=False)  # a fresh key each
+            for i in range(n)
+        ]
+        try:
+            return [_unwire(w) for w in client.gather(futures)]
+        except ImportError as e:
+            raise AnalyzerError(
+                f"a dask worker cannot run the analysis ({_one_line(e)}): install "
+                "keepalive-analyzer where the workers run"
+            ) from None
+
+
+def _probe_scheduler(address: str) -> None:
+    """Fail fast, in one line, on a bad address or a closed port: a dask Client that
+    fails to connect waits out its timeout, and again when it is collected."""
+    import socket
+
+    from distributed.comm.addressing import parse_address, parse_host_port
+
+    try:
+        scheme, loc = parse_address(address)
+        if scheme not in ("tcp", "tls"):
+            return  # inproc://, ucx://: let the Client try
+        host, port = parse_host_port(loc)
+    except ValueError as e:
+        raise AnalyzerError(f"bad dask scheduler address {address!r}: {_one_line(e)}") from None
+    try:
+        socket.create_connection((host, port), timeout=DASK_CONNECT_TIMEOUT).close()
+    except OSError as e:
+        why = e.strerror or _one_line(e) if not isinstance(e, TimeoutError) else (
+            f"no answer within {DASK_CONNECT_TIMEOUT:.0f} s"
+        )
+        raise AnalyzerError(
+            f"cannot reach the dask scheduler at {address}: {why} (start one with "
+            "`dask scheduler`, then workers with `dask worker ADDRESS`)"
+        ) from None
+    if scheme != "tcp":
+        return  # TLS needs the cluster's security settings: the Client has them
+    # Something listens: ask it who it is (a Client talking to something else waits
+    # forever).
+    import asyncio
+
+    from distributed.comm import connect
+
+    async def identify() -> object:
+        comm = await connect(address, timeout=DASK_CONNECT_TIMEOUT)
+        try:
+            await comm.write({"op": "identity", "reply": True})
+            return await comm.read()
+        finally:
+            comm.abort()
+
+    try:
+        who = asyncio.run(asyncio.wait_for(identify(), DASK_CONNECT_TIMEOUT))
+    except Exception:  # a timeout, garbage read as a message, …
+        who = None
+    if not isinstance(who, dict) or who.get("type") != "Scheduler":
+        raise AnalyzerError(
+            f"no dask scheduler answers at {address} (something else listens there)"
+        )
+
+
+def _one_line(e: BaseException) -> str:
+    s = str(e).strip() or type(e).__name__
+    return s.splitlines()[0]
+
+
+def _missing_warning(missing: int) -> str:
+    return (
+        f"{missing} bytes of TCP payload were not in the capture "
+        "(loss or snaplen); verdicts rest on what was seen"
     )
-    table = FlowTable(
-        path, first_id=first_id, idle_timeout=idle_timeout, show_secrets=show_secrets
-    )
-    packets = 0
-    for buf, records in cf.batches():
-        table.feed(buf, records)
-        if on_progress is not None:
-            packets += len(records)
-            on_progress(path, cf.bytes_read, packets)
-    for reason, n in getattr(cf, "skipped", {}).items():  # what a backend could not use
-        table.skipped[reason] = table.skipped.get(reason, 0) + n
-    conns = table.finish()
-    return _capture_record(
-        table, conns, path, cf.format, cf.packets, cf.truncated, list(cf.warnings)
-    ), conns
 
 
 def _capture_record(
@@ -208,23 +508,24 @@ def _capture_record(
         for k, v in c.anomalies.items():
             cap.anomalies[k] = cap.anomalies.get(k, 0) + v
     if cap.missing_bytes:
-        cap.warnings.append(
-            f"{cap.missing_bytes} bytes of TCP payload were not in the capture "
-            "(loss or snaplen); verdicts rest on what was seen"
-        )
+        cap.warnings.append(_missing_warning(cap.missing_bytes))
     return cap
 
 
 def _renumber(connections: list[ConnectionRecord]) -> None:
-    """Several files: ids follow the first packet across all of them (DESIGN: "order of
-    first packet, stable"), whatever order the files were named in."""
-    connections.sort(key=lambda c: (c.start, int(c.id[1:])))
+    """Ids follow the first packet across all files and partitions (DESIGN: "order of
+    first packet, stable"), whatever order the files were named in: ``first`` counts every
+    record read, group after group."""
+    connections.sort(key=attrgetter("first"))
     for i, c in enumerate(connections, 1):
         cid = f"C{i}"
+        if c.id == cid:
+            continue
         c.id = cid
         for e in c.exchanges:
             e.connection = cid
-
+        if c.last_exchange is not None:
+            c.last_exchange.connection = cid
 
 def capture_filter(ports: Iterable[int] = (), bpf: str | None = None) -> str:
     """The BPF filter of a live capture: TCP, on these ports, and the user's own."""
@@ -329,5 +630,7 @@ def analyze_bytes(data: bytes, name: str = "<bytes>") -> Analysis:
     """Analyse a capture held in memory (tests, fuzzing): the same path as a file."""
     import io
 
-    cap, conns = _analyze_file(name, 1, IDLE_TIMEOUT, fileobj=io.BytesIO(data))
-    return Analysis([cap], conns, diagnose(conns))
+    part = _partition([name], [name], [0], IDLE_TIMEOUT, False, "native", 0, 1,
+                      fileobjs={0: io.BytesIO(data)})
+    caps, conns = _merge([part])
+    return Analysis(caps, conns, diagnose(conns))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import gc
 import os
 import sys
 from collections.abc import Iterator
@@ -87,15 +88,40 @@ def analyze(
     backend: Annotated[
         Backend, typer.Option(help="who reads and dissects the packets (docs/backends.md)")
     ] = Backend.native,
+    jobs: Annotated[
+        int | None,
+        typer.Option(
+            "--jobs", "-j", show_default=False,
+            help="analyse in N processes, connections split between them; the same "
+            "result as one [default: 1; with --dask: the cluster's threads]",
+        ),
+    ] = None,
+    dask: Annotated[
+        str | None,
+        typer.Option(
+            metavar="ADDRESS",
+            help="run on a dask.distributed cluster, e.g. tcp://SCHEDULER:8786 (pip "
+            "install 'keepalive-analyzer[dask]'); its workers must read the capture "
+            "files at the same path",
+        ),
+    ] = None,
 ) -> None:
     """Analyse capture files: a verdict per server, then every connection.
 
     Formats: table, json, csv (connections), jsonl (one object per line with a "type"),
     parquet (--output DIR or NAME.parquet: connections, exchanges, servers), har (HAR 1.2).
 
+    Several files of one capture (tcpdump -C/-G, editcap -c) are stitched: a connection
+    that crosses a file boundary is one connection. Files that overlap in time are
+    analysed apart.
+
     Example: keepalive analyze captures/go-leak.pcap --format json -o result.json
     """
-    result = _run_analyze(captures, idle_timeout, show_secrets, quiet, backend.value)
+    if jobs is not None and jobs < 1:
+        raise AnalyzerError(f"--jobs must be 1 or more (got {jobs})")
+    result = _run_analyze(
+        captures, idle_timeout, show_secrets, quiet, backend.value, jobs=jobs, dask=dask
+    )
     if plot is not None:
         from analyzer.output.figures import save_timeline
 
@@ -105,9 +131,10 @@ def analyze(
 
 def _run_analyze(
     captures: list[Path], idle_timeout: float, show_secrets: bool, quiet: bool,
-    backend: str = "native",
+    backend: str = "native", jobs: int | None = None, dask: str | None = None,
 ) -> Analysis:
-    """analyze() with warnings on stderr and, for long files on a terminal, a progress bar."""
+    """analyze() with warnings on stderr and, for long files on a terminal, a progress bar
+    (one process only: partitions elsewhere report nothing on the way)."""
     from analyzer.api import analyze as run
     from analyzer.output import progress
 
@@ -115,13 +142,18 @@ def _run_analyze(
         print(f"keepalive: warning: {msg}", file=sys.stderr)
 
     paths = [str(p) for p in captures]
+    # The analysis makes no reference cycles, and this process ends after the output: a
+    # cyclic collection over a million records would cost time and free nothing.
+    gc.disable()
+    sequential = dask is None and (jobs is None or jobs == 1)
     with contextlib.ExitStack() as stack:
         on_progress = None
-        if progress.wanted(paths, quiet) and backend == "native":  # backends read by packet
+        # backends read by packet; partitions run elsewhere
+        if sequential and backend == "native" and progress.wanted(paths, quiet):
             on_progress = stack.enter_context(progress.progress_bar(paths))
         return run(
             paths, idle_timeout=idle_timeout, on_warning=warn, show_secrets=show_secrets,
-            on_progress=on_progress, backend=backend,
+            on_progress=on_progress, backend=backend, jobs=jobs, dask=dask,
         )
 
 

@@ -20,6 +20,11 @@ class CaptureError(AnalyzerError):
         self.path = path
         self.problem = problem
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # Exceptions pickle as cls(*args); ours take (path, problem), so a CaptureError
+        # raised in a worker process (analyze(jobs=N), dask) comes back intact.
+        return (CaptureError, (self.path, self.problem), self.__dict__)
+
 
 class UnsupportedLinkType(CaptureError):
     """The capture's link type is not one the decoder knows."""
@@ -32,6 +37,9 @@ class UnsupportedLinkType(CaptureError):
             "raw IP, Linux cooked (SLL/SLL2), NFLOG",
         )
         self.linktype = linktype
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (UnsupportedLinkType, (self.path, self.linktype), self.__dict__)
 
 
 LINKTYPE_NAMES = {

@@ -39,7 +39,8 @@ EXCHANGE_DTYPES: dict[str, Any] = {
     "response_ts": "float64", "opened_connection": "bool", "closed_connection": "bool",
     "response_end_ts": "float64", "response_version": "string",
     "request_connection": "string", "response_connection": "string",
-    "framing": "string", "interim_responses": "int64",
+    "framing": "string", "interim_responses": "int64", "request_end_ts": "float64",
+    "reason": "string",
 }
 
 SERVER_DTYPES: dict[str, Any] = {

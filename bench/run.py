@@ -1,33 +1,46 @@
-"""Benchmark for keepalive-analyzer: speed and memory against tshark, tcptrace and `cat`.
+"""Offline benchmark for keepalive-analyzer: one table that answers issue 6.
 
-``make bench`` runs ``.venv/bin/python bench/run.py``. It
+``make bench`` runs ``.venv/bin/python bench/run.py``, which
 
-1. generates the synthetic captures ``bench/out/bench-1m.pcap`` (``--packets``, default
-   1,000,000) and ``bench/out/bench-20k.pcap`` with ``bench/gen.py`` when they are missing
-   or were made with other parameters, each with a ``.truth.json``;
-2. times, in the same run and alternating (A B C D, A B C D; ``--rounds``), each of
-   - the analyzer: ``.venv/bin/keepalive analyze F --format json --output bench/out/result.json``
-   - ``tshark -r F -Y http.request -T fields -e tcp.stream`` (stdout to /dev/null)
-   - ``tcptrace -n F`` (stdout to /dev/null), when tcptrace is installed
-   - ``cat F`` (stdout to /dev/null): the I/O floor
-   measuring wall time and the peak RSS of each child process (``os.wait4``), and prints one
-   table with the best wall time of each tool, its packets/s, its largest peak RSS and its
-   wall time relative to the analyzer's;
-3. prints the targets (analyzer >= 4x faster than tshark, analyzer peak RSS <= 150 MiB) and
-   whether they are met;
-4. checks the analyzer's JSON (schema ``keepalive-analyzer/1``) against the truth of the
-   generator, on the big capture and on the 20k one, and prints PASS/FAIL per check.
+1. generates with ``bench/gen.py`` (same generator, same ``--seed``) the synthetic captures
+   ``bench/out/bench-1m.pcap`` (``--packets``, default 1,000,000), ``bench/out/bench-10m.pcap``
+   (10,000,000 packets, about 6.7 GB; skipped with a message when it would not fit on the
+   disk, or with ``--skip-10m``) and ``bench/out/bench-20k.pcap`` (correctness only), each
+   with a ``.truth.json``, unless an identical one is already there; and, with ``editcap``,
+   ``bench/out/bench-100.pcap`` (its first 100 packets) and ``bench/out/parts/`` (it in 4
+   parts), unless they are there and newer than it;
+2. times, alternating the tools within each group (A B C D, A B C D), wall time and the peak
+   RSS of each child process (``os.wait4``):
+   - 1M and 10M packets (``--rounds``, default 2; ``--rounds-10m``, default 1):
+     ``keepalive analyze F --format json --output bench/out/result-<size>.json``,
+     ``tshark -r F -Y http.request -T fields -e tcp.stream`` (not at 10M with
+     ``--no-tshark-10m``; nowhere with ``--skip-tshark``), ``tcptrace -n F`` and ``cat F``
+     (the I/O floor), stdout to /dev/null;
+   - small-file latency on the 100-packet capture (``--rounds-small``, default 10):
+     ``keepalive analyze F --format json --output /dev/null`` and
+     ``tshark -r F -q -z conv,tcp``;
+   - ``keepalive analyze PARTS... --format json`` with ``--jobs 2`` and ``--jobs 1``
+     (``--rounds-jobs``, default 2), when the installed ``keepalive`` has ``--jobs``; the
+     two JSON outputs must be byte-identical;
+3. prints one table (best wall time, packets/s, largest peak RSS, and the speed-up of the
+   group's first row over each row), then the targets of issue 6, each MET / NOT MET with
+   its numbers;
+4. checks the analyzer's JSON (schema ``keepalive-analyzer/1``) against the generator's truth
+   for the 1M, 10M and 20k captures, in a subprocess after all timing (see ``run_timed``),
+   and prints PASS/FAIL;
+5. writes every number to ``bench/out/summary.json``.
 
-An analyzer that is missing or fails is reported as ``analyzer: failed (...)``; the benchmark
-goes on with the other tools. Timings never make the exit status nonzero; ``--strict`` makes
-a failed analyzer or a failed check exit 1. A summary is also written to
-``bench/out/summary.json``.
+A tool that is missing or fails is reported as failed and the benchmark goes on. Timings
+never make the exit status nonzero; ``--strict`` makes a failed analyzer, a failed
+correctness check or differing ``--jobs`` outputs exit 1.
 """
 
 from __future__ import annotations
 
 import argparse
+import filecmp
 import json
+import math
 import os
 import platform
 import resource
@@ -37,6 +50,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,12 +59,24 @@ from gen import GENERATOR_VERSION, truth_path_for
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
+PARTS = OUT / "parts"
 GEN = Path(__file__).resolve().parent / "gen.py"
 KEEPALIVE = ROOT / ".venv" / "bin" / "keepalive"
-RESULT = OUT / "result.json"
-SMALL_PACKETS = 20_000
-TARGET_SPEEDUP = 4.0
-TARGET_RSS_MIB = 150.0
+
+BIG_PACKETS = 10_000_000  # the "flat memory" capture
+CHECK_PACKETS = 20_000  # correctness only
+TINY_PACKETS = 100  # small-file latency
+N_PARTS = 4  # --jobs speed-up
+DISK_MARGIN = 1 << 30  # keep this much free after generating the 10M capture
+
+TARGET_TSHARK_SPEEDUP = 10.0  # analyzer >= 10x faster than tshark
+TARGET_TCPTRACE_RATIO = 2.0  # analyzer wall <= 2x tcptrace wall
+TARGET_RSS_MIB = 100.0  # analyzer peak RSS
+FLAT_RSS_MARGIN = 0.10  # 10M peak RSS <= 1M peak RSS * (1 + margin)
+TARGET_JOBS_SPEEDUP = 1.3  # --jobs 2 over --jobs 1 (informational)
+
+
+# --------------------------------------------------------------------------- data
 
 
 @dataclass
@@ -69,10 +95,16 @@ class Run:
 
 @dataclass
 class Tool:
-    """A command to time, and the runs it got."""
+    """A command to time, and the runs it got.
+
+    ``result`` is the JSON file the command writes (the analyzer): the command writes
+    ``result`` + ``.part``, renamed to ``result`` after a run that succeeded, so that
+    ``result`` is always the output of the last good run.
+    """
 
     name: str
     argv: list[str]
+    result: Path | None = None
     runs: list[Run] = field(default_factory=list)
 
     @property
@@ -93,6 +125,87 @@ class Tool:
             return None
         return self.runs[-1].error or f"exit {self.runs[-1].returncode}"
 
+    def to_json(self) -> dict[str, Any]:
+        return {"argv": [rel(a) for a in self.argv], "best_wall_s": self.best_wall(),
+                "peak_rss_mib": self.peak_rss_mib(), "failure": self.failure(),
+                "runs": [{"wall_s": r.wall, "maxrss_kib": r.maxrss_kib,
+                          "returncode": r.returncode, "error": r.error} for r in self.runs]}
+
+
+@dataclass
+class Group:
+    """Rows of the table timed together (alternating); the first tool is the subject."""
+
+    key: str  # "1m", "10m", "small", "jobs"
+    title: str
+    packets: int
+    rounds: int
+    tools: list[Tool] = field(default_factory=list)
+    skipped: str = ""  # why the group was not timed
+    inputs: list[Path] = field(default_factory=list)  # read once before timing
+
+    @property
+    def subject(self) -> Tool | None:
+        return self.tools[0] if self.tools else None
+
+    def tool(self, name: str) -> Tool | None:
+        return next((t for t in self.tools if t.name == name), None)
+
+    def wall(self, name: str) -> float | None:
+        t = self.tool(name)
+        return t.best_wall() if t else None
+
+    def rss(self, name: str) -> float | None:
+        t = self.tool(name)
+        return t.peak_rss_mib() if t else None
+
+    def to_json(self) -> dict[str, Any]:
+        subject = self.subject.best_wall() if self.subject else None
+        tools = {}
+        for t in self.tools:
+            w = t.best_wall()
+            tools[t.name] = t.to_json() | {
+                "packets_per_s": self.packets / w if w else None,
+                "speedup_of_first_row": w / subject if w and subject else None}
+        return {"title": self.title, "packets": self.packets, "rounds": self.rounds,
+                "inputs": [rel(p) for p in self.inputs], "skipped": self.skipped or None,
+                "tools": tools}
+
+
+@dataclass
+class Target:
+    """One target of issue 6; ``met`` is None when it could not be measured."""
+
+    name: str
+    met: bool | None
+    detail: str
+    informational: bool = False
+
+    def line(self) -> str:
+        status = {True: "MET", False: "NOT MET", None: "NOT MEASURED"}[self.met]
+        info = " (informational)" if self.informational else ""
+        return f"  {status:<12} {self.name}{info}: {self.detail}"
+
+
+@dataclass
+class JobsCheck:
+    """Whether ``--jobs`` exists and whether --jobs 1 and --jobs 2 wrote the same JSON."""
+
+    available: bool | None = None
+    identical: bool | None = None
+    note: str = ""
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def rel(p: str | Path) -> str:
+    """A path relative to the project root when it is inside it."""
+    try:
+        return str(Path(p).relative_to(ROOT))
+    except ValueError:
+        return str(p)
+
 
 def size_label(n: int) -> str:
     """1000000 -> '1m', 20000 -> '20k', other sizes verbatim."""
@@ -103,28 +216,133 @@ def size_label(n: int) -> str:
     return str(n)
 
 
-def ensure_capture(packets: int, seed: int) -> tuple[Path, dict[str, Any]]:
-    """Return (pcap, truth), generating them unless an identical one is already there."""
-    pcap = OUT / f"bench-{size_label(packets)}.pcap"
-    tpath = truth_path_for(pcap)
+def fmt(x: float | None, spec: str) -> str:
+    return "-" if x is None else format(x, spec)
+
+
+def gb(n: float) -> str:
+    return f"{n / 1e9:.1f} GB"
+
+
+def newer(path: Path, than: Path) -> bool:
+    return path.exists() and path.stat().st_mtime >= than.stat().st_mtime
+
+
+def capture_path(packets: int) -> Path:
+    return OUT / f"bench-{size_label(packets)}.pcap"
+
+
+def result_path(label: str) -> Path:
+    return OUT / f"result-{label}.json"
+
+
+def analyzer_argv(inputs: list[Path], output: Path | str, *extra: str) -> list[str]:
+    return [str(KEEPALIVE), "analyze", *map(str, inputs), *extra,
+            "--format", "json", "--output", str(output)]
+
+
+def analyzer_tool(name: str, inputs: list[Path], result: Path | None, *extra: str) -> Tool:
+    """The analyzer writing ``result`` (checked and kept), or /dev/null when it is None."""
+    output: Path | str = result.with_name(result.name + ".part") if result else os.devnull
+    return Tool(name, analyzer_argv(inputs, output, *extra), result)
+
+
+# --------------------------------------------------------------------------- captures
+
+
+def read_truth(pcap: Path, packets: int, seed: int) -> dict[str, Any] | None:
+    """The truth of ``pcap`` when it was generated with these parameters, else None."""
     want = {"version": GENERATOR_VERSION, "seed": seed, "requested_packets": packets}
-    if pcap.exists() and tpath.exists():
-        try:
-            truth: dict[str, Any] = json.loads(tpath.read_text())
-            if truth.get("generator") == want:
-                return pcap, truth
-        except (OSError, ValueError):
-            pass
+    try:
+        truth: dict[str, Any] = json.loads(truth_path_for(pcap).read_text())
+    except (OSError, ValueError):
+        return None
+    return truth if pcap.exists() and truth.get("generator") == want else None
+
+
+def generate(packets: int, seed: int) -> tuple[Path, dict[str, Any]]:
+    """Return (pcap, truth), generating them unless an identical one is already there."""
+    pcap = capture_path(packets)
+    truth = read_truth(pcap, packets, seed)
+    if truth is not None:
+        return pcap, truth
     OUT.mkdir(parents=True, exist_ok=True)
-    print(f"generating {pcap.relative_to(ROOT)} ({packets} packets, seed {seed}) ...",
-          flush=True)
+    truth_path_for(pcap).unlink(missing_ok=True)  # an interrupted run leaves no stale truth
+    print(f"generating {rel(pcap)} ({packets:,} packets, seed {seed}) ...", flush=True)
     t0 = time.perf_counter()
     # a subprocess, so that this process stays small (see run_timed)
     subprocess.run([sys.executable, str(GEN), str(pcap), "--packets", str(packets),
                     "--seed", str(seed)], check=True, stderr=subprocess.DEVNULL)
-    print(f"  done in {time.perf_counter() - t0:.1f} s, "
-          f"{pcap.stat().st_size / 1e6:.0f} MB", flush=True)
-    return pcap, json.loads(tpath.read_text())
+    print(f"  done in {time.perf_counter() - t0:.1f} s, {pcap.stat().st_size / 1e6:.0f} MB",
+          flush=True)
+    return pcap, json.loads(truth_path_for(pcap).read_text())
+
+
+def room_for(packets: int, seed: int, base: Path, base_packets: int) -> str:
+    """Why the ``packets`` capture (and its result JSON) would not fit on disk, or ''.
+
+    Sizes are extrapolated from the base capture and its last result JSON.
+    """
+    pcap = capture_path(packets)
+    if read_truth(pcap, packets, seed) is not None:
+        need, free = 0, shutil.disk_usage(OUT).free
+    else:
+        scale = packets / base_packets
+        need = int(base.stat().st_size * scale * 1.02)
+        free = shutil.disk_usage(OUT).free + (pcap.stat().st_size if pcap.exists() else 0)
+    base_result = result_path(size_label(base_packets))
+    per_packet = base_result.stat().st_size / base_packets if base_result.exists() else 60
+    need += int(per_packet * packets * 1.1) + DISK_MARGIN
+    if need <= free:
+        return ""
+    return (f"{rel(pcap)} and its result need about {gb(need)} "
+            f"(with {gb(DISK_MARGIN)} to spare), {gb(free)} free on {OUT}")
+
+
+def editcap(argv: list[str]) -> None:
+    subprocess.run(["editcap", "-F", "pcap", *argv], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def derived_from(src: Path, outputs: list[Path], stamp: Path, how: str) -> bool:
+    """Whether ``outputs`` were made from this ``src`` the same way and are newer than it."""
+    try:
+        same = stamp.read_text() == f"{src.name} {src.stat().st_size} {how}\n"
+    except OSError:
+        return False
+    return same and bool(outputs) and all(newer(p, src) for p in [stamp, *outputs])
+
+
+def first_packets(src: Path, n: int) -> Path:
+    """``bench-<n>.pcap``: the first ``n`` packets of ``src`` (editcap -r), reused if newer."""
+    out = OUT / f"bench-{n}.pcap"
+    stamp = out.with_suffix(".source.txt")
+    how = f"editcap -r 1-{n}"
+    if not derived_from(src, [out], stamp, how):
+        editcap(["-r", str(src), str(out), f"1-{n}"])
+        stamp.write_text(f"{src.name} {src.stat().st_size} {how}\n")
+    return out
+
+
+def split(src: Path, packets: int, n: int) -> list[Path]:
+    """``src`` in ``n`` files under bench/out/parts (editcap -c), reused if newer than it.
+
+    ``-c ceil(packets / n)``: ``-c 250000`` would give 1,001,317 packets a fifth file.
+    """
+    per = math.ceil(packets / n)
+    stamp = PARTS / "source.txt"
+    how = f"editcap -c {per}"
+    if derived_from(src, sorted(PARTS.glob("*.pcap")), stamp, how):
+        return sorted(PARTS.glob("*.pcap"))
+    shutil.rmtree(PARTS, ignore_errors=True)
+    PARTS.mkdir(parents=True)
+    print(f"splitting {rel(src)} into {rel(PARTS)}/ ({per:,} packets each) ...", flush=True)
+    editcap(["-c", str(per), str(src), str(PARTS / src.name)])
+    stamp.write_text(f"{src.name} {src.stat().st_size} {how}\n")
+    return sorted(PARTS.glob("*.pcap"))
+
+
+# --------------------------------------------------------------------------- timing
 
 
 def run_timed(argv: list[str], timeout: float) -> Run:
@@ -132,7 +350,8 @@ def run_timed(argv: list[str], timeout: float) -> Run:
 
     On Linux a child's ru_maxrss starts at this process's own peak RSS (execve records the
     high-water mark of the address space it replaces), so this process stays small: the
-    captures are generated in a subprocess and JSON results are parsed only after timing.
+    captures are generated in a subprocess and JSON results are checked in a subprocess
+    after all timing.
     """
     with tempfile.TemporaryFile() as err:
         t0 = time.perf_counter()
@@ -140,7 +359,7 @@ def run_timed(argv: list[str], timeout: float) -> Run:
             proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
                                     stdout=subprocess.DEVNULL, stderr=err, cwd=ROOT)
         except OSError as exc:
-            return Run(0.0, 0, -1, f"cannot start: {exc.strerror or exc}")
+            return Run(0.0, 0, -1, f"cannot start {rel(argv[0])}: {exc.strerror or exc}")
         killer = threading.Timer(timeout, proc.kill)
         killer.start()
         try:
@@ -151,88 +370,224 @@ def run_timed(argv: list[str], timeout: float) -> Run:
         rc = os.waitstatus_to_exitcode(status)
         proc.returncode = rc  # reaped by wait4; keep Popen from waiting again
         error = ""
-        if rc != 0:
+        if rc < 0:
+            why = "timeout" if wall >= timeout else f"signal {-rc}"
+            error = f"{why} after {wall:.1f} s"
+        elif rc != 0:
             err.seek(0)
-            lines = [ln.strip() for ln in err.read().decode("utf-8", "replace").splitlines()
-                     if ln.strip() and "Running as user" not in ln]
-            tail = lines[-1] if lines else ""
-            if rc < 0:
-                why = "timeout" if wall >= timeout else f"signal {-rc}"
-                error = f"{why} after {wall:.1f} s"
-            else:
-                error = f"exit {rc}" + (f": {tail[:200]}" if tail else "")
+            tail = last_error_line(err.read().decode("utf-8", "replace"))
+            error = f"exit {rc}" + (f": {tail[:200]}" if tail else "")
         return Run(wall, usage.ru_maxrss, rc, error)
 
 
-def analyzer_argv(pcap: Path, result: Path = RESULT) -> list[str]:
-    return [str(KEEPALIVE), "analyze", str(pcap), "--format", "json", "--output", str(result)]
+def last_error_line(stderr: str) -> str:
+    """The last meaningful stderr line, without rich's box drawing or tshark's root notice."""
+    lines = [ln.strip(" │╭╮╰╯─\t") for ln in stderr.splitlines()]
+    lines = [ln for ln in lines if ln and "Running as user" not in ln]
+    return lines[-1] if lines else ""
 
 
-def run_analyzer(pcap: Path, timeout: float, result: Path = RESULT) -> Run:
-    """One analyzer run; a missing or empty result file counts as a failure.
-
-    The JSON is not parsed here: parsing it would grow this process, and every child
-    started afterwards would inherit that peak in its ru_maxrss (see ``run_timed``).
-    """
-    result.unlink(missing_ok=True)
-    if not KEEPALIVE.exists():
-        return Run(0.0, 0, -1, f"not installed: {KEEPALIVE.relative_to(ROOT)} missing")
-    run = run_timed(analyzer_argv(pcap, result), timeout)
-    if run.ok and (not result.exists() or result.stat().st_size == 0):
-        run.error = f"exit 0 but no {result.relative_to(ROOT)}"
+def run_tool(tool: Tool, timeout: float) -> Run:
+    """One run of ``tool``; for the analyzer, a missing or empty result is a failure."""
+    if tool.result is None:
+        return run_timed(tool.argv, timeout)
+    part = tool.result.with_name(tool.result.name + ".part")
+    part.unlink(missing_ok=True)
+    run = run_timed(tool.argv, timeout)
+    if run.ok:
+        if part.exists() and part.stat().st_size > 0:
+            os.replace(part, tool.result)
+        else:
+            run.error = f"exit 0 but no {rel(part)}"
+    part.unlink(missing_ok=True)
     return run
 
 
-def fmt(x: float | None, spec: str) -> str:
-    return "-" if x is None else format(x, spec)
+def warm(paths: list[Path]) -> None:
+    """Read the inputs once, untimed, so that the first tool does not pay for a cold cache."""
+    for p in paths:
+        with open(p, "rb") as f:
+            while f.read(1 << 24):
+                pass
 
 
-def print_table(tools: list[Tool], packets: int) -> None:
-    ana = tools[0].best_wall()
-    header = f"{'tool':<10} {'wall s':>8} {'packets/s':>12} {'peak RSS MiB':>13} " \
-             f"{'vs analyzer':>12}"
+def time_group(group: Group, timeout: float) -> None:
+    """Run every tool of the group ``rounds`` times, alternating: A B C D, A B C D."""
+    if group.skipped or not group.tools:
+        return
+    print(f"\n{group.title}: {group.rounds} round(s)", flush=True)
+    warm(group.inputs)
+    for rnd in range(1, group.rounds + 1):
+        print(f"  round {rnd}:", end="", flush=True)
+        for i, tool in enumerate(group.tools):
+            run = run_tool(tool, timeout)
+            tool.runs.append(run)
+            sep = "," if i < len(group.tools) - 1 else "\n"
+            shown = f"{run.wall:.2f} s" if run.ok else f"failed ({run.error})"
+            print(f" {tool.name} {shown}{sep}", end="", flush=True)
+
+
+# --------------------------------------------------------------------------- groups
+
+
+def big_group(label: str, pcap: Path, packets: int, rounds: int, tshark: bool) -> Group:
+    """analyzer, tshark, tcptrace, cat on one synthetic capture."""
+    group = Group(label, f"{pcap.name}: {packets:,} packets, {pcap.stat().st_size / 1e6:,.0f} MB",
+                  packets, rounds, inputs=[pcap])
+    group.tools.append(analyzer_tool("analyzer", [pcap], result_path(label)))
+    tshark_bin = shutil.which("tshark")
+    if tshark and tshark_bin:
+        group.tools.append(Tool("tshark", [tshark_bin, "-r", str(pcap), "-Y", "http.request",
+                                           "-T", "fields", "-e", "tcp.stream"]))
+    tcptrace = shutil.which("tcptrace")
+    if tcptrace:
+        group.tools.append(Tool("tcptrace", [tcptrace, "-n", str(pcap)]))
+    group.tools.append(Tool("cat", ["cat", str(pcap)]))
+    return group
+
+
+def small_group(tiny: Path | None, rounds: int) -> Group:
+    """Small-file latency: the analyzer against ``tshark -q -z conv,tcp``."""
+    group = Group("small", f"small-file latency, {tiny.name if tiny else 'bench-100.pcap'}: "
+                  f"{TINY_PACKETS} packets", TINY_PACKETS, rounds)
+    if tiny is None:
+        group.skipped = "editcap not installed"
+        return group
+    group.inputs = [tiny]
+    group.tools.append(analyzer_tool("analyzer", [tiny], None))
+    tshark = shutil.which("tshark")
+    if tshark:
+        group.tools.append(Tool("tshark conv", [tshark, "-r", str(tiny), "-q", "-z", "conv,tcp"]))
+    return group
+
+
+def probe_jobs(tiny: Path, timeout: float) -> JobsCheck:
+    """Does the installed ``keepalive analyze`` accept ``--jobs``?"""
+    run = run_timed(analyzer_argv([tiny], os.devnull, "--jobs", "2"), timeout)
+    if run.returncode == 2 and "no such option" in run.error.lower():
+        return JobsCheck(False, note="--jobs: not available")
+    if not run.ok:
+        return JobsCheck(None, note=f"--jobs probe failed ({run.error})")
+    return JobsCheck(True)
+
+
+def jobs_group(src: Path, parts: list[Path], packets: int, rounds: int) -> Group:
+    """The analyzer on the parts of ``src`` with --jobs 2 and --jobs 1."""
+    size = sum(p.stat().st_size for p in parts)
+    group = Group("jobs", f"{src.name} in {len(parts)} files ({rel(PARTS)}/): "
+                  f"{packets:,} packets, {size / 1e6:,.0f} MB",
+                  packets, rounds, inputs=parts)
+    for n in (2, 1):
+        group.tools.append(analyzer_tool(f"--jobs {n}", parts, result_path(f"parts-j{n}"),
+                                         "--jobs", str(n)))
+    return group
+
+
+def compare_jobs_outputs(group: Group, check: JobsCheck) -> None:
+    """PASS when --jobs 1 and --jobs 2 wrote byte-identical JSON."""
+    j2, j1 = group.tools
+    if j1.good and j2.good and j1.result and j2.result:
+        check.identical = filecmp.cmp(j1.result, j2.result, shallow=False)
+
+
+# --------------------------------------------------------------------------- report
+
+
+def print_table(groups: list[Group], floor_mib: float) -> None:
+    header = (f"  {'tool':<12} {'runs':>4} {'best wall s':>11} {'packets/s':>12} "
+              f"{'peak RSS MiB':>12} {'speed-up':>9}")
     print(header)
-    print("-" * len(header))
-    for tool in tools:
-        wall = tool.best_wall()
-        if wall is None:
-            print(f"{tool.name:<10} failed ({tool.failure() or 'not run'})")
+    print("  " + "-" * (len(header) - 2))
+    for group in groups:
+        print(group.title + (f": skipped ({group.skipped})" if group.skipped else ""))
+        if group.skipped:
             continue
-        rate = packets / wall if wall > 0 else None
-        ratio = f"{wall / ana:.2f}x" if ana else "-"
-        print(f"{tool.name:<10} {wall:>8.2f} {fmt(rate, ',.0f'):>12} "
-              f"{fmt(tool.peak_rss_mib(), '.1f'):>13} {ratio:>12}")
-        flaky = len(tool.runs) - len(tool.good)
-        if flaky:
-            print(f"{'':<10} ({flaky} of {len(tool.runs)} runs failed: "
-                  f"{next(r.error for r in tool.runs if not r.ok)})")
+        subject = group.subject.best_wall() if group.subject else None
+        for tool in group.tools:
+            print(table_row(tool, group.packets, subject))
+    print("  " + "-" * (len(header) - 2))
+    print("  speed-up: the row's best wall / the best wall of its group's first row, i.e. how")
+    print("  many times faster the analyzer (--jobs 2 among the parts) is than that row.")
+    print(f"  Peak RSS: the largest of the runs; it includes this launcher's own {floor_mib:.1f} "
+          f"MiB (Linux\n  ru_maxrss inherits it); with --jobs, the largest single process, "
+          f"not the sum.")
 
 
-def print_targets(tools: dict[str, Tool]) -> dict[str, bool | None]:
-    ana = tools["analyzer"]
-    aw, arss = ana.best_wall(), ana.peak_rss_mib()
-    met: dict[str, bool | None] = {}
-    print("targets:")
-    tshark = tools.get("tshark")
-    tw = tshark.best_wall() if tshark else None
-    if aw is None or tw is None:
-        why = "analyzer failed" if aw is None else "tshark not measured"
-        print(f"  analyzer >= {TARGET_SPEEDUP:g}x faster than tshark: not measured ({why})")
-        met["speedup"] = None
+def table_row(tool: Tool, packets: int, subject: float | None) -> str:
+    wall = tool.best_wall()
+    if wall is None:
+        return f"  {tool.name:<12} failed ({tool.failure() or 'not run'})"
+    rate = packets / wall if wall > 0 else None
+    speedup = f"{wall / subject:.2f}x" if subject else "-"
+    row = (f"  {tool.name:<12} {len(tool.runs):>4} {wall:>11.3f} {fmt(rate, ',.0f'):>12} "
+           f"{fmt(tool.peak_rss_mib(), '.1f'):>12} {speedup:>9}")
+    bad = [r for r in tool.runs if not r.ok]
+    if bad:
+        row += f"  ({len(bad)} of {len(tool.runs)} runs failed: {bad[0].error})"
+    return row
+
+
+def ratio_target(name: str, num: float | None, den: float | None, what: str,
+                 ok: Callable[[float], bool], missing: str, informational: bool = False) -> Target:
+    """A target on num / den; ``ok(ratio)`` says whether it is met."""
+    if num is None or den is None or den == 0:
+        return Target(name, None, missing, informational)
+    r = num / den
+    return Target(name, bool(ok(r)), f"{what.format(num=num, den=den)} = {r:.2f}x",
+                  informational)
+
+
+def evaluate_targets(groups: dict[str, Group], jobs: JobsCheck,
+                     base: str, big: str) -> list[Target]:
+    """The targets of issue 6, from the measured groups."""
+    g1, g10 = groups[base], groups[big]
+    targets = [
+        ratio_target(f"analyzer >= {TARGET_TSHARK_SPEEDUP:g}x faster than tshark ({base})",
+                     g1.wall("tshark"), g1.wall("analyzer"),
+                     "tshark {num:.2f} s / analyzer {den:.2f} s",
+                     lambda r: r >= TARGET_TSHARK_SPEEDUP, "tshark or analyzer not measured"),
+        ratio_target(f"analyzer wall <= {TARGET_TCPTRACE_RATIO:g}x tcptrace wall ({base})",
+                     g1.wall("analyzer"), g1.wall("tcptrace"),
+                     "analyzer {num:.2f} s / tcptrace {den:.2f} s",
+                     lambda r: r <= TARGET_TCPTRACE_RATIO, "tcptrace or analyzer not measured"),
+    ]
+    for g in (g1, g10):
+        rss = g.rss("analyzer")
+        name = f"analyzer peak RSS <= {TARGET_RSS_MIB:g} MiB ({g.key})"
+        if rss is None:
+            targets.append(Target(name, None, g.skipped or "analyzer not measured"))
+        else:
+            targets.append(Target(name, rss <= TARGET_RSS_MIB, f"{rss:.1f} MiB"))
+    r1, r10 = g1.rss("analyzer"), g10.rss("analyzer")
+    name = f"flat memory: peak RSS {big} <= peak RSS {base} + {FLAT_RSS_MARGIN:.0%}"
+    if r1 is None or r10 is None:
+        targets.append(Target(name, None, g10.skipped or "analyzer not measured at both sizes"))
     else:
-        ok = tw / aw >= TARGET_SPEEDUP
-        print(f"  analyzer >= {TARGET_SPEEDUP:g}x faster than tshark: "
-              f"{tw:.2f} s / {aw:.2f} s = {tw / aw:.1f}x  {'MET' if ok else 'NOT MET'}")
-        met["speedup"] = ok
-    if arss is None:
-        print(f"  analyzer peak RSS <= {TARGET_RSS_MIB:g} MiB: not measured (analyzer failed)")
-        met["rss"] = None
-    else:
-        ok = arss <= TARGET_RSS_MIB
-        print(f"  analyzer peak RSS <= {TARGET_RSS_MIB:g} MiB: {arss:.1f} MiB  "
-              f"{'MET' if ok else 'NOT MET'}")
-        met["rss"] = ok
-    return met
+        limit = r1 * (1 + FLAT_RSS_MARGIN)
+        targets.append(Target(name, r10 <= limit, f"{r10:.1f} MiB vs {r1:.1f} MiB "
+                              f"(limit {limit:.1f} MiB, {r10 / r1 - 1:+.1%})"))
+    gs = groups["small"]
+    targets.append(ratio_target(
+        f"small-file latency: analyzer wall < tshark -z conv,tcp wall ({TINY_PACKETS} packets)",
+        gs.wall("analyzer"), gs.wall("tshark conv"), "analyzer {num:.3f} s / tshark {den:.3f} s",
+        lambda r: r < 1.0, gs.skipped or "analyzer or tshark not measured"))
+    gj = groups["jobs"]
+    targets.append(ratio_target(
+        f"--jobs 2 speed-up > {TARGET_JOBS_SPEEDUP:g}x over --jobs 1 ({len(gj.inputs)} files)",
+        gj.wall("--jobs 1"), gj.wall("--jobs 2"), "--jobs 1 {num:.2f} s / --jobs 2 {den:.2f} s",
+        lambda r: r > TARGET_JOBS_SPEEDUP, gj.skipped or jobs.note or "not measured",
+        informational=True))
+    return targets
+
+
+# --------------------------------------------------------------------------- correctness
+
+
+def slim(obj: dict[str, Any]) -> dict[str, Any]:
+    """json object_hook: keep only what check_result reads of a connection."""
+    if "closed_by" in obj:
+        return {k: obj.get(k) for k in ("server", "requests", "responses", "closed_by", "label")}
+    return obj
 
 
 def check_result(result: dict[str, Any], truth: dict[str, Any]) -> list[tuple[str, bool, str]]:
@@ -242,6 +597,7 @@ def check_result(result: dict[str, Any], truth: dict[str, Any]) -> list[tuple[st
     def check(name: str, got: object, want: object) -> None:
         checks.append((name, got == want, f"got {got}, want {want}"))
 
+    check("schema", result.get("schema"), "keepalive-analyzer/1")
     conns: list[dict[str, Any]] = result.get("connections") or []
     caps: list[dict[str, Any]] = result.get("captures") or []
     if caps:
@@ -270,115 +626,180 @@ def check_result(result: dict[str, Any], truth: dict[str, Any]) -> list[tuple[st
     return checks
 
 
-def print_checks(title: str, result: dict[str, Any] | None, truth: dict[str, Any],
-                 failure: str | None) -> bool:
-    """Print PASS/FAIL lines; return True when every check passed."""
-    print(f"correctness on {title}:")
-    if result is None:
-        print(f"  FAIL  analyzer: failed ({failure})")
-        return False
-    if result.get("schema") != "keepalive-analyzer/1":
-        print(f"  FAIL  schema: got {result.get('schema')!r}, want 'keepalive-analyzer/1'")
-    checks = check_result(result, truth)
-    for name, ok, detail in checks:
-        print(f"  {'PASS' if ok else 'FAIL'}  {name}: {detail}")
-    return all(ok for _, ok, _ in checks) and result.get("schema") == "keepalive-analyzer/1"
-
-
-def load_result(result: Path = RESULT) -> dict[str, Any] | None:
+def check_in_subprocess(result: Path, truth: Path, timeout: float) -> list[tuple[str, bool, str]]:
+    """check_result in a child (``run.py --check RESULT TRUTH``): this process stays small."""
     try:
-        data = json.loads(result.read_text())
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
+        proc = subprocess.run([sys.executable, __file__, "--check", str(result), str(truth)],
+                              capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return [("result JSON readable", False, f"timeout after {timeout:g} s")]
+    if proc.returncode != 0:
+        tail = last_error_line(proc.stderr)
+        return [("result JSON readable", False, tail or f"exit {proc.returncode}")]
+    return [tuple(c) for c in json.loads(proc.stdout)]  # type: ignore[misc]
+
+
+def check_main(result: Path, truth: Path) -> int:
+    """``--check``: print check_result as JSON (the big result is read only here)."""
+    with open(result, "rb") as f:
+        data = json.load(f, object_hook=slim)
+    print(json.dumps(check_result(data, json.loads(truth.read_text()))))
+    return 0
+
+
+def print_checks(name: str, checks: list[tuple[str, bool, str]] | None,
+                 failure: str | None) -> bool:
+    """One PASS line per capture when all checks pass, the failures otherwise."""
+    if checks is None:
+        print(f"  FAIL  {name}: analyzer failed ({failure})")
+        return False
+    failed = [c for c in checks if not c[1]]
+    if not failed:
+        got = {n: d.split(",")[0].removeprefix("got ") for n, _, d in checks}
+        print(f"  PASS  {name}: all {len(checks)} checks (packets {got.get('packets')}, "
+              f"connections {got['connections']}, requests {got['requests']}, "
+              f"per server, RSTs, labels)")
+        return True
+    print(f"  FAIL  {name}: {len(failed)} of {len(checks)} checks failed")
+    for check, _, detail in failed:
+        print(f"          {check}: {detail}")
+    return False
+
+
+# --------------------------------------------------------------------------- main
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description="keepalive-analyzer offline benchmark (issue 6)")
+    p.add_argument("--packets", type=int, default=1_000_000,
+                   help="size of the base capture in packets (default 1000000)")
+    p.add_argument("--seed", type=int, default=1, help="generator seed (default 1)")
+    p.add_argument("--rounds", type=int, default=2,
+                   help="alternating rounds on the base capture; best wall counts (default 2)")
+    p.add_argument("--rounds-10m", type=int, default=1,
+                   help="alternating rounds on the 10M capture (default 1)")
+    p.add_argument("--rounds-small", type=int, default=10,
+                   help="alternating rounds for small-file latency (default 10)")
+    p.add_argument("--rounds-jobs", type=int, default=2,
+                   help="alternating rounds for --jobs 1 / --jobs 2 (default 2)")
+    p.add_argument("--skip-10m", action="store_true",
+                   help="neither generate nor time the 10M capture (6.7 GB)")
+    p.add_argument("--no-tshark-10m", action="store_true",
+                   help="do not time tshark on 10M (about 200 s and 12 GB RSS)")
+    p.add_argument("--skip-tshark", action="store_true",
+                   help="do not time tshark on the 1M and 10M captures (about 20 s per 1M run)")
+    p.add_argument("--timeout", type=float, default=900.0,
+                   help="kill any single run after this many seconds (default 900)")
+    p.add_argument("--strict", action="store_true",
+                   help="exit 1 when the analyzer fails, a correctness check fails or the "
+                        "--jobs outputs differ")
+    p.add_argument("--check", nargs=2, type=Path, metavar=("RESULT", "TRUTH"),
+                   help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if min(args.packets, args.rounds, args.rounds_10m, args.rounds_small, args.rounds_jobs) < 1:
+        p.error("--packets and --rounds* must be >= 1")
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="keepalive-analyzer benchmark")
-    parser.add_argument("--packets", type=int, default=1_000_000,
-                        help="size of the timed capture in packets (default 1000000)")
-    parser.add_argument("--seed", type=int, default=1, help="generator seed (default 1)")
-    parser.add_argument("--rounds", type=int, default=2,
-                        help="alternating rounds; the best of each tool counts (default 2)")
-    parser.add_argument("--skip-tshark", action="store_true",
-                        help="do not time tshark (about 15 s per run on 1M packets)")
-    parser.add_argument("--timeout", type=float, default=600.0,
-                        help="kill any single run after this many seconds (default 600)")
-    parser.add_argument("--strict", action="store_true",
-                        help="exit 1 when the analyzer fails or a correctness check fails")
-    args = parser.parse_args(argv)
-    if args.packets < 1 or args.rounds < 1:
-        parser.error("--packets and --rounds must be >= 1")
+    args = parse_args(argv)
+    if args.check:
+        return check_main(*args.check)
+    base_label, big_label = size_label(args.packets), size_label(BIG_PACKETS)
 
-    big, big_truth = ensure_capture(args.packets, args.seed)
-    small, small_truth = ensure_capture(SMALL_PACKETS, args.seed)
-    packets = int(big_truth["packets"])
+    # -- inputs
+    base, base_truth = generate(args.packets, args.seed)
+    checked, _ = generate(CHECK_PACKETS, args.seed)
+    base_packets = int(base_truth["packets"])
+    have_editcap = shutil.which("editcap") is not None
+    tiny = first_packets(base, TINY_PACKETS) if have_editcap else None
+    parts = split(base, base_packets, N_PARTS) if have_editcap else []
 
-    tools: list[Tool] = [Tool("analyzer", analyzer_argv(big))]
-    tshark = shutil.which("tshark")
-    if tshark and not args.skip_tshark:
-        tools.append(Tool("tshark", [tshark, "-r", str(big), "-Y", "http.request",
-                                     "-T", "fields", "-e", "tcp.stream"]))
-    elif not tshark:
-        print("tshark: not installed, skipped")
-    tcptrace = shutil.which("tcptrace")
-    if tcptrace:
-        tools.append(Tool("tcptrace", [tcptrace, "-n", str(big)]))
+    big_skip = "--skip-10m" if args.skip_10m else room_for(BIG_PACKETS, args.seed, base,
+                                                             args.packets)
+    if big_skip and not args.skip_10m:
+        print(f"10M capture skipped: {big_skip}")
+    if big_skip:
+        g10 = Group(big_label, f"{capture_path(BIG_PACKETS).name}", BIG_PACKETS, 0,
+                    skipped=big_skip)
     else:
-        print("tcptrace: not installed, skipped")
-    tools.append(Tool("cat", ["cat", str(big)]))
+        big, big_truth = generate(BIG_PACKETS, args.seed)
+        g10 = big_group(big_label, big, int(big_truth["packets"]), args.rounds_10m,
+                        tshark=not (args.skip_tshark or args.no_tshark_10m))
 
-    print(f"\ncapture: {big.relative_to(ROOT)}, {packets:,} packets, "
-          f"{big.stat().st_size / 1e6:.0f} MB; {platform.python_implementation()} "
-          f"{platform.python_version()}, {os.cpu_count()} CPUs; "
-          f"{args.rounds} alternating rounds, best wall, largest peak RSS\n", flush=True)
+    g1 = big_group(base_label, base, base_packets, args.rounds, tshark=not args.skip_tshark)
+    gs = small_group(tiny, args.rounds_small)
+    jobs = probe_jobs(tiny, args.timeout) if tiny else JobsCheck(None, note="editcap missing")
+    gj = jobs_group(base, parts, base_packets, args.rounds_jobs) if parts else \
+        Group("jobs", f"{base.name} in {N_PARTS} files", base_packets, 0)
+    if not jobs.available:
+        gj.skipped = jobs.note or "not available"
+    groups = [g1, g10, gs, gj]
+    missing = [t for t in ("tshark", "tcptrace", "editcap") if not shutil.which(t)]
+    if missing:
+        print(f"not installed, skipped: {', '.join(missing)}")
+
+    # -- timing (this process must stay small until the end: see run_timed)
     floor = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    kept = OUT / f"result-{size_label(args.packets)}.json"  # the last successful result
-    kept.unlink(missing_ok=True)
-    for rnd in range(1, args.rounds + 1):
-        for tool in tools:
-            print(f"  round {rnd}: {tool.name} ...", end=" ", flush=True)
-            if tool.name == "analyzer":
-                run = run_analyzer(big, args.timeout)
-                if run.ok:
-                    shutil.copyfile(RESULT, kept)
-            else:
-                run = run_timed(tool.argv, args.timeout)
-            tool.runs.append(run)
-            print(f"{run.wall:.2f} s" if run.ok else f"failed ({run.error})", flush=True)
-    print()
-    ana = tools[0]
-    if ana.failure():
-        print(f"analyzer: failed ({ana.failure()})\n")
-    print_table(tools, packets)
-    print(f"(peak RSS includes this launcher's own {floor:.1f} MiB: Linux ru_maxrss inherits it)")
-    print()
-    met = print_targets({t.name: t for t in tools})
-    print()
+    print(f"\n{platform.python_implementation()} {platform.python_version()}, "
+          f"{os.cpu_count()} CPUs; best wall of alternating rounds, largest peak RSS")
+    for group in (g1, gs, gj, g10):
+        time_group(group, args.timeout)
+    if not gj.skipped:
+        compare_jobs_outputs(gj, jobs)
 
-    big_result = load_result(kept) if ana.good else None
-    ok_big = print_checks(big.name, big_result, big_truth, ana.failure())
-    ok_small = True
-    if small != big:
-        small_out = OUT / f"result-{size_label(SMALL_PACKETS)}.json"
-        small_run = run_analyzer(small, args.timeout, small_out)
-        small_result = load_result(small_out) if small_run.ok else None
-        ok_small = print_checks(small.name, small_result, small_truth, small_run.error or None)
+    # -- report
+    print(f"\n{'=' * 30} issue 6: keepalive analyze vs tshark, tcptrace, cat {'=' * 30}")
+    print_table(groups, floor)
+    by_key = {g.key: g for g in groups}
+    targets = evaluate_targets(by_key, jobs, base_label, big_label)
+    print("\ntargets (issue 6):")
+    for t in targets:
+        print(t.line())
+    if jobs.available:
+        print(f"  {'PASS' if jobs.identical else 'FAIL':<12} --jobs 1 and --jobs 2 JSON "
+              f"outputs identical" + ("" if jobs.identical is not None else
+                                      " (not compared: a run failed)"))
+    else:
+        print(f"  {jobs.note}")
+
+    # -- correctness, after all timing
+    print("\ncorrectness (analyzer JSON vs the generator's truth):")
+    subjects: list[tuple[Path, Tool | None]] = [(base, g1.subject)]
+    if not g10.skipped:
+        subjects.append((capture_path(BIG_PACKETS), g10.subject))
+    if checked != base:
+        check_tool = analyzer_tool("analyzer", [checked], result_path(size_label(CHECK_PACKETS)))
+        check_tool.runs.append(run_tool(check_tool, args.timeout))
+        subjects.append((checked, check_tool))
+    checks_passed: dict[str, bool] = {}
+    checks_json: dict[str, Any] = {}
+    for pcap, tool in subjects:
+        checks = None
+        if tool and tool.good and tool.result:
+            checks = check_in_subprocess(tool.result, truth_path_for(pcap), args.timeout)
+        checks_passed[pcap.name] = print_checks(pcap.name, checks,
+                                                tool.failure() if tool else "not run")
+        checks_json[pcap.name] = [{"check": c, "passed": ok, "detail": d}
+                                  for c, ok, d in checks or []]
 
     summary = {
-        "capture": str(big.relative_to(ROOT)),
-        "packets": packets,
-        "bytes": big.stat().st_size,
-        "rounds": args.rounds,
-        "tools": {t.name: {"best_wall_s": t.best_wall(), "peak_rss_mib": t.peak_rss_mib(),
-                           "runs": [{"wall_s": r.wall, "maxrss_kib": r.maxrss_kib,
-                                     "returncode": r.returncode, "error": r.error}
-                                    for r in t.runs]} for t in tools},
-        "targets_met": met,
-        "checks_passed": {big.name: ok_big, small.name: ok_small},
+        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
+                    "platform": platform.platform()},
+        "launcher_peak_rss_mib": floor,
+        "groups": {g.key: g.to_json() for g in groups},
+        "targets": [{"name": t.name, "met": t.met, "detail": t.detail,
+                     "informational": t.informational} for t in targets],
+        "jobs": {"available": jobs.available, "outputs_identical": jobs.identical,
+                 "note": jobs.note or None},
+        "checks_passed": checks_passed,
+        "checks": checks_json,
     }
     (OUT / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    if args.strict and not (ok_big and ok_small):
+    print(f"\nwrote {rel(OUT / 'summary.json')}")
+    analyzer_failed = any(g.subject and g.subject.failure() for g in groups)
+    if args.strict and (analyzer_failed or not all(checks_passed.values())
+                        or jobs.identical is False):
         return 1
     return 0
 

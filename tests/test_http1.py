@@ -7,9 +7,12 @@ real owner (:class:`analyzer.core.exchanges.Conversation`) that pairs the messag
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from analyzer.core.exchanges import Conversation
 from analyzer.core.http1 import MAX_HEAD, looks_like_request, looks_like_response
@@ -442,3 +445,38 @@ def test_looks_like_request_and_response() -> None:
     assert looks_like_response(b"HTTP/1.1 200 OK\r\n")
     assert looks_like_response(b"http/1.0 404 x")
     assert not looks_like_response(b"GET / HTTP/1.1")
+
+
+# The framing fields are found with four finds instead of one case-insensitive regex;
+# the regex stays here as the reference they must agree with, on any header block.
+_REFERENCE_FIELDS = re.compile(
+    rb"\n(content-length|transfer-encoding|connection|keep-alive)[ \t]*:([^\r\n]*)",
+    re.IGNORECASE,
+)
+
+
+def _reference_fields(block: bytes) -> tuple[dict[str, str], list[str]]:
+    headers: dict[str, str] = {}
+    cls: list[str] = []
+    for m in _REFERENCE_FIELDS.finditer(block):
+        n = m.group(1).lower().decode("latin-1")
+        v = m.group(2).strip().decode("latin-1")
+        if n == "content-length":
+            cls.append(v)
+        headers[n] = headers[n] + ", " + v if n in headers else v
+    return headers, cls
+
+
+_PIECES = [
+    b"\r\n", b"\n", b"\r", b" ", b"\t", b":", b",", b"Content-Length", b"content-LENGTH",
+    b"Transfer-Encoding", b"connection", b"CONNECTION", b"Keep-Alive", b"chunked", b"close",
+    b"12", b"x", b"Connection-Foo", b"\xff", b"HTTP/1.1 200 OK",
+]
+
+
+@given(st.lists(st.sampled_from(_PIECES), max_size=40))
+def test_fields_agree_with_the_reference_regex(pieces: list[bytes]) -> None:
+    from analyzer.core.http1 import _fields
+
+    block = b"".join(pieces)
+    assert _fields(block) == _reference_fields(block)

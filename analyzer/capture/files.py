@@ -144,50 +144,90 @@ class CaptureFile:
     # ---- classic pcap
     def _pcap(self) -> Iterator[Batch]:
         rec = struct.Struct(self._order + "IIII").unpack_from
-        scale = self._tsres
-        lt = self.linktype
-        buf = self._head[24:]
-        pos = 0
+        tail = self._head[24:]  # bytes read but not yet used: less than one record
         n = 0
         while True:
             data = self._read()
             self.bytes_read += len(data)
             if not data:
                 break
-            buf = buf[pos:] + data if pos < len(buf) else data
             pos = 0
-            blen = len(buf)
-            out: list[Record] = []
-            append = out.append
-            while pos + 16 <= blen:
-                sec, frac, incl, orig = rec(buf, pos)
-                if incl > MAX_RECORD:
-                    self.truncated = True
-                    self.warnings.append(
-                        f"corrupt record after {n + len(out)} packets "
-                        f"(captured length {incl}); stopped reading"
-                    )
-                    self.packets = n + len(out)
+            if tail:
+                # The record across the chunk boundary gets a small buffer of its own:
+                # joining the tail to the whole chunk would copy the capture once more.
+                if len(tail) < 16:
+                    if len(data) < 16 - len(tail):
+                        tail += data
+                        continue
+                    incl = rec(tail + data[: 16 - len(tail)], 0)[2]
+                else:
+                    incl = rec(tail, 0)[2]
+                need = 16 + incl - len(tail)
+                if incl <= MAX_RECORD and len(data) < need:
+                    tail += data
+                    continue
+                small = tail + data[: need if incl <= MAX_RECORD else 16]
+                out: list[Record] = []
+                if self._scan(small, 0, out, n) < 0:
                     if out:
-                        yield buf, out
+                        yield small, out
                     return
-                start = pos + 16
-                end = start + incl
-                if end > blen:
-                    break
-                append((sec + frac * scale, lt, start, incl, orig))
-                pos = end
+                n += len(out)
+                self.packets = n
+                yield small, out
+                pos = need
+                tail = b""
+            out = []
+            pos = self._scan(data, pos, out, n)
             if out:
                 n += len(out)
                 self.packets = n
-                yield buf, out
+                yield data, out
+            if pos < 0:
+                return
+            tail = data[pos:] if pos < len(data) else b""
         self.packets = n
-        if pos < len(buf):
+        if tail:
             self.truncated = True
             self.warnings.append(
                 f"capture is truncated: last record cut after {n} packets "
-                f"({len(buf) - pos} bytes left over)"
+                f"({len(tail)} bytes left over)"
             )
+
+    def _scan(self, buf: bytes, pos: int, out: list[Record], n: int) -> int:
+        """Append the whole records of ``buf`` from ``pos`` to ``out``; return where the
+        first incomplete one starts, or -1 at a corrupt record (``n``: packets before)."""
+        le = self._order == "<"
+        scale = self._tsres
+        lt = self.linktype
+        blen = len(buf)
+        append = out.append
+        while pos + 16 <= blen:
+            if le:  # byte reads compile to plain C loads (mypyc); struct does not
+                sec = buf[pos] | buf[pos + 1] << 8 | buf[pos + 2] << 16 | buf[pos + 3] << 24
+                frac = (buf[pos + 4] | buf[pos + 5] << 8 | buf[pos + 6] << 16
+                        | buf[pos + 7] << 24)
+                incl = (buf[pos + 8] | buf[pos + 9] << 8 | buf[pos + 10] << 16
+                        | buf[pos + 11] << 24)
+                orig = (buf[pos + 12] | buf[pos + 13] << 8 | buf[pos + 14] << 16
+                        | buf[pos + 15] << 24)
+            else:
+                sec, frac, incl, orig = struct.unpack_from(">IIII", buf, pos)
+            if incl > MAX_RECORD:
+                self.truncated = True
+                self.warnings.append(
+                    f"corrupt record after {n + len(out)} packets "
+                    f"(captured length {incl}); stopped reading"
+                )
+                self.packets = n + len(out)
+                return -1
+            start = pos + 16
+            end = start + incl
+            if end > blen:
+                break
+            append((sec + frac * scale, lt, start, incl, orig))
+            pos = end
+        return pos
 
     # ---- pcapng
     def _pcapng(self) -> Iterator[Batch]:
@@ -376,3 +416,82 @@ def open_capture(path: str, fileobj: IO[bytes] | None = None) -> CaptureFile:
     """Open and identify a capture file (or an already open, seekable binary file named
     ``path``); raises :class:`CaptureError` with a one-line reason."""
     return CaptureFile(path, fileobj)
+
+
+def first_timestamp(path: str) -> float | None:
+    """The timestamp of a capture's first packet, or None when it holds none (or is cut
+    or damaged before one): reads only the headers in front of it, a few hundred bytes,
+    with the reader's own arithmetic. Several files of one capture are put in order by it
+    (:func:`analyzer.api.analyze`). Raises :class:`CaptureError` like :func:`open_capture`
+    for a file that is no capture at all."""
+    CaptureFile(path).close()  # the same one-line errors as reading it
+    fh = open_file(path)
+    try:
+        return _first_ts(fh)
+    except (*_READ_ERRORS, struct.error):
+        return None
+    finally:
+        fh.close()
+
+
+def _read_exactly(fh: IO[bytes], n: int) -> bytes:
+    parts: list[bytes] = []
+    while n > 0:
+        d = fh.read(n)
+        if not d:
+            break
+        parts.append(d)
+        n -= len(d)
+    return b"".join(parts)
+
+
+def _first_ts(fh: IO[bytes]) -> float | None:
+    head = _read_exactly(fh, 24)
+    magic = head[:4]
+    if magic in _PCAP_MAGICS:
+        order, scale = _PCAP_MAGICS[magic]
+        rec = _read_exactly(fh, 16)
+        if len(rec) < 16:
+            return None
+        sec, frac = struct.unpack_from(order + "II", rec)
+        return sec + frac * scale  # as CaptureFile._pcap
+    # pcapng: walk the blocks to the first packet, as CaptureFile._pcapng reads them
+    order = "<"
+    ifaces: list[tuple[float, float]] = []  # per interface: ts multiplier, ts offset
+    buf = head
+    while True:
+        if len(buf) < 12:
+            buf += _read_exactly(fh, 12 - len(buf))
+            if len(buf) < 12:
+                return None
+        if buf[:4] == _PCAPNG_SHB:
+            bom = buf[8:12]
+            if bom == b"\x4d\x3c\x2b\x1a":
+                order = "<"
+            elif bom == b"\x1a\x2b\x3c\x4d":
+                order = ">"
+            else:
+                return None
+        btype, blk = struct.unpack_from(order + "II", buf)
+        if blk < 12 or blk % 4 or blk > MAX_BLOCK:
+            return None
+        if len(buf) < blk:
+            buf += _read_exactly(fh, blk - len(buf))
+            if len(buf) < blk:
+                return None
+        body, bend = 8, blk - 4
+        if btype == 6 or btype == 2:  # EPB, obsolete PB
+            if btype == 6:
+                iid, hi, lo = struct.unpack_from(order + "III", buf, body)
+            else:
+                iid, _drops, hi, lo = struct.unpack_from(order + "HHII", buf, body)
+            if iid < len(ifaces):
+                mul, tsoff = ifaces[iid]
+                return ((hi << 32) | lo) * mul + tsoff
+        elif btype == 3 and ifaces:  # SPB: no timestamp of its own; the reader says 0.0
+            return 0.0
+        elif btype == 1:  # IDB
+            ifaces.append(_idb_options(buf, body + 8, bend, order))
+        elif btype == 0x0A0D0D0A:
+            ifaces = []
+        buf = buf[blk:]

@@ -28,13 +28,14 @@ from __future__ import annotations
 import statistics
 from collections import defaultdict
 from collections.abc import Callable, Iterable
+from typing import Final
 
 from analyzer.core.records import ConnectionRecord, ServerRecord
 
 HTTP_LABELS = ("persistent", "per-request")
-LEAK_MIN = 2  # idle one-request connections open at once before it is called a leak
-IDLE_MIN = 0.2  # a server FIN this long after the response closes an *idle* connection
-CLIENT_IDLE_MIN = 1.0  # a client FIN this long after the response: its pool's idle timeout
+LEAK_MIN: Final = 2  # idle one-request connections open at once before it is called a leak
+IDLE_MIN: Final = 0.2  # a server FIN this long after the response closes an *idle* connection
+CLIENT_IDLE_MIN: Final = 1.0  # a client FIN this long after the response: its pool's idle timeout
 
 PRECEDENCE = (
     "leak", "reset", "request-limit", "idle-timeout", "client-connection-close",

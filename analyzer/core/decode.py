@@ -19,15 +19,16 @@ Linux cooked SLL (113) and SLL2 (276); NFLOG (239). Tunnels carrying TCP are fol
 from __future__ import annotations
 
 import struct
+from typing import Final
 
 SUPPORTED_LINKTYPES = frozenset({0, 1, 12, 14, 101, 108, 113, 228, 229, 239, 276})
 
 # TCP flag bits (RFC 9293 §3.1)
-FIN = 0x01
-SYN = 0x02
-RST = 0x04
-PSH = 0x08
-ACK = 0x10
+FIN: Final = 0x01
+SYN: Final = 0x02
+RST: Final = 0x04
+PSH: Final = 0x08
+ACK: Final = 0x10
 
 _H = struct.Struct("!H").unpack_from
 _I_LE = struct.Struct("<I").unpack_from
@@ -210,7 +211,7 @@ def decode(buf: bytes, off: int, caplen: int, linktype: int, depth: int = 0) -> 
     return (key_a + buf[t : t + 4], seq, ack, flags, ps, pe, seglen)
 
 
-MAX_TUNNEL_DEPTH = 2  # tunnels inside tunnels beyond this are skipped, not followed
+MAX_TUNNEL_DEPTH: Final = 2  # tunnels inside tunnels beyond this are skipped, not followed
 
 
 def _tunnel(buf: bytes, p: int, end: int, proto: int, depth: int) -> Decoded | str:
@@ -289,8 +290,16 @@ def endpoint(key: bytes, second: bool) -> str:
         a = key[4:8] if second else key[0:4]
         port = (key[10] << 8 | key[11]) if second else (key[8] << 8 | key[9])
         return f"{a[0]}.{a[1]}.{a[2]}.{a[3]}:{port}"
-    import ipaddress
-
     raw = key[16:32] if second else key[0:16]
     port = (key[34] << 8 | key[35]) if second else (key[32] << 8 | key[33])
-    return f"[{ipaddress.IPv6Address(raw).compressed}]:{port}"
+    text = _v6_text.get(raw)
+    if text is None:
+        import ipaddress
+
+        text = ipaddress.IPv6Address(raw).compressed
+        if len(_v6_text) < 65536:
+            _v6_text[raw] = text
+    return f"[{text}]:{port}"
+
+
+_v6_text: dict[bytes, str] = {}  # IPv6 address → its text (ipaddress is slow; few repeat)

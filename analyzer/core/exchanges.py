@@ -15,13 +15,14 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
+from typing import Final
 
 from analyzer.core.http1 import MessageReader
 from analyzer.core.records import ExchangeRecord
 from analyzer.core.secrets import redact_target
 
-MAX_PENDING = 100  # unanswered pipelined requests kept for pairing (anomaly past it)
-KEEP = 16  # with a spool, completed exchanges past this many go to it (memory stays flat)
+MAX_PENDING: Final = 100  # unanswered pipelined requests kept for pairing (anomaly past it)
+KEEP: Final = 16  # with a spool, completed exchanges past this many go to it (memory stays flat)
 
 
 class Conversation:

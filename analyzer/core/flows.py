@@ -25,8 +25,11 @@ default is 5 minutes); the rest are finished at the end of the capture.
 
 from __future__ import annotations
 
-import struct
+from bisect import bisect_left
+from collections import deque
 from collections.abc import Callable
+from operator import itemgetter
+from typing import Final
 
 from analyzer.core.decode import ACK, FIN, RST, SYN, decode, endpoint, reverse_key
 from analyzer.core.exchanges import Conversation
@@ -34,15 +37,18 @@ from analyzer.core.http1 import looks_like_request, looks_like_response
 from analyzer.core.records import ConnectionRecord, ExchangeRecord
 from analyzer.core.streams import Stream
 
-# Ethernet type, IPv4 ver/ihl, total length, fragment field, protocol, TCP seq, ack,
-# data offset, flags — for a frame whose IPv4 header has no options (RFC 791, 9293).
-_FAST_ETH_IPV4_TCP = struct.Struct("!12xHBxHxxHxBxx8x4xIIBB").unpack_from
-# IPv6 payload length, TCP seq, ack, data offset, flags — when TCP follows the fixed header.
-_FAST_ETH_IPV6_TCP = struct.Struct("!18xH34x4xIIBB").unpack_from
+IDLE_TIMEOUT: Final = 300.0
+CLOSE_LINGER: Final = 10.0
+SWEEP_EVERY: Final = 5.0
+_OFFSET = itemgetter(2)  # a record's offset in its batch's buffer
 
-IDLE_TIMEOUT = 300.0
-CLOSE_LINGER = 10.0
-SWEEP_EVERY = 5.0
+
+def partition_of(key: bytes, count: int) -> int:
+    """The partition (of ``count``) a flow key belongs to: the same for both directions
+    (:func:`~analyzer.core.decode.reverse_key`) and in every process — the bytes of both
+    ports and the last byte of each address, summed (never ``hash()``, salted per
+    process). :meth:`FlowTable.feed` inlines it."""
+    return (key[-1] + key[-2] + key[-3] + key[-4] + key[-5] + key[(len(key) >> 1) - 3]) % count
 
 
 class Flow:
@@ -52,6 +58,7 @@ class Flow:
         "num", "ckey", "skey", "start", "last", "handshake_seen", "roles_final",
         "syn", "synack", "fin", "rst", "teardown", "client_isn", "server_isn",
         "syn_ts", "synack_ts", "streams", "conv", "packets", "nbytes", "closed_ts",
+        "first",
     )
 
     def __init__(self, num: int, ckey: bytes, skey: bytes, ts: float) -> None:
@@ -76,6 +83,7 @@ class Flow:
         self.packets = 0
         self.nbytes = [0, 0]
         self.closed_ts: float | None = None
+        self.first = 0  # ordinal of its first packet among the records fed to the table
 
 
 class FlowTable:
@@ -89,8 +97,14 @@ class FlowTable:
         close_linger: float = CLOSE_LINGER,
         spool: Callable[[ExchangeRecord], None] | None = None,
         show_secrets: bool = False,
+        partition: tuple[int, int] = (0, 1),
     ) -> None:
         self.capture = capture
+        # Only the connections with partition_of(key, count) == index (analyze(jobs=N)):
+        # every partition still walks every record, so time and sweeps are the same.
+        self.part_index, self.part_count = partition
+        self.fed = 0  # records fed before the current batch (Flow.first counts from here)
+        self._batch: list[tuple[float, int, int, int, int]] = []
         self.spool = spool
         self.show_secrets = show_secrets
         self.next_num = first_id
@@ -103,6 +117,9 @@ class FlowTable:
         self.skipped: dict[str, int] = {}
         self.now = 0.0
         self._next_sweep = 0.0
+        self._next_idle_sweep = 0.0
+        # connections with a teardown, in order of it: (when the linger is over, flow)
+        self.closing: deque[tuple[float, Flow]] = deque()
         # per server endpoint, over finished connections: [connections, handshakes, requests]
         self.finished_totals: dict[str, list[int]] = {}
 
@@ -112,34 +129,44 @@ class FlowTable:
         skipped = self.skipped
         tcp = 0
         ts = self.now
-        fast = _FAST_ETH_IPV4_TCP
-        fast6 = _FAST_ETH_IPV6_TCP
         idle_timeout = self.idle_timeout
         close_linger = self.close_linger
         quiet_min = min(idle_timeout, close_linger)  # one compare for most packets
+        part_index = self.part_index
+        part_count = self.part_count
+        self._batch = records
         for ts, lt, off, caplen, _wirelen in records:
             # Fast path: Ethernet + IPv4 without options + TCP, one unpack; the flow key
             # (addresses and ports) is then one contiguous slice. Anything else, or
             # anything odd, goes through decode().
             key = b""
             if lt == 1 and caplen >= 54:
-                etype, vihl, total, frag, proto, seq, ack, doff, flags = fast(buf, off)
+                # Byte indexing rather than struct: compiled (mypyc), each is a C read.
+                etype = buf[off + 12] << 8 | buf[off + 13]
                 if etype == 0x0800:
+                    doff = buf[off + 46]
                     ps = off + 34 + ((doff >> 4) << 2)
-                    seglen = off + 14 + total - ps
+                    seglen = off + 14 + (buf[off + 16] << 8 | buf[off + 17]) - ps
                     if (
-                        vihl == 0x45 and proto == 6 and not frag & 0x3FFF
+                        buf[off + 14] == 0x45 and buf[off + 23] == 6
+                        and not (buf[off + 20] & 0x3F or buf[off + 21])
                         and doff >= 0x50 and seglen >= 0
                     ):
                         key = buf[off + 26 : off + 38]
+                        p = off + 38
                 elif etype == 0x86DD and caplen >= 74 and buf[off + 20] == 6:
                     # Ethernet + IPv6 with TCP as the first next header (RFC 8200).
-                    plen, seq, ack, doff, flags = fast6(buf, off)
+                    plen = buf[off + 18] << 8 | buf[off + 19]
+                    doff = buf[off + 66]
                     ps = off + 54 + ((doff >> 4) << 2)
                     seglen = off + 54 + plen - ps
                     if doff >= 0x50 and seglen >= 0 and plen:
                         key = buf[off + 22 : off + 58]
+                        p = off + 58
                 if key:
+                    seq = buf[p] << 24 | buf[p + 1] << 16 | buf[p + 2] << 8 | buf[p + 3]
+                    ack = buf[p + 4] << 24 | buf[p + 5] << 16 | buf[p + 6] << 8 | buf[p + 7]
+                    flags = buf[p + 9]
                     pe = ps + seglen
                     if pe > off + caplen:
                         pe = off + caplen
@@ -151,10 +178,14 @@ class FlowTable:
                     skipped[r] = skipped.get(r, 0) + 1
                     continue
                 key, seq, ack, flags, ps, pe, seglen = r
+            if part_count > 1 and (  # partition_of(key, part_count), inlined
+                key[-1] + key[-2] + key[-3] + key[-4] + key[-5] + key[(len(key) >> 1) - 3]
+            ) % part_count != part_index:
+                continue
             tcp += 1
             ent = table.get(key)
             if ent is None:
-                flow, d = self._new(key, flags, ts)
+                flow, d = self._new(key, flags, ts, off)
             else:
                 flow, d = ent
                 quiet = ts - flow.last
@@ -165,11 +196,11 @@ class FlowTable:
                     # or closed and quiet past the linger: that connection is over. Checked
                     # per packet so the answer never depends on how packets were batched.
                     self._finish(flow, flow.closed_ts is None)
-                    flow, d = self._new(key, flags, ts)
+                    flow, d = self._new(key, flags, ts, off)
                 elif flags & SYN and not flags & ACK and seq != flow.client_isn:
                     # A new SYN with a new ISN on a known 4-tuple: port reuse.
                     self._finish(flow, False)
-                    flow, d = self._new(key, flags, ts)
+                    flow, d = self._new(key, flags, ts, off)
             flow.last = ts
             flow.packets += 1
             if flags & 7:
@@ -188,11 +219,12 @@ class FlowTable:
                 flow.streams[1 - d].acked(ack, ts)
         self.tcp_packets += tcp
         self.now = ts
+        self.fed += len(records)
         if ts >= self._next_sweep:
             self._sweep(ts)
 
     # ---- per-connection events
-    def _new(self, key: bytes, flags: int, ts: float) -> tuple[Flow, int]:
+    def _new(self, key: bytes, flags: int, ts: float, off: int) -> tuple[Flow, int]:
         rkey = reverse_key(key)
         if flags & SYN:
             sender_is_client = not flags & ACK
@@ -206,6 +238,9 @@ class FlowTable:
         ckey, skey = (key, rkey) if sender_is_client else (rkey, key)
         flow = Flow(self.next_num, ckey, skey, ts)
         flow.roles_final = final
+        # Its first packet's index among all records fed: the batch's records are in
+        # buffer order (every reader appends), so its offset finds it.
+        flow.first = self.fed + bisect_left(self._batch, off, key=_OFFSET)
         self.next_num += 1
         self.table[ckey] = (flow, 0)
         self.table[skey] = (flow, 1)
@@ -233,12 +268,14 @@ class FlowTable:
                 flow.teardown = (d, "fin", ts)
             if flow.fin[1 - d] and flow.closed_ts is None:
                 flow.closed_ts = ts
+                self.closing.append((ts + self.close_linger, flow))
         if flags & RST:
             flow.rst[d] += 1
             if flow.teardown is None:
                 flow.teardown = (d, "rst", ts)
             if flow.closed_ts is None:
                 flow.closed_ts = ts
+                self.closing.append((ts + self.close_linger, flow))
 
     def _attach_http(self, flow: Flow) -> None:
         """Give the connection its HTTP readers (at its first payload)."""
@@ -284,15 +321,32 @@ class FlowTable:
         return d
 
     def _sweep(self, now: float) -> None:
+        """Finish what is over, to keep memory to the open connections. Closed ones come
+        off the ``closing`` queue (in order of closing, so the walk stops at the first
+        not yet due); idle ones need a walk over all open connections, done only every
+        quarter of the idle timeout. (Only memory depends on when this runs: a later
+        packet, or the end, would finish them the same way.)"""
         self._next_sweep = now + SWEEP_EVERY
-        idle_before = now - self.idle_timeout
-        closed_before = now - self.close_linger
-        done = [
-            f for f in self.open.values()
-            if f.last < idle_before or (f.closed_ts is not None and f.last < closed_before)
-        ]
-        for f in done:
-            self._finish(f, f.closed_ts is None)
+        closing = self.closing
+        open_ = self.open
+        linger = self.close_linger
+        while closing:
+            due, f = closing[0]
+            if due > now:
+                break
+            closing.popleft()
+            if open_.get(f.num) is not f:
+                continue  # finished already (port reuse, or a packet after the linger)
+            if f.last + linger < now:
+                self._finish(f, False)
+            else:
+                closing.append((f.last + linger, f))  # retransmissions: look again later
+        if now >= self._next_idle_sweep:
+            self._next_idle_sweep = now + max(SWEEP_EVERY, self.idle_timeout / 4)
+            idle_before = now - self.idle_timeout
+            done = [f for f in open_.values() if f.last < idle_before]
+            for f in done:
+                self._finish(f, f.closed_ts is None)
 
     def progress(self) -> dict[str, tuple[int, int, int, int]]:
         """So far, per server endpoint: (open connections, connections, handshakes,
@@ -332,9 +386,13 @@ class FlowTable:
 
     def finish(self) -> list[ConnectionRecord]:
         """The capture ended: finish every connection; records in order of first packet."""
+        # Idle past the timeout at the end: expired, as a sweep at the end would say, so
+        # the answer never depends on when the last sweep ran (where batches ended).
+        idle_before = self.now - self.idle_timeout
         for f in list(self.open.values()):
-            self._finish(f, False)
-            if f.teardown is None:  # still open when the capture ended
+            expired = f.last < idle_before and f.closed_ts is None
+            self._finish(f, expired)
+            if f.teardown is None and not expired:  # still open when the capture ended
                 self.records[-1].held_until = max(self.now, f.last)
         self.records.sort(key=lambda r: int(r.id[1:]))
         return self.records
@@ -426,6 +484,7 @@ def connection_record(flow: Flow, capture: str, expired: bool) -> ConnectionReco
         held_until=flow.last,
         handshake_rtt=rtt,
         expired=expired,
+        first=flow.first,
         anomalies=anomalies,
         exchanges=exchanges,
         exchange_count=count,

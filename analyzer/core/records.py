@@ -74,6 +74,9 @@ class ConnectionRecord:
     exchange_count: int = 0
     last_exchange: ExchangeRecord | None = None
     close_delimited: bool = False  # a response (not HTTP/0.9) ended with the connection
+    # Internal, never output: the ordinal of the connection's first packet among all the
+    # records read (analyze() numbers the connections C1, C2, … by it).
+    first: int = 0
 
     @property
     def client_ip(self) -> str:

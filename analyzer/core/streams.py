@@ -24,12 +24,12 @@ streams longer than 4 GiB and ISNs near 2**32 need no special case.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Final, Protocol
 
-MASK = 0xFFFFFFFF
-HALF = 0x80000000
-MAX_PENDING_BYTES = 1 << 20
-MAX_PENDING_SEGMENTS = 1024
+MASK: Final = 0xFFFFFFFF
+HALF: Final = 0x80000000
+MAX_PENDING_BYTES: Final = 1 << 20
+MAX_PENDING_SEGMENTS: Final = 1024
 
 
 class Sink(Protocol):

@@ -1,0 +1,95 @@
+"""Which modules are compiled with mypyc, and the guard against stale builds.
+
+``setup.py`` compiles :data:`SOURCES` (the per-packet path) into C extensions that sit
+beside their ``.py`` files. Python prefers an extension over a source file of the same
+name, so a source edited after the build would silently not run. :func:`install` (called
+first thing by ``analyzer/__init__``) therefore falls back to the pure-Python sources for
+*all* of them (they call each other natively, so it is all or nothing) when
+
+* ``KEEPALIVE_PURE=1`` is set, or
+* any compiled module is older than its source — with a one-line warning saying how to
+  rebuild (``make`` does it, or ``pip install -e .``).
+
+``compiled()`` says whether the extensions are in use (``keepalive --version`` shows it).
+Standard library only; ``setup.py`` reads this file without importing the package.
+"""
+
+from __future__ import annotations
+
+import importlib.machinery
+import importlib.util
+import os
+import sys
+
+SOURCES = [
+    "analyzer/core/records.py",
+    "analyzer/core/decode.py",
+    "analyzer/core/streams.py",
+    "analyzer/core/http1.py",
+    "analyzer/core/secrets.py",
+    "analyzer/core/exchanges.py",
+    "analyzer/core/flows.py",
+    "analyzer/core/classify.py",
+    "analyzer/capture/files.py",
+]
+MODULES = [s[:-3].replace("/", ".") for s in SOURCES]
+
+_state = {"compiled": False, "why": "not installed"}
+
+
+def compiled() -> bool:
+    return bool(_state["compiled"])
+
+
+def status() -> str:
+    """'compiled (mypyc)' or 'pure Python (<why>)'."""
+    return "compiled (mypyc)" if _state["compiled"] else f"pure Python ({_state['why']})"
+
+
+def _extension(root: str, source: str) -> str | None:
+    base = os.path.join(root, source[:-3])
+    for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+        if os.path.exists(base + suffix):
+            return base + suffix
+    return None
+
+
+class _PureFinder:
+    """A meta-path finder that loads the listed modules from their ``.py`` sources."""
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+
+    def find_spec(self, name, path=None, target=None):  # type: ignore[no-untyped-def]
+        if name not in MODULES:
+            return None
+        source = os.path.join(self.root, name.replace(".", os.sep) + ".py")
+        return importlib.util.spec_from_file_location(name, source)
+
+
+def install() -> None:
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    exts = [(_extension(root, s), os.path.join(root, s)) for s in SOURCES]
+    if not any(e for e, _ in exts):
+        _state["why"] = "no compiled modules"
+        return
+    # The code lives in one shared library (the per-module extensions are small shims that
+    # an incremental build need not rewrite): it must be newer than every source.
+    native = _extension(root, "analyzer/_native__mypyc.py")
+    built = os.path.getmtime(native) if native else 0.0
+    stale = [src for ext, src in exts if ext is None or built < os.path.getmtime(src)]
+    if os.environ.get("KEEPALIVE_PURE") == "1":
+        _state["why"] = "KEEPALIVE_PURE=1"
+    elif stale:
+        _state["why"] = "compiled modules older than their sources"
+        print(
+            f"keepalive: {os.path.relpath(stale[0], root)} is newer than its compiled module; "
+            "running the pure-Python core (rebuild: make setup, or pip install -e .)",
+            file=sys.stderr,
+        )
+    else:
+        _state["compiled"] = True
+        return
+    if any(m in sys.modules for m in MODULES):
+        return  # too late to choose; whatever is loaded stays
+    sys.meta_path.insert(0, _PureFinder(root))
