@@ -322,46 +322,50 @@ def _merge(parts: list[Part]) -> Part:
     return captures, connections
 
 
-# What a worker sends back: the records as plain dicts, so the parent rebuilds them with
-# its own classes — compiled (mypyc) or not on either side, which pickled objects would
-# not survive — and a field that does not match fails loudly, not silently.
-Wire = tuple[list[dict[str, Any]], list[dict[str, Any]]]
+# What a worker sends back: each record as a plain tuple of its fields (in declaration
+# order, the same in both processes: same source), so the parent rebuilds them with its
+# own classes — compiled (mypyc) or not on either side, which pickled objects would not
+# survive. Tuples of ints, floats and strings pickle ~5x faster than dicts or objects.
+Wire = tuple[list[tuple[Any, ...]], list[tuple[tuple[Any, ...], list[tuple[Any, ...]], Any]]]
+
+_CAPTURE_FIELDS = tuple(f.name for f in dataclasses.fields(CaptureRecord))
+_EXCHANGE_FIELDS = tuple(f.name for f in dataclasses.fields(ExchangeRecord))
+_CONNECTION_FIELDS = tuple(
+    f.name for f in dataclasses.fields(ConnectionRecord)
+    if f.name not in ("exchanges", "last_exchange")
+)
+_capture_tuple = attrgetter(*_CAPTURE_FIELDS)
+_exchange_tuple = attrgetter(*_EXCHANGE_FIELDS)
+_connection_tuple = attrgetter(*_CONNECTION_FIELDS)
 
 
 def _run_part(args: PartArgs, index: int, count: int) -> Wire:
     """One partition in a worker (process pool, dask): importable, so it pickles."""
     caps, conns = _partition(*args, index, count)
-    return [_fields(c) for c in caps], [_conn_fields(c) for c in conns]
-
-
-def _fields(record: Any) -> dict[str, Any]:
-    return {f.name: getattr(record, f.name) for f in dataclasses.fields(record)}
-
-
-def _conn_fields(c: ConnectionRecord) -> dict[str, Any]:
-    d = _fields(c)
-    d["exchanges"] = [_fields(e) for e in c.exchanges]
-    last = c.last_exchange
-    if last is None or (c.exchanges and last is c.exchanges[-1]):
-        d["last_exchange"] = None  # rebuilt as the last of the list
-    else:
-        d["last_exchange"] = _fields(last)
-    return d
+    out = []
+    for c in conns:
+        exchanges = [_exchange_tuple(e) for e in c.exchanges]
+        last = c.last_exchange
+        # the last exchange is the list's last (rebuilt from it), or one already spooled
+        lone = None if last is None or (c.exchanges and last is c.exchanges[-1]) else (
+            _exchange_tuple(last)
+        )
+        out.append((_connection_tuple(c), exchanges, lone))
+    return [_capture_tuple(c) for c in caps], out
 
 
 def _unwire(wire: Wire) -> Part:
     caps, conns = wire
     out: list[ConnectionRecord] = []
-    for d in conns:
-        exchanges = [ExchangeRecord(**e) for e in d["exchanges"]]
-        last = d["last_exchange"]
-        d["exchanges"] = exchanges
-        d["last_exchange"] = (
-            ExchangeRecord(**last) if last is not None
-            else exchanges[-1] if exchanges else None
+    for fields, ex, lone in conns:
+        exchanges = [ExchangeRecord(*e) for e in ex]
+        c = ConnectionRecord(**dict(zip(_CONNECTION_FIELDS, fields, strict=True)))
+        c.exchanges = exchanges
+        c.last_exchange = (
+            ExchangeRecord(*lone) if lone is not None else exchanges[-1] if exchanges else None
         )
-        out.append(ConnectionRecord(**d))
-    return [CaptureRecord(**c) for c in caps], out
+        out.append(c)
+    return [CaptureRecord(*c) for c in caps], out
 
 
 def _run_processes(jobs: int, args: PartArgs) -> list[Part]:

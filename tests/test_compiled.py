@@ -1,0 +1,77 @@
+"""The compiled core (mypyc, setup.py) and the pure-Python sources give the same answers.
+
+``make test`` builds the extensions (``pip install -e .``); in CI the core must really be
+compiled, or the speed the benchmark measures is not what the tests checked.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import analyzer
+from analyzer import _compiled
+
+ROOT = Path(__file__).resolve().parent.parent
+CAPTURES = sorted((ROOT / "captures").glob("*.pcap"))[:8] + [
+    *sorted((ROOT / "captures" / "zeek").glob("*.pcap"))[:6],
+]
+
+
+def test_ci_runs_the_compiled_core() -> None:
+    if not os.environ.get("CI"):
+        pytest.skip("outside CI a pure-Python run is allowed (KEEPALIVE_PURE=1, no compiler)")
+    assert _compiled.compiled(), _compiled.status()
+
+
+def _json(env: dict[str, str], paths: list[Path]) -> str:
+    code = (
+        "import sys, analyzer; a = analyzer.analyze(sys.argv[1:]); "
+        "sys.stdout.write(analyzer._compiled.status() + '\\n' + a.to_json())"
+    )
+    p = subprocess.run(
+        [sys.executable, "-c", code, *map(str, paths)], env=env, capture_output=True,
+        text=True, check=True, cwd=ROOT,
+    )
+    return p.stdout
+
+
+def test_pure_and_compiled_agree() -> None:
+    if not _compiled.compiled():
+        pytest.skip(f"the core is not compiled here: {_compiled.status()}")
+    paths = [p for p in CAPTURES if p.exists()]
+    assert len(paths) >= 5
+    env = dict(os.environ)
+    env.pop("KEEPALIVE_PURE", None)
+    compiled = _json(env, paths)
+    pure = _json({**env, "KEEPALIVE_PURE": "1"}, paths)
+    assert compiled.split("\n", 1)[0] == "compiled (mypyc)"
+    assert pure.split("\n", 1)[0] == "pure Python (KEEPALIVE_PURE=1)"
+    assert '"exchanges"' in pure
+    assert compiled.split("\n", 1)[1] == pure.split("\n", 1)[1]
+
+
+def test_stale_build_falls_back_to_the_sources(tmp_path: Path) -> None:
+    """A source edited after the build must run as written: the whole core falls back to
+    the pure-Python modules, with one warning line naming the file."""
+    if not _compiled.compiled():
+        pytest.skip(f"the core is not compiled here: {_compiled.status()}")
+    import shutil
+
+    copy = tmp_path / "analyzer"
+    shutil.copytree(Path(analyzer.__file__).parent, copy)
+    os.utime(copy / "core" / "streams.py")  # "edited" after the build
+    p = subprocess.run(
+        [sys.executable, "-c", "import analyzer, analyzer.core.streams as s; "
+         "print(analyzer._compiled.status()); print(s.__file__)"],
+        cwd=tmp_path, capture_output=True, text=True, check=True,
+        env={**os.environ, "PYTHONPATH": str(tmp_path)},
+    )
+    status, path = p.stdout.splitlines()
+    assert status.startswith("pure Python (compiled modules older")
+    assert path.endswith("streams.py")
+    assert p.stderr.count("\n") == 1 and "core/streams.py" in p.stderr
