@@ -134,15 +134,44 @@ class CaptureFile:
             if self.format.startswith("pcapng"):
                 yield from self._pcapng()
             else:
-                yield from self._pcap()
+                for buf, out, _start, _end, _count in self._pcap():
+                    yield buf, out
         except (*_READ_ERRORS, struct.error) as e:
             self.truncated = True
             self.warnings.append(f"read error after {self.packets} packets: {_why(e)}")
         finally:
             self._fh.close()
 
+    def runs(self) -> Iterator[tuple[bytes, int, int, int]]:
+        """Classic pcap only: ``(buf, start, end, packets)``, runs of whole, checked
+        records for :meth:`analyzer.core.flows.FlowTable.feed_pcap`, which walks them
+        itself (no tuple per packet). Same warnings and truncation as :meth:`batches`."""
+        try:
+            for buf, _out, start, end, count in self._pcap(walk=True):
+                yield buf, start, end, count
+        except (*_READ_ERRORS, struct.error) as e:
+            self.truncated = True
+            self.warnings.append(f"read error after {self.packets} packets: {_why(e)}")
+        finally:
+            self._fh.close()
+
+    def record_ts(self, buf: bytes, pos: int) -> float:
+        """The timestamp of the classic pcap record at ``buf[pos:]``."""
+        sec, frac = struct.unpack_from(self._order + "II", buf, pos)
+        return sec + frac * self._tsres
+
+    @property
+    def little_endian(self) -> bool:
+        return self._order == "<"
+
+    @property
+    def ts_scale(self) -> float:
+        return self._tsres
+
     # ---- classic pcap
-    def _pcap(self) -> Iterator[Batch]:
+    def _pcap(self, walk: bool = False) -> Iterator[tuple[bytes, list[Record], int, int, int]]:
+        """Whole records chunk by chunk: as a list of record tuples, or (``walk``) as the
+        span ``start:end`` of ``count`` records."""
         rec = struct.Struct(self._order + "IIII").unpack_from
         tail = self._head[24:]  # bytes read but not yet used: less than one record
         n = 0
@@ -168,24 +197,24 @@ class CaptureFile:
                     continue
                 small = tail + data[: need if incl <= MAX_RECORD else 16]
                 out: list[Record] = []
-                if self._scan(small, 0, out, n) < 0:
-                    if out:
-                        yield small, out
+                end, count, corrupt = self._scan(small, 0, out, n, walk)
+                if count:
+                    n += count
+                    self.packets = n
+                    yield small, out, 0, end, count
+                if corrupt:
                     return
-                n += len(out)
-                self.packets = n
-                yield small, out
                 pos = need
                 tail = b""
             out = []
-            pos = self._scan(data, pos, out, n)
-            if out:
-                n += len(out)
+            end, count, corrupt = self._scan(data, pos, out, n, walk)
+            if count:
+                n += count
                 self.packets = n
-                yield data, out
-            if pos < 0:
+                yield data, out, pos, end, count
+            if corrupt:
                 return
-            tail = data[pos:] if pos < len(data) else b""
+            tail = data[end:] if end < len(data) else b""
         self.packets = n
         if tail:
             self.truncated = True
@@ -194,40 +223,51 @@ class CaptureFile:
                 f"({len(tail)} bytes left over)"
             )
 
-    def _scan(self, buf: bytes, pos: int, out: list[Record], n: int) -> int:
-        """Append the whole records of ``buf`` from ``pos`` to ``out``; return where the
-        first incomplete one starts, or -1 at a corrupt record (``n``: packets before)."""
+    def _scan(
+        self, buf: bytes, pos: int, out: list[Record], n: int, walk: bool
+    ) -> tuple[int, int, bool]:
+        """The whole records of ``buf`` from ``pos``: appended to ``out`` (or, ``walk``,
+        only checked and counted). Returns (where the first incomplete or corrupt one
+        starts, how many, whether one was corrupt); ``n``: packets before."""
         le = self._order == "<"
         scale = self._tsres
         lt = self.linktype
         blen = len(buf)
         append = out.append
+        count = 0
         while pos + 16 <= blen:
             if le:  # byte reads compile to plain C loads (mypyc); struct does not
-                sec = buf[pos] | buf[pos + 1] << 8 | buf[pos + 2] << 16 | buf[pos + 3] << 24
-                frac = (buf[pos + 4] | buf[pos + 5] << 8 | buf[pos + 6] << 16
-                        | buf[pos + 7] << 24)
                 incl = (buf[pos + 8] | buf[pos + 9] << 8 | buf[pos + 10] << 16
                         | buf[pos + 11] << 24)
-                orig = (buf[pos + 12] | buf[pos + 13] << 8 | buf[pos + 14] << 16
-                        | buf[pos + 15] << 24)
             else:
-                sec, frac, incl, orig = struct.unpack_from(">IIII", buf, pos)
+                incl = (buf[pos + 8] << 24 | buf[pos + 9] << 16 | buf[pos + 10] << 8
+                        | buf[pos + 11])
             if incl > MAX_RECORD:
                 self.truncated = True
                 self.warnings.append(
-                    f"corrupt record after {n + len(out)} packets "
+                    f"corrupt record after {n + count} packets "
                     f"(captured length {incl}); stopped reading"
                 )
-                self.packets = n + len(out)
-                return -1
+                self.packets = n + count
+                return pos, count, True
             start = pos + 16
             end = start + incl
             if end > blen:
                 break
-            append((sec + frac * scale, lt, start, incl, orig))
+            if not walk:
+                if le:
+                    sec = (buf[pos] | buf[pos + 1] << 8 | buf[pos + 2] << 16
+                           | buf[pos + 3] << 24)
+                    frac = (buf[pos + 4] | buf[pos + 5] << 8 | buf[pos + 6] << 16
+                            | buf[pos + 7] << 24)
+                    orig = (buf[pos + 12] | buf[pos + 13] << 8 | buf[pos + 14] << 16
+                            | buf[pos + 15] << 24)
+                else:
+                    sec, frac, _incl, orig = struct.unpack_from(">IIII", buf, pos)
+                append((sec + frac * scale, lt, start, incl, orig))
+            count += 1
             pos = end
-        return pos
+        return pos, count, False
 
     # ---- pcapng
     def _pcapng(self) -> Iterator[Batch]:

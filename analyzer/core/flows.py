@@ -25,10 +25,8 @@ default is 5 minutes); the rest are finished at the end of the capture.
 
 from __future__ import annotations
 
-from bisect import bisect_left
 from collections import deque
 from collections.abc import Callable
-from operator import itemgetter
 from typing import Final
 
 from analyzer.core.decode import ACK, FIN, RST, SYN, decode, endpoint, reverse_key
@@ -40,7 +38,6 @@ from analyzer.core.streams import Stream
 IDLE_TIMEOUT: Final = 300.0
 CLOSE_LINGER: Final = 10.0
 SWEEP_EVERY: Final = 5.0
-_OFFSET = itemgetter(2)  # a record's offset in its batch's buffer
 
 
 def partition_of(key: bytes, count: int) -> int:
@@ -104,12 +101,12 @@ class FlowTable:
         # every partition still walks every record, so time and sweeps are the same.
         self.part_index, self.part_count = partition
         self.fed = 0  # records fed before the current batch (Flow.first counts from here)
-        self._batch: list[tuple[float, int, int, int, int]] = []
         self.spool = spool
         self.show_secrets = show_secrets
         self.next_num = first_id
         self.idle_timeout = idle_timeout
         self.close_linger = close_linger
+        self.quiet_min = min(idle_timeout, close_linger)  # one compare for most packets
         self.table: dict[bytes, tuple[Flow, int]] = {}
         self.open: dict[int, Flow] = {}
         self.records: list[ConnectionRecord] = []
@@ -125,106 +122,136 @@ class FlowTable:
 
     # ---- the per-packet loop
     def feed(self, buf: bytes, records: list[tuple[float, int, int, int, int]]) -> None:
-        table = self.table
-        skipped = self.skipped
-        tcp = 0
+        """A batch of records ``(ts, linktype, offset, caplen, wirelen)`` of ``buf``."""
         ts = self.now
-        idle_timeout = self.idle_timeout
-        close_linger = self.close_linger
-        quiet_min = min(idle_timeout, close_linger)  # one compare for most packets
-        part_index = self.part_index
-        part_count = self.part_count
-        self._batch = records
+        i = 0
         for ts, lt, off, caplen, _wirelen in records:
-            # Fast path: Ethernet + IPv4 without options + TCP, one unpack; the flow key
-            # (addresses and ports) is then one contiguous slice. Anything else, or
-            # anything odd, goes through decode().
-            key = b""
-            if lt == 1 and caplen >= 54:
-                # Byte indexing rather than struct: compiled (mypyc), each is a C read.
-                etype = buf[off + 12] << 8 | buf[off + 13]
-                if etype == 0x0800:
-                    doff = buf[off + 46]
-                    ps = off + 34 + ((doff >> 4) << 2)
-                    seglen = off + 14 + (buf[off + 16] << 8 | buf[off + 17]) - ps
-                    if (
-                        buf[off + 14] == 0x45 and buf[off + 23] == 6
-                        and not (buf[off + 20] & 0x3F or buf[off + 21])
-                        and doff >= 0x50 and seglen >= 0
-                    ):
-                        key = buf[off + 26 : off + 38]
-                        p = off + 38
-                elif etype == 0x86DD and caplen >= 74 and buf[off + 20] == 6:
-                    # Ethernet + IPv6 with TCP as the first next header (RFC 8200).
-                    plen = buf[off + 18] << 8 | buf[off + 19]
-                    doff = buf[off + 66]
-                    ps = off + 54 + ((doff >> 4) << 2)
-                    seglen = off + 54 + plen - ps
-                    if doff >= 0x50 and seglen >= 0 and plen:
-                        key = buf[off + 22 : off + 58]
-                        p = off + 58
-                if key:
-                    seq = buf[p] << 24 | buf[p + 1] << 16 | buf[p + 2] << 8 | buf[p + 3]
-                    ack = buf[p + 4] << 24 | buf[p + 5] << 16 | buf[p + 6] << 8 | buf[p + 7]
-                    flags = buf[p + 9]
-                    pe = ps + seglen
-                    if pe > off + caplen:
-                        pe = off + caplen
-                    if pe < ps:
-                        pe = ps
-            if not key:
-                r = decode(buf, off, caplen, lt)
-                if isinstance(r, str):
-                    skipped[r] = skipped.get(r, 0) + 1
-                    continue
-                key, seq, ack, flags, ps, pe, seglen = r
-            if part_count > 1 and (  # partition_of(key, part_count), inlined
-                key[-1] + key[-2] + key[-3] + key[-4] + key[-5] + key[(len(key) >> 1) - 3]
-            ) % part_count != part_index:
-                continue
-            tcp += 1
-            ent = table.get(key)
-            if ent is None:
-                flow, d = self._new(key, flags, ts, off)
+            self._packet(buf, ts, lt, off, caplen, i)
+            i += 1
+        self._batch_done(ts, i)
+
+    def feed_pcap(
+        self, buf: bytes, start: int, end: int, little: bool, scale: float, lt: int
+    ) -> int:
+        """Classic pcap records ``buf[start:end]`` (whole ones, checked by the reader:
+        :meth:`analyzer.capture.files.CaptureFile.runs`), walked here, so no tuple is
+        made per packet. Returns how many there were."""
+        ts = self.now
+        pos = start
+        i = 0
+        while pos < end:
+            if little:
+                sec = buf[pos] | buf[pos + 1] << 8 | buf[pos + 2] << 16 | buf[pos + 3] << 24
+                frac = buf[pos + 4] | buf[pos + 5] << 8 | buf[pos + 6] << 16 | buf[pos + 7] << 24
+                incl = (buf[pos + 8] | buf[pos + 9] << 8 | buf[pos + 10] << 16
+                        | buf[pos + 11] << 24)
             else:
-                flow, d = ent
-                quiet = ts - flow.last
-                if quiet > quiet_min and quiet > (
-                    idle_timeout if flow.closed_ts is None else close_linger
-                ):
-                    # Silent for longer than the idle timeout (Zeek's inactivity timeout),
-                    # or closed and quiet past the linger: that connection is over. Checked
-                    # per packet so the answer never depends on how packets were batched.
-                    self._finish(flow, flow.closed_ts is None)
-                    flow, d = self._new(key, flags, ts, off)
-                elif flags & SYN and not flags & ACK and seq != flow.client_isn:
-                    # A new SYN with a new ISN on a known 4-tuple: port reuse.
-                    self._finish(flow, False)
-                    flow, d = self._new(key, flags, ts, off)
-            flow.last = ts
-            flow.packets += 1
-            if flags & 7:
-                self._control(flow, d, flags, seq, ts)
-            if seglen or flags & FIN:
-                if seglen:
-                    if not flow.roles_final:
-                        d = self._settle_roles(flow, d, buf[ps : ps + 64 if ps + 64 < pe else pe])
-                    elif flow.conv is None:
-                        self._attach_http(flow)
-                    flow.nbytes[d] += seglen
-                if flags & SYN:
-                    seq += 1
-                flow.streams[d].segment(seq, buf, ps, pe, seglen, ts, bool(flags & FIN))
-            if flags & ACK and flow.streams[1 - d].pending:
-                flow.streams[1 - d].acked(ack, ts)
-        self.tcp_packets += tcp
+                sec = buf[pos] << 24 | buf[pos + 1] << 16 | buf[pos + 2] << 8 | buf[pos + 3]
+                frac = buf[pos + 4] << 24 | buf[pos + 5] << 16 | buf[pos + 6] << 8 | buf[pos + 7]
+                incl = (buf[pos + 8] << 24 | buf[pos + 9] << 16 | buf[pos + 10] << 8
+                        | buf[pos + 11])
+            ts = sec + frac * scale
+            self._packet(buf, ts, lt, pos + 16, incl, i)
+            pos += 16 + incl
+            i += 1
+        self._batch_done(ts, i)
+        return i
+
+    def _batch_done(self, ts: float, n: int) -> None:
         self.now = ts
-        self.fed += len(records)
+        self.fed += n
         if ts >= self._next_sweep:
             self._sweep(ts)
 
+    def _packet(self, buf: bytes, ts: float, lt: int, off: int, caplen: int, i: int) -> None:
+        """One frame ``buf[off:off+caplen]``, the ``i``-th of its batch. Fast path:
+        Ethernet + IPv4 without options (or IPv6) + TCP, whose flow key (addresses and
+        ports) is one contiguous slice; anything else, or anything odd, goes through
+        decode()."""
+        skipped = self.skipped
+        key = b""
+        if lt == 1 and caplen >= 54:
+            # Byte indexing rather than struct: compiled (mypyc), each is a C read.
+            etype = buf[off + 12] << 8 | buf[off + 13]
+            if etype == 0x0800:
+                doff = buf[off + 46]
+                ps = off + 34 + ((doff >> 4) << 2)
+                seglen = off + 14 + (buf[off + 16] << 8 | buf[off + 17]) - ps
+                if (
+                    buf[off + 14] == 0x45 and buf[off + 23] == 6
+                    and not (buf[off + 20] & 0x3F or buf[off + 21])
+                    and doff >= 0x50 and seglen >= 0
+                ):
+                    key = buf[off + 26 : off + 38]
+                    p = off + 38
+            elif etype == 0x86DD and caplen >= 74 and buf[off + 20] == 6:
+                # Ethernet + IPv6 with TCP as the first next header (RFC 8200).
+                plen = buf[off + 18] << 8 | buf[off + 19]
+                doff = buf[off + 66]
+                ps = off + 54 + ((doff >> 4) << 2)
+                seglen = off + 54 + plen - ps
+                if doff >= 0x50 and seglen >= 0 and plen:
+                    key = buf[off + 22 : off + 58]
+                    p = off + 58
+            if key:
+                seq = buf[p] << 24 | buf[p + 1] << 16 | buf[p + 2] << 8 | buf[p + 3]
+                ack = buf[p + 4] << 24 | buf[p + 5] << 16 | buf[p + 6] << 8 | buf[p + 7]
+                flags = buf[p + 9]
+                pe = ps + seglen
+                if pe > off + caplen:
+                    pe = off + caplen
+                if pe < ps:
+                    pe = ps
+        if not key:
+            r = decode(buf, off, caplen, lt)
+            if isinstance(r, str):
+                skipped[r] = skipped.get(r, 0) + 1
+                return
+            key, seq, ack, flags, ps, pe, seglen = r
+        part_count = self.part_count
+        if part_count > 1 and (  # partition_of(key, part_count), inlined
+            key[-1] + key[-2] + key[-3] + key[-4] + key[-5] + key[(len(key) >> 1) - 3]
+        ) % part_count != self.part_index:
+            return
+        self.tcp_packets += 1
+        table = self.table
+        ent = table.get(key)
+        if ent is None:
+            flow, d = self._new(key, flags, ts, i)
+        else:
+            flow, d = ent
+            quiet = ts - flow.last
+            if quiet > self.quiet_min and quiet > (
+                self.idle_timeout if flow.closed_ts is None else self.close_linger
+            ):
+                # Silent for longer than the idle timeout (Zeek's inactivity timeout),
+                # or closed and quiet past the linger: that connection is over. Checked
+                # per packet so the answer never depends on how packets were batched.
+                self._finish(flow, flow.closed_ts is None)
+                flow, d = self._new(key, flags, ts, i)
+            elif flags & SYN and not flags & ACK and seq != flow.client_isn:
+                # A new SYN with a new ISN on a known 4-tuple: port reuse.
+                self._finish(flow, False)
+                flow, d = self._new(key, flags, ts, i)
+        flow.last = ts
+        flow.packets += 1
+        if flags & 7:
+            self._control(flow, d, flags, seq, ts)
+        if seglen or flags & FIN:
+            if seglen:
+                if not flow.roles_final:
+                    d = self._settle_roles(flow, d, buf[ps : ps + 64 if ps + 64 < pe else pe])
+                elif flow.conv is None:
+                    self._attach_http(flow)
+                flow.nbytes[d] += seglen
+            if flags & SYN:
+                seq += 1
+            flow.streams[d].segment(seq, buf, ps, pe, seglen, ts, bool(flags & FIN))
+        if flags & ACK and flow.streams[1 - d].pending:
+            flow.streams[1 - d].acked(ack, ts)
+
     # ---- per-connection events
-    def _new(self, key: bytes, flags: int, ts: float, off: int) -> tuple[Flow, int]:
+    def _new(self, key: bytes, flags: int, ts: float, i: int) -> tuple[Flow, int]:
         rkey = reverse_key(key)
         if flags & SYN:
             sender_is_client = not flags & ACK
@@ -238,9 +265,7 @@ class FlowTable:
         ckey, skey = (key, rkey) if sender_is_client else (rkey, key)
         flow = Flow(self.next_num, ckey, skey, ts)
         flow.roles_final = final
-        # Its first packet's index among all records fed: the batch's records are in
-        # buffer order (every reader appends), so its offset finds it.
-        flow.first = self.fed + bisect_left(self._batch, off, key=_OFFSET)
+        flow.first = self.fed + i  # its first packet's index among all records fed
         self.next_num += 1
         self.table[ckey] = (flow, 0)
         self.table[skey] = (flow, 1)
