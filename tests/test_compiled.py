@@ -75,3 +75,34 @@ def test_stale_build_falls_back_to_the_sources(tmp_path: Path) -> None:
     assert status.startswith("pure Python (compiled modules older")
     assert path.endswith("streams.py")
     assert p.stderr.count("\n") == 1 and "core/streams.py" in p.stderr
+
+
+def test_exchange_record_init_matches_its_fields() -> None:
+    """ExchangeRecord spells out its __init__ (so mypyc compiles it): the parameters and
+    their defaults must be the dataclass fields, in order, with the same defaults."""
+    import dataclasses
+    import inspect
+
+    from analyzer.core.records import ExchangeRecord
+
+    params = list(inspect.signature(ExchangeRecord.__init__).parameters.values())[1:]
+    fields = dataclasses.fields(ExchangeRecord)
+    assert [p.name for p in params] == [f.name for f in fields]
+    for p, f in zip(params, fields, strict=True):
+        want = inspect.Parameter.empty if f.default is dataclasses.MISSING else f.default
+        assert p.default == want, f.name
+
+
+def test_json_rows_follow_the_contract_order() -> None:
+    """The dict literals that build the JSON objects list the contract's fields, in its
+    order (required first, additions after), and read the record's own values."""
+    from analyzer.core.records import connection_row, exchange_row
+    from analyzer.output.jsonout import CONNECTION_FIELDS, EXCHANGE_FIELDS
+
+    a = analyzer.analyze(str(ROOT / "captures" / "go-leak.pcap"))
+    c = a.connection_records[0]
+    e = a.exchange_records[0]
+    assert tuple(connection_row(c)) == CONNECTION_FIELDS
+    assert tuple(exchange_row(e)) == EXCHANGE_FIELDS
+    assert connection_row(c) == {f: getattr(c, f) for f in CONNECTION_FIELDS}
+    assert exchange_row(e) == {f: getattr(e, f) for f in EXCHANGE_FIELDS}

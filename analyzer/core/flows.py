@@ -168,7 +168,6 @@ class FlowTable:
         Ethernet + IPv4 without options (or IPv6) + TCP, whose flow key (addresses and
         ports) is one contiguous slice; anything else, or anything odd, goes through
         decode()."""
-        skipped = self.skipped
         key = b""
         if lt == 1 and caplen >= 54:
             # Byte indexing rather than struct: compiled (mypyc), each is a C read.
@@ -205,7 +204,7 @@ class FlowTable:
         if not key:
             r = decode(buf, off, caplen, lt)
             if isinstance(r, str):
-                skipped[r] = skipped.get(r, 0) + 1
+                self.skipped[r] = self.skipped.get(r, 0) + 1
                 return
             key, seq, ack, flags, ps, pe, seglen = r
         part_count = self.part_count

@@ -9,7 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 
-@dataclass(slots=True)
+# init=False and a written-out __init__: compiled, the dataclass-generated one would run
+# as interpreted code for each of a million exchanges.
+@dataclass(slots=True, init=False)
 class ExchangeRecord:
     """One HTTP request and its final response. Built while the connection is parsed
     (:mod:`analyzer.core.exchanges`); ``connection``, ``opened_connection`` and
@@ -34,6 +36,46 @@ class ExchangeRecord:
     interim_responses: int = 0
     request_end_ts: float | None = None
     reason: str = ""
+
+    def __init__(
+        self,
+        connection: str,
+        index: int,
+        method: str | None = None,
+        target: str | None = None,
+        version: str | None = None,
+        status: int | None = None,
+        request_ts: float | None = None,
+        response_ts: float | None = None,
+        opened_connection: bool = False,
+        closed_connection: bool = False,
+        response_end_ts: float | None = None,
+        response_version: str | None = None,
+        request_connection: str = "",
+        response_connection: str = "",
+        framing: str | None = None,
+        interim_responses: int = 0,
+        request_end_ts: float | None = None,
+        reason: str = "",
+    ) -> None:
+        self.connection = connection
+        self.index = index
+        self.method = method
+        self.target = target
+        self.version = version
+        self.status = status
+        self.request_ts = request_ts
+        self.response_ts = response_ts
+        self.opened_connection = opened_connection
+        self.closed_connection = closed_connection
+        self.response_end_ts = response_end_ts
+        self.response_version = response_version
+        self.request_connection = request_connection
+        self.response_connection = response_connection
+        self.framing = framing
+        self.interim_responses = interim_responses
+        self.request_end_ts = request_end_ts
+        self.reason = reason
 
 
 @dataclass(slots=True)
@@ -117,3 +159,63 @@ class CaptureRecord:
     anomalies: dict[str, int] = field(default_factory=dict)
     missing_bytes: int = 0
     dropped: int = 0  # live capture: packets the kernel dropped
+
+
+def exchange_row(e: ExchangeRecord) -> dict[str, object]:
+    """The exchange as its JSON object (jsonout.EXCHANGE_FIELDS, in order; a test checks):
+    a dict literal, built natively when compiled, encodes ~2x faster than the record."""
+    return {
+        "connection": e.connection,
+        "index": e.index,
+        "method": e.method,
+        "target": e.target,
+        "version": e.version,
+        "status": e.status,
+        "request_ts": e.request_ts,
+        "response_ts": e.response_ts,
+        "opened_connection": e.opened_connection,
+        "closed_connection": e.closed_connection,
+        "response_end_ts": e.response_end_ts,
+        "response_version": e.response_version,
+        "request_connection": e.request_connection,
+        "response_connection": e.response_connection,
+        "framing": e.framing,
+        "interim_responses": e.interim_responses,
+        "request_end_ts": e.request_end_ts,
+        "reason": e.reason,
+    }
+
+
+def connection_row(c: ConnectionRecord) -> dict[str, object]:
+    """The connection as its JSON object (jsonout.CONNECTION_FIELDS, in order; a test
+    checks)."""
+    return {
+        "id": c.id,
+        "capture": c.capture,
+        "client": c.client,
+        "server": c.server,
+        "start": c.start,
+        "end": c.end,
+        "handshake_seen": c.handshake_seen,
+        "syn": c.syn,
+        "synack": c.synack,
+        "fin_client": c.fin_client,
+        "fin_server": c.fin_server,
+        "rst_client": c.rst_client,
+        "rst_server": c.rst_server,
+        "closed_by": c.closed_by,
+        "requests": c.requests,
+        "responses": c.responses,
+        "interim_responses": c.interim_responses,
+        "label": c.label,
+        "upgraded": c.upgraded,
+        "missing_bytes": c.missing_bytes,
+        "diagnosis": c.diagnosis,
+        "packets": c.packets,
+        "client_bytes": c.client_bytes,
+        "server_bytes": c.server_bytes,
+        "teardown_ts": c.teardown_ts,
+        "handshake_rtt": c.handshake_rtt,
+        "expired": c.expired,
+        "anomalies": c.anomalies,
+    }

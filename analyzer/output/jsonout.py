@@ -15,6 +15,8 @@ from collections.abc import Callable, Iterable
 from operator import attrgetter
 from typing import IO, TYPE_CHECKING, Any
 
+from analyzer.core.records import connection_row, exchange_row
+
 if TYPE_CHECKING:
     from analyzer.api import Analysis
 
@@ -57,8 +59,8 @@ def _maker(fields: tuple[str, ...]) -> Callable[[Any], dict[str, Any]]:
 
 
 capture_dict = _maker(CAPTURE_FIELDS)
-connection_dict = _maker(CONNECTION_FIELDS)
-exchange_dict = _maker(EXCHANGE_FIELDS)
+connection_dict = connection_row  # a dict literal: compiled with the core, twice as fast
+exchange_dict = exchange_row
 server_dict = _maker(SERVER_FIELDS)
 
 
@@ -83,19 +85,6 @@ def encoder() -> Callable[[Any], bytes]:
     return orjson.dumps  # type: ignore[no-any-return]
 
 
-def encodes_records(dumps: Callable[[Any], bytes]) -> bool:
-    """Does this encoder turn an ExchangeRecord into exactly ``exchange_dict``'s JSON?
-    (orjson serialises dataclasses field by field, in declaration order.)"""
-    from dataclasses import fields
-
-    from analyzer.core.records import ExchangeRecord
-
-    return (
-        getattr(dumps, "__module__", "") == "orjson"
-        and tuple(f.name for f in fields(ExchangeRecord)) == EXCHANGE_FIELDS
-    )
-
-
 def write_json(a: Analysis, fh: IO[bytes]) -> None:
     """Write the whole document to the binary file ``fh``, one record per line."""
     import gc
@@ -113,7 +102,6 @@ def write_json(a: Analysis, fh: IO[bytes]) -> None:
 
 def _write(a: Analysis, fh: IO[bytes], schema: str) -> None:
     dumps = encoder()
-    direct = encodes_records(dumps)
     fh.write(b'{"schema": ' + dumps(schema))
     sections: list[tuple[str, Iterable[Any], Callable[[Any], dict[str, Any]]]] = [
         ("captures", a.capture_records, capture_dict),
@@ -127,9 +115,6 @@ def _write(a: Analysis, fh: IO[bytes], schema: str) -> None:
         lines: Iterable[bytes]
         if name == "exchanges" and a.spool is not None:
             lines = a.spool.lines()  # already encoded when spooled
-        elif name == "exchanges" and direct:
-            # orjson encodes the record itself (its fields are EXCHANGE_FIELDS, in order)
-            lines = map(dumps, rows)
         else:
             lines = (dumps(to_dict(r)) for r in rows)
         first = True
