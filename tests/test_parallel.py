@@ -246,3 +246,28 @@ def test_dask_from_the_api(dask_cluster: str) -> None:
     paths = [str(p) for p in SEVERAL[:3]]
     got = analyzer.analyze(paths, dask=dask_cluster, jobs=2)
     assert got.to_json() == analyzer.analyze(paths).to_json()
+
+
+@pytest.mark.parametrize(
+    "src,dst", [("10.0.0.7", "10.0.0.1"), ("fd00::7", "fd00::1"), ("192.168.1.250", "10.9.8.7")]
+)
+@pytest.mark.parametrize("sport", [1, 80, 40000, 65535])
+def test_fast_path_partition_is_partition_of(src: str, dst: str, sport: int) -> None:
+    """The packet loop decides the partition from the frame's bytes before it slices the
+    key: exactly one partition of N takes each packet, in both directions, and it is
+    partition_of(key, N)."""
+    from analyzer.core.flows import FlowTable, partition_of
+    from tests import builders as b
+
+    for count in (2, 3, 5):
+        takers = set()
+        for s, d, sp, dp in ((src, dst, sport, 8080), (dst, src, 8080, sport)):
+            frame = b.ethernet(b.ip_packet(s, d, b.tcp(sp, dp, 1000, flags=b.SYN)))
+            for index in range(count):
+                table = FlowTable("x", partition=(index, count))
+                table.feed(frame, [(1.0, 1, 0, len(frame), len(frame))])
+                if table.tcp_packets:
+                    takers.add(index)
+                    key = next(iter(table.table))
+                    assert index == partition_of(key, count)
+        assert len(takers) == 1, (count, takers)

@@ -181,6 +181,11 @@ class FlowTable:
                     and not (buf[off + 20] & 0x3F or buf[off + 21])
                     and doff >= 0x50 and seglen >= 0
                 ):
+                    if self.part_count > 1 and (  # another partition's: before any slice
+                        buf[off + 37] + buf[off + 36] + buf[off + 35] + buf[off + 34]
+                        + buf[off + 33] + buf[off + 29]
+                    ) % self.part_count != self.part_index:
+                        return
                     key = buf[off + 26 : off + 38]
                     p = off + 38
             elif etype == 0x86DD and caplen >= 74 and buf[off + 20] == 6:
@@ -190,6 +195,11 @@ class FlowTable:
                 ps = off + 54 + ((doff >> 4) << 2)
                 seglen = off + 54 + plen - ps
                 if doff >= 0x50 and seglen >= 0 and plen:
+                    if self.part_count > 1 and (
+                        buf[off + 57] + buf[off + 56] + buf[off + 55] + buf[off + 54]
+                        + buf[off + 53] + buf[off + 37]
+                    ) % self.part_count != self.part_index:
+                        return
                     key = buf[off + 22 : off + 58]
                     p = off + 58
             if key:
