@@ -77,20 +77,34 @@ def test_stale_build_falls_back_to_the_sources(tmp_path: Path) -> None:
     assert p.stderr.count("\n") == 1 and "core/streams.py" in p.stderr
 
 
-def test_exchange_record_init_matches_its_fields() -> None:
-    """ExchangeRecord spells out its __init__ (so mypyc compiles it): the parameters and
-    their defaults must be the dataclass fields, in order, with the same defaults."""
+@pytest.mark.parametrize("name", ["ExchangeRecord", "ConnectionRecord"])
+def test_record_init_matches_its_fields(name: str) -> None:
+    """The records spell out their __init__ (so mypyc compiles it): the parameters and
+    their defaults must be the dataclass fields, in order, with the same defaults (None
+    standing for a default_factory, which must then give a fresh object each time)."""
     import dataclasses
     import inspect
 
-    from analyzer.core.records import ExchangeRecord
+    from analyzer.core import records
 
-    params = list(inspect.signature(ExchangeRecord.__init__).parameters.values())[1:]
-    fields = dataclasses.fields(ExchangeRecord)
+    cls = getattr(records, name)
+    params = list(inspect.signature(cls.__init__).parameters.values())[1:]
+    fields = dataclasses.fields(cls)
     assert [p.name for p in params] == [f.name for f in fields]
+    required = {}
     for p, f in zip(params, fields, strict=True):
+        if f.default_factory is not dataclasses.MISSING:
+            assert p.default is None, f.name
+            continue
         want = inspect.Parameter.empty if f.default is dataclasses.MISSING else f.default
         assert p.default == want, f.name
+        if want is inspect.Parameter.empty:
+            required[f.name] = {"int": 0, "float": 0.0, "bool": False}.get(str(f.type), "")
+    one, two = cls(**required), cls(**required)
+    for f in fields:
+        if f.default_factory is not dataclasses.MISSING:
+            assert getattr(one, f.name) == f.default_factory()
+            assert getattr(one, f.name) is not getattr(two, f.name)
 
 
 def test_json_rows_follow_the_contract_order() -> None:

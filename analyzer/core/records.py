@@ -78,7 +78,7 @@ class ExchangeRecord:
         self.reason = reason
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)  # __init__ written out, as ExchangeRecord's
 class ConnectionRecord:
     id: str
     capture: str
@@ -119,6 +119,78 @@ class ConnectionRecord:
     # Internal, never output: the ordinal of the connection's first packet among all the
     # records read (analyze() numbers the connections C1, C2, … by it).
     first: int = 0
+
+    def __init__(
+        self,
+        id: str,
+        capture: str,
+        client: str,
+        server: str,
+        start: float,
+        end: float,
+        handshake_seen: bool,
+        syn: int,
+        synack: int,
+        fin_client: int,
+        fin_server: int,
+        rst_client: int,
+        rst_server: int,
+        closed_by: str,
+        requests: int,
+        responses: int,
+        interim_responses: int,
+        label: str,
+        upgraded: bool,
+        missing_bytes: int,
+        diagnosis: str | None = None,
+        packets: int = 0,
+        client_bytes: int = 0,
+        server_bytes: int = 0,
+        teardown_ts: float | None = None,
+        handshake_rtt: float | None = None,
+        expired: bool = False,
+        held_until: float = 0.0,
+        anomalies: dict[str, int] | None = None,
+        exchanges: list[ExchangeRecord] | None = None,
+        exchange_count: int = 0,
+        last_exchange: ExchangeRecord | None = None,
+        close_delimited: bool = False,
+        first: int = 0,
+    ) -> None:
+        self.id = id
+        self.capture = capture
+        self.client = client
+        self.server = server
+        self.start = start
+        self.end = end
+        self.handshake_seen = handshake_seen
+        self.syn = syn
+        self.synack = synack
+        self.fin_client = fin_client
+        self.fin_server = fin_server
+        self.rst_client = rst_client
+        self.rst_server = rst_server
+        self.closed_by = closed_by
+        self.requests = requests
+        self.responses = responses
+        self.interim_responses = interim_responses
+        self.label = label
+        self.upgraded = upgraded
+        self.missing_bytes = missing_bytes
+        self.diagnosis = diagnosis
+        self.packets = packets
+        self.client_bytes = client_bytes
+        self.server_bytes = server_bytes
+        self.teardown_ts = teardown_ts
+        self.handshake_rtt = handshake_rtt
+        self.expired = expired
+        self.held_until = held_until
+        self.anomalies = dict() if anomalies is None else anomalies
+        self.exchanges = list() if exchanges is None else exchanges
+        self.exchange_count = exchange_count
+        self.last_exchange = last_exchange
+        self.close_delimited = close_delimited
+        self.first = first
 
     @property
     def client_ip(self) -> str:
