@@ -20,7 +20,7 @@ from typing import IO, TYPE_CHECKING, Any
 from analyzer.capture.canonical import BackendCapture, open_backend
 from analyzer.capture.files import CaptureFile, first_timestamp, open_capture
 from analyzer.core.classify import diagnose
-from analyzer.core.flows import IDLE_TIMEOUT, FlowTable
+from analyzer.core.flows import IDLE_TIMEOUT, SPOOLED, FlowTable
 from analyzer.core.records import (
     CaptureRecord,
     ConnectionRecord,
@@ -33,8 +33,13 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from analyzer.output.spool import ExchangeSpool
+    from analyzer.output.store import ExchangeStore
 
 SCHEMA = "keepalive-analyzer/1"
+# An analysis whose exchanges encode to at most this many bytes keeps them in memory, in
+# their connections' ``exchanges`` (as small analyses always did); a larger one keeps
+# them on disk (analyzer.output.store) and reads them back when asked.
+INLINE_BYTES = 4 << 20
 
 
 class Analysis:
@@ -42,6 +47,11 @@ class Analysis:
 
     ``connections``, ``exchanges`` and ``servers`` are pandas DataFrames with declared
     dtypes (typed even when empty); the plain records are in ``*_records``.
+
+    The exchanges of a large analysis (and of a live capture) are on disk, in ``spool``:
+    ``exchange_records`` reads them back, and the connections' ``exchanges`` lists are
+    empty (each keeps ``exchange_count`` and ``last_exchange``). The temporary file goes
+    with the Analysis.
     """
 
     def __init__(
@@ -49,12 +59,12 @@ class Analysis:
         captures: list[CaptureRecord],
         connections: list[ConnectionRecord],
         servers: list[ServerRecord],
-        spool: ExchangeSpool | None = None,
+        spool: ExchangeSpool | ExchangeStore | None = None,
     ) -> None:
         self.capture_records = captures
         self.connection_records = connections
         self.server_records = servers
-        self.spool = spool  # exchanges on disk (live captures), else in the connections
+        self.spool = spool  # exchanges on disk (large or live), else in the connections
 
     @property
     def exchange_records(self) -> list[ExchangeRecord]:
@@ -154,34 +164,51 @@ def analyze(
     keepalive-analyzer[dask]``). Worker processes are started fresh (forkserver), so a
     script that calls ``analyze(jobs=N)`` does it under ``if __name__ == "__main__":``.
     """
+    from analyzer.output.store import ExchangeStore
+
     paths = [paths] if isinstance(paths, str) else [str(p) for p in paths]
     if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
         raise AnalyzerError(f"jobs must be a whole number of at least 1, not {jobs!r}")
     enabled = gc.isenabled()
     gc.disable()  # the pass makes no cycles worth collecting; saves a few percent
+    store = ExchangeStore()  # the exchanges, on disk (memory follows open connections)
     try:
         order = _file_order(paths, backend)
         if dask is not None:
             # workers elsewhere: absolute paths (the files must be there at the same path)
             sources = [os.path.abspath(p) for p in paths]
             parts = _run_dask(dask, jobs, (paths, sources, order, idle_timeout, show_secrets,
-                                           backend))
+                                           backend), store)
         elif jobs is not None and jobs > 1:
             parts = _run_processes(jobs, (paths, paths, order, idle_timeout, show_secrets,
-                                          backend))
+                                          backend), store)
         else:
             parts = [_partition(paths, paths, order, idle_timeout, show_secrets, backend,
-                                0, 1, on_progress=on_progress)]
+                                0, 1, on_progress=on_progress, store=store)]
         captures, connections = _merge(parts)
         if on_warning is not None:
             for cap in captures:
                 for w in cap.warnings:
                     on_warning(f"{cap.path}: {w}")
         servers = diagnose(connections)
-        return Analysis(captures, connections, servers)
+        return Analysis(captures, connections, servers, _settle(store, connections))
+    except BaseException:
+        store.close()
+        raise
     finally:
         if enabled:
             gc.enable()
+
+
+def _settle(store: ExchangeStore, connections: list[ConnectionRecord]) -> ExchangeStore | None:
+    """The merged, renumbered connections are final: order the stored exchanges by them.
+    A small analysis takes its exchanges back into memory (``INLINE_BYTES``)."""
+    store.seal(connections)
+    if store.size > INLINE_BYTES:
+        return store
+    store.attach(connections)
+    store.close()
+    return None
 
 
 def _file_order(paths: list[str], backend: str) -> list[int]:
@@ -221,13 +248,16 @@ def _partition(
     count: int,
     on_progress: Callable[[str, int, int], None] | None = None,
     fileobjs: dict[int, IO[bytes]] | None = None,
+    store: ExchangeStore | None = None,
 ) -> Part:
     """One partition (``index`` of ``count``) of the whole analysis: every file, in
     ``order``, grouped as :func:`analyze` says. Runs in this process or in a worker
     (process pool, dask): arguments and result pickle. Returns per file (in the order
     given) its counters — TCP packets, missing bytes and anomalies of *this* partition's
     connections; packets, skips, warnings of the file — and this partition's connections,
-    ``capture`` set and ``first`` counted over all records read (the merge numbers them)."""
+    ``capture`` set and ``first`` counted over all records read (the merge numbers them).
+    With a ``store``, the exchanges go to it (keyed by ``first``), not into the
+    connections' ``exchanges``."""
     enabled = gc.isenabled()
     gc.disable()
     try:
@@ -237,9 +267,11 @@ def _partition(
         los: list[int] = []  # per file of the current group: the ordinal of its first record
         files: list[int] = []  # … and the file's index
         base = 0  # records read in the groups before the current one
+        mark = 0  # the store's first run of the current group
 
         def close_group(table: FlowTable) -> int:
-            for c in table.finish():
+            records = table.finish()
+            for c in records:
                 i = files[bisect_right(los, c.first) - 1]  # the file of its first packet
                 c.capture = paths[i]
                 c.first += base
@@ -248,6 +280,8 @@ def _partition(
                 for k, v in c.anomalies.items():
                     cap.anomalies[k] = cap.anomalies.get(k, 0) + v
                 conns.append(c)
+            if store is not None:
+                store.resolve(mark, records)
             return base + table.fed
 
         for i in order:
@@ -274,9 +308,11 @@ def _partition(
                 # a separate group, with a table of its own.
                 if table is not None:
                     base = close_group(table)
+                if store is not None:
+                    mark = store.mark()
                 table = FlowTable(
                     path, idle_timeout=idle_timeout, show_secrets=show_secrets,
-                    partition=(index, count),
+                    partition=(index, count), spool=store.add if store is not None else None,
                 )
                 los, files = [], []
             table.capture = path
@@ -340,7 +376,9 @@ def _merge(parts: list[Part]) -> Part:
 # order, the same in both processes: same source), so the parent rebuilds them with its
 # own classes — compiled (mypyc) or not on either side, which pickled objects would not
 # survive. Tuples of ints, floats and strings pickle ~5x faster than dicts or objects.
-Wire = tuple[list[tuple[Any, ...]], list[tuple[tuple[Any, ...], list[tuple[Any, ...]], Any]]]
+# Per connection: its fields and its last exchange; the exchanges themselves travel as
+# the worker's exchange store (encoded lines and their index, ExchangeStore.export).
+Wire = tuple[list[tuple[Any, ...]], list[tuple[tuple[Any, ...], Any]], Any]
 
 _CAPTURE_FIELDS = tuple(f.name for f in dataclasses.fields(CaptureRecord))
 _EXCHANGE_FIELDS = tuple(f.name for f in dataclasses.fields(ExchangeRecord))
@@ -353,55 +391,69 @@ _exchange_tuple = attrgetter(*_EXCHANGE_FIELDS)
 _connection_tuple = attrgetter(*_CONNECTION_FIELDS)
 
 
-def _run_part(args: PartArgs, index: int, count: int) -> Wire:
-    """One partition in a worker (process pool, dask): importable, so it pickles."""
-    caps, conns = _partition(*args, index, count)
-    out = []
-    for c in conns:
-        exchanges = [_exchange_tuple(e) for e in c.exchanges]
-        last = c.last_exchange
-        # the last exchange is the list's last (rebuilt from it), or one already spooled
-        lone = None if last is None or (c.exchanges and last is c.exchanges[-1]) else (
-            _exchange_tuple(last)
-        )
-        out.append((_connection_tuple(c), exchanges, lone))
-    return [_capture_tuple(c) for c in caps], out
+def _run_part(args: PartArgs, index: int, count: int, directory: str | None = None) -> Wire:
+    """One partition in a worker (process pool, dask): importable, so it pickles. Its
+    exchanges come back as its store's file in ``directory`` (a parent on the same
+    machine reads it there), or as bytes."""
+    from analyzer.output.store import ExchangeStore
+
+    store = ExchangeStore(directory)
+    try:
+        caps, conns = _partition(*args, index, count, store=store)
+        out = [
+            (_connection_tuple(c),
+             None if c.last_exchange is None else _exchange_tuple(c.last_exchange))
+            for c in conns
+        ]
+        return [_capture_tuple(c) for c in caps], out, store.export()
+    finally:
+        store.close()
 
 
-def _unwire(wire: Wire) -> Part:
-    caps, conns = wire
+def _unwire(wire: Wire, store: ExchangeStore) -> Part:
+    """A worker's result as records; its exchanges join ``store``."""
+    caps, conns, exchanges = wire
     out: list[ConnectionRecord] = []
-    for fields, ex, lone in conns:
-        exchanges = [ExchangeRecord(*e) for e in ex]
-        c = ConnectionRecord(**dict(zip(_CONNECTION_FIELDS, fields, strict=True)))
-        c.exchanges = exchanges
-        c.last_exchange = (
-            ExchangeRecord(*lone) if lone is not None else exchanges[-1] if exchanges else None
+    for fields, last in conns:
+        c = ConnectionRecord(
+            exchanges=SPOOLED, **dict(zip(_CONNECTION_FIELDS, fields, strict=True))
         )
+        if last is not None:
+            c.last_exchange = ExchangeRecord(*last)
         out.append(c)
+    store.adopt(exchanges)
     return [CaptureRecord(*c) for c in caps], out
 
 
-def _run_processes(jobs: int, args: PartArgs) -> list[Part]:
+def _run_processes(jobs: int, args: PartArgs, store: ExchangeStore) -> list[Part]:
     """The partitions in a pool of ``jobs`` processes (started fresh: no fork of a
-    process that may hold threads)."""
+    process that may hold threads). Their exchange files go to a temporary directory of
+    ours, removed when done (whatever happens to the workers)."""
     import multiprocessing
+    import tempfile
     from concurrent.futures import ProcessPoolExecutor
 
     method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
     pool = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context(method))
-    try:
-        futures = [pool.submit(_run_part, args, i, jobs) for i in range(jobs)]
-        return [_unwire(f.result()) for f in futures]
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+    with tempfile.TemporaryDirectory(prefix="keepalive-") as directory:
+        try:
+            futures = [pool.submit(_run_part, args, i, jobs, directory) for i in range(jobs)]
+            futures.reverse()
+            parts = []
+            while futures:  # in order; each result dropped once unwired
+                parts.append(_unwire(futures.pop().result(), store))
+            return parts
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 DASK_CONNECT_TIMEOUT = 5.0  # seconds to reach the scheduler
 DASK_WORKERS_TIMEOUT = 60.0  # seconds to wait for a first worker, if none has joined
 
 
-def _run_dask(address: str, jobs: int | None, args: PartArgs) -> list[Part]:
+def _run_dask(
+    address: str, jobs: int | None, args: PartArgs, store: ExchangeStore
+) -> list[Part]:
     """The partitions as tasks on a dask.distributed cluster (imported only now)."""
     try:
         from distributed import Client
@@ -433,7 +485,7 @@ def _run_dask(address: str, jobs: int | None, args: PartArgs) -> list[Part]:
             for i in range(n)
         ]
         try:
-            return [_unwire(w) for w in client.gather(futures)]
+            return [_unwire(f.result(), store) for f in futures]  # one at a time
         except ImportError as e:
             raise AnalyzerError(
                 f"a dask worker cannot run the analysis ({_one_line(e)}): install "
@@ -648,7 +700,15 @@ def analyze_bytes(data: bytes, name: str = "<bytes>") -> Analysis:
     """Analyse a capture held in memory (tests, fuzzing): the same path as a file."""
     import io
 
-    part = _partition([name], [name], [0], IDLE_TIMEOUT, False, "native", 0, 1,
-                      fileobjs={0: io.BytesIO(data)})
-    caps, conns = _merge([part])
-    return Analysis(caps, conns, diagnose(conns))
+    from analyzer.output.store import ExchangeStore
+
+    store = ExchangeStore()
+    try:
+        part = _partition([name], [name], [0], IDLE_TIMEOUT, False, "native", 0, 1,
+                          fileobjs={0: io.BytesIO(data)}, store=store)
+        caps, conns = _merge([part])
+        servers = diagnose(conns)
+        return Analysis(caps, conns, servers, _settle(store, conns))
+    except BaseException:
+        store.close()
+        raise

@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 
 import analyzer
-from analyzer.api import PartArgs, _partition, _run_part, _unwire
+from analyzer.api import PartArgs, _connection_tuple, _partition, _renumber, _run_part, _unwire
+from analyzer.output.store import ExchangeStore
 from tests.conftest import CAPTURES, ROOT, needs_editcap, split_capture
 
 KEEPALIVE = [sys.executable, "-m", "analyzer"]
@@ -79,15 +80,30 @@ def test_every_partition_has_connections_and_they_add_up() -> None:
     assert not any(caps[k].skipped for caps, _ in parts[1:] for k in range(len(paths)))
 
 
-def test_results_travel_intact() -> None:
-    """What travels between processes (records as plain dicts, rebuilt by the parent's
-    own classes, compiled or not): everything comes back equal, the last exchange still
-    the last of the list. The records themselves pickle too."""
+@pytest.mark.parametrize("by_path", [False, True], ids=["bytes", "file"])
+def test_results_travel_intact(tmp_path: Path, by_path: bool) -> None:
+    """What travels between processes (records as plain tuples, rebuilt by the parent's
+    own classes, compiled or not; the exchanges as the worker's exchange store, its bytes
+    or its file): everything comes back equal, the last exchange still the last of the
+    list. The records themselves pickle too."""
     paths = [str(CAPTURES / "go-drain.pcap"), str(CAPTURES / "zeek" / "wikipedia.pcap")]
     args: PartArgs = (paths, paths, [0, 1], 300.0, False, "native")
-    caps, conns = _partition(*args, 0, 1)
-    back_caps, back_conns = _unwire(pickle.loads(pickle.dumps(_run_part(args, 0, 1))))
-    assert back_caps == caps and back_conns == conns
+    caps, conns = _partition(*args, 0, 1)  # no store: the exchanges stay in the records
+    store = ExchangeStore()
+    wire = _run_part(args, 0, 1, str(tmp_path) if by_path else None)
+    back_caps, back_conns = _unwire(pickle.loads(pickle.dumps(wire)), store)
+    assert not any(tmp_path.iterdir())  # the worker's file was taken over
+    assert back_caps == caps
+    assert all(c.exchanges == [] for c in back_conns)
+    assert [_connection_tuple(c) for c in back_conns] == [_connection_tuple(c) for c in conns]
+    assert [c.last_exchange for c in back_conns] == [c.last_exchange for c in conns]
+    _renumber(conns)
+    _renumber(back_conns)
+    store.seal(back_conns)
+    assert list(store.records()) == [e for c in conns for e in c.exchanges]
+    store.attach(back_conns)
+    store.close()
+    assert back_conns == conns
     assert [c.first for c in back_conns] == [c.first for c in conns]
     assert all(c.last_exchange is c.exchanges[-1] for c in back_conns if c.exchanges)
     assert pickle.loads(pickle.dumps(conns)) == conns

@@ -112,11 +112,11 @@ def _write(a: Analysis, fh: IO[bytes], schema: str) -> None:
     write = fh.write
     for name, rows, to_dict in sections:
         write(f',\n "{name}": ['.encode())
-        lines: Iterable[bytes]
         if name == "exchanges" and a.spool is not None:
-            lines = a.spool.lines()  # already encoded when spooled
-        else:
-            lines = (dumps(to_dict(r)) for r in rows)
+            # already encoded when spooled (exchanges on disk: a large or live analysis)
+            write(b"\n ]" if a.spool.write_lines(write) else b"]")
+            continue
+        lines: Iterable[bytes] = (dumps(to_dict(r)) for r in rows)
         first = True
         for line in lines:
             # (joining batches of lines before writing measured slower, not faster)

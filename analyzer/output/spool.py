@@ -10,7 +10,8 @@ classifier works from per-connection counts and last exchanges.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from analyzer.core.records import ExchangeRecord
 from analyzer.output.jsonout import encoder, exchange_dict
@@ -33,6 +34,15 @@ class ExchangeSpool:
         for line in self._fh:
             yield line.rstrip(b"\n")
         self._fh.seek(0, 2)
+
+    def write_lines(self, write: Callable[[bytes], Any]) -> bool:
+        """Write the lines as ``write_json`` lists them; says whether there was any."""
+        first = True
+        for line in self.lines():
+            write(b"\n  " if first else b",\n  ")
+            write(line)
+            first = False
+        return not first
 
     def records(self) -> Iterator[ExchangeRecord]:
         import json
