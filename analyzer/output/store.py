@@ -75,7 +75,8 @@ class ExchangeStore:
             self._fh = open(fd, "w+b", buffering=BUFFER)  # noqa: SIM115
         dumps = encoder()
         self._prefix = dumps({"connection": ""})[:-2]  # b'{"connection":"'
-        self._dumps, self._opt = _line_encoder(dumps)
+        self._encode = _line_encoder(dumps)
+        self._pos = 0  # where the next line goes (no tell() per run)
         self._to_dict = exchange_dict
         self._write = self._fh.write
         self._keys = array("q")  # per run: the connection (flow number, then `first`)
@@ -87,12 +88,14 @@ class ExchangeStore:
     # ---- writing (during the pass)
     def add(self, ex: ExchangeRecord) -> None:
         """Store one finished exchange (the flow table's ``spool`` callback)."""
+        line = self._encode(self._to_dict(ex))
         cid = ex.connection
         if cid != self._cid:  # a new run
             self._keys.append(int(cid[1:]))
-            self._starts.append(self._fh.tell())
+            self._starts.append(self._pos)
             self._cid = cid
-        self._write(self._dumps(self._to_dict(ex), option=self._opt))
+        self._pos += len(line)
+        self._write(line)
 
     def mark(self) -> int:
         """A new flow table (group of files) starts: its connection numbers start again
@@ -138,6 +141,7 @@ class ExchangeStore:
             os.unlink(data)
         else:
             self._fh.write(data)
+        self._pos = self._fh.tell()
         self._keys.extend(keys)
         self._starts.extend(array("q", [s + base for s in starts]))
 
@@ -253,14 +257,15 @@ class ExchangeStore:
             self.path = None
 
 
-def _line_encoder(dumps: Callable[..., bytes]) -> tuple[Callable[..., bytes], int]:
-    """``(encode, option)``: ``encode(d, option=option)`` is ``d`` encoded as the report
-    encodes it, and a newline."""
+def _line_encoder(dumps: Callable[..., bytes]) -> Callable[[Any], bytes]:
+    """``encode(d)``: ``d`` encoded as the report encodes it, and a newline."""
     if getattr(dumps, "__module__", "") == "orjson":
+        import functools
+
         import orjson
 
-        return dumps, orjson.OPT_APPEND_NEWLINE
-    return (lambda d, option=0: dumps(d) + b"\n"), 0
+        return functools.partial(dumps, option=orjson.OPT_APPEND_NEWLINE)
+    return lambda d: dumps(d) + b"\n"
 
 
 def _loads() -> Callable[[bytes], Any]:
