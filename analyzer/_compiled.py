@@ -10,7 +10,7 @@ first thing by ``analyzer/__init__``) therefore falls back to the pure-Python so
 * any compiled module is older than its source — with a one-line warning saying how to
   rebuild (``make`` does it, or ``pip install -e .``).
 
-``compiled()`` says whether the extensions are in use (``keepalive --version`` shows it).
+``compiled()`` says whether the extensions are in use, ``status()`` says why not.
 Standard library only; ``setup.py`` reads this file without importing the package.
 """
 
