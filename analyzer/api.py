@@ -13,12 +13,12 @@ import itertools
 import json
 import os
 from bisect import bisect_right
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from operator import attrgetter
 from typing import IO, TYPE_CHECKING, Any
 
 from analyzer.capture.canonical import BackendCapture, open_backend
-from analyzer.capture.files import CaptureFile, first_timestamp, open_capture
+from analyzer.capture.files import CaptureFile, Record, first_timestamp, open_capture
 from analyzer.core.classify import diagnose
 from analyzer.core.flows import IDLE_TIMEOUT, SPOOLED, FlowTable
 from analyzer.core.records import (
@@ -232,6 +232,30 @@ def _file_order(paths: list[str], backend: str) -> list[int]:
 
 Part = tuple[list[CaptureRecord], list[ConnectionRecord]]
 _RUNS = ("pcap", "pcap.gz")  # formats whose records FlowTable.feed_pcap walks itself
+
+
+def _chunks(
+    cf: CaptureFile | BackendCapture,
+) -> Iterator[tuple[float | None, Callable[[FlowTable], int]]]:
+    """A capture chunk by chunk: the time of the chunk's first packet, and how to feed
+    the chunk to a table (returns its packets). Classic pcap comes as runs of records
+    the table walks itself (no tuple per packet); the rest as record lists."""
+    if isinstance(cf, CaptureFile) and cf.format in _RUNS:
+        little, scale, lt = cf.little_endian, cf.ts_scale, cf.linktype
+        for buf, start, end, _n in cf.runs():
+
+            def run(t: FlowTable, b: bytes = buf, s: int = start, e: int = end) -> int:
+                return t.feed_pcap(b, s, e, little, scale, lt)
+
+            yield cf.record_ts(buf, start), run
+        return
+    for buf, records in cf.batches():
+
+        def batch(t: FlowTable, b: bytes = buf, r: list[Record] = records) -> int:
+            t.feed(b, r)
+            return len(r)
+
+        yield (records[0][0] if records else None), batch
 # what every partition is given: paths, paths to open, order, idle_timeout, show_secrets,
 # backend
 PartArgs = tuple[list[str], list[str], list[int], float, bool, str]
@@ -293,16 +317,9 @@ def _partition(
             )
             if isinstance(cf, CaptureFile):
                 cf.path = path  # its warnings and errors name the file as the user did
-            # classic pcap: runs of records that the table walks itself (faster)
-            runs = cf.runs() if isinstance(cf, CaptureFile) and cf.format in _RUNS else None
-            batches = cf.batches() if runs is None else iter(())
-            first = next(batches, None)
-            first_run = next(runs, None) if runs is not None else None
-            first_ts = (
-                first[1][0][0] if first is not None and first[1]
-                else cf.record_ts(first_run[0], first_run[1])
-                if first_run is not None and isinstance(cf, CaptureFile) else None
-            )
+            chunks = _chunks(cf)
+            first = next(chunks, None)
+            first_ts = first[0] if first is not None else None
             if table is None or (first_ts is not None and table.fed and first_ts < table.now):
                 # Not a continuation (its first packet is earlier than the last one read):
                 # a separate group, with a table of its own.
@@ -321,15 +338,8 @@ def _partition(
             tcp0, skipped0 = table.tcp_packets, dict(table.skipped)
             packets = 0
             if first is not None:
-                for buf, records in itertools.chain((first,), batches):
-                    table.feed(buf, records)
-                    if on_progress is not None:
-                        packets += len(records)
-                        on_progress(path, cf.bytes_read, packets)
-            elif runs is not None and first_run is not None and isinstance(cf, CaptureFile):
-                little, scale, lt = cf.little_endian, cf.ts_scale, cf.linktype
-                for buf, start, end, _count in itertools.chain((first_run,), runs):
-                    n = table.feed_pcap(buf, start, end, little, scale, lt)
+                for _ts, feed in itertools.chain((first,), chunks):
+                    n = feed(table)
                     if on_progress is not None:
                         packets += n
                         on_progress(path, cf.bytes_read, packets)

@@ -19,7 +19,7 @@ import os
 import struct
 import zlib
 from collections.abc import Iterator
-from typing import IO
+from typing import IO, TypeVar
 
 from analyzer.core.decode import SUPPORTED_LINKTYPES
 from analyzer.errors import CaptureError, UnsupportedLinkType
@@ -29,6 +29,7 @@ MAX_RECORD = 256 * 1024  # larger than any real snaplen (262144); guards absurd 
 MAX_BLOCK = 16 * 1024 * 1024
 
 Record = tuple[float, int, int, int, int]
+_T = TypeVar("_T")
 Batch = tuple[bytes, list[Record]]
 
 _PCAP_MAGICS = {
@@ -130,25 +131,24 @@ class CaptureFile:
         return b"".join(parts)
 
     def batches(self) -> Iterator[Batch]:
-        try:
-            if self.format.startswith("pcapng"):
-                yield from self._pcapng()
-            else:
-                for buf, out, _start, _end, _count in self._pcap():
-                    yield buf, out
-        except (*_READ_ERRORS, struct.error) as e:
-            self.truncated = True
-            self.warnings.append(f"read error after {self.packets} packets: {_why(e)}")
-        finally:
-            self._fh.close()
+        if self.format.startswith("pcapng"):
+            yield from self._guarded(self._pcapng())
+        else:
+            for buf, out, _start, _end, _count in self._guarded(self._pcap()):
+                yield buf, out
 
     def runs(self) -> Iterator[tuple[bytes, int, int, int]]:
         """Classic pcap only: ``(buf, start, end, packets)``, runs of whole, checked
         records for :meth:`analyzer.core.flows.FlowTable.feed_pcap`, which walks them
         itself (no tuple per packet). Same warnings and truncation as :meth:`batches`."""
+        for buf, _out, start, end, count in self._guarded(self._pcap(walk=True)):
+            yield buf, start, end, count
+
+    def _guarded(self, chunks: Iterator[_T]) -> Iterator[_T]:
+        """A read error ends the capture with a warning (what was read counts); the file
+        is closed however the reading ends."""
         try:
-            for buf, _out, start, end, count in self._pcap(walk=True):
-                yield buf, start, end, count
+            yield from chunks
         except (*_READ_ERRORS, struct.error) as e:
             self.truncated = True
             self.warnings.append(f"read error after {self.packets} packets: {_why(e)}")

@@ -45,7 +45,7 @@ def partition_of(key: bytes, count: int) -> int:
     """The partition (of ``count``) a flow key belongs to: the same for both directions
     (:func:`~analyzer.core.decode.reverse_key`) and in every process — the bytes of both
     ports and the last byte of each address, summed (never ``hash()``, salted per
-    process). :meth:`FlowTable.feed` inlines it."""
+    process). :meth:`FlowTable._packet` reads the same bytes straight from an Ethernet frame."""
     return (key[-1] + key[-2] + key[-3] + key[-4] + key[-5] + key[(len(key) >> 1) - 3]) % count
 
 
@@ -218,11 +218,9 @@ class FlowTable:
                 self.skipped[r] = self.skipped.get(r, 0) + 1
                 return
             key, seq, ack, flags, ps, pe, seglen = r
-        part_count = self.part_count
-        if part_count > 1 and (  # partition_of(key, part_count), inlined
-            key[-1] + key[-2] + key[-3] + key[-4] + key[-5] + key[(len(key) >> 1) - 3]
-        ) % part_count != self.part_index:
-            return
+            # (the fast paths above decided the partition from the frame already)
+            if self.part_count > 1 and partition_of(key, self.part_count) != self.part_index:
+                return
         self.tcp_packets += 1
         table = self.table
         ent = table.get(key)
