@@ -43,7 +43,6 @@ process), so the result is the one of a single process, to the byte.
 
 from __future__ import annotations
 
-import mmap
 import os
 import shutil
 import tempfile
@@ -183,12 +182,15 @@ class ExchangeStore:
         end = self.size  # (flushes)
         if not end:
             return
+        fd = self._fh.fileno()
         starts = self._starts
         last = len(starts) - 1
-        # mapped, not pread: one slice per run instead of one system call per run
-        with mmap.mmap(self._fh.fileno(), end, access=mmap.ACCESS_READ) as mm:
-            for r, cid in zip(self._order, self._ids, strict=True):
-                yield cid, mm[starts[r] : starts[r + 1] if r < last else end]
+        pread = os.pread
+        # pread, not a memory map: mapped pages of the file would count in the RSS (+40 MB
+        # at 1M packets) for no measurable gain in time
+        for r, cid in zip(self._order, self._ids, strict=True):
+            start = starts[r]
+            yield cid, pread(fd, (starts[r + 1] if r < last else end) - start, start)
 
     def write_lines(self, write: Callable[[bytes], Any]) -> bool:
         """Write the exchanges as ``write_json`` lists them (a newline and two spaces
