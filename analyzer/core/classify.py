@@ -25,8 +25,8 @@ connection ids it rests on) and a one-line fix hint.
 
 from __future__ import annotations
 
+import heapq
 import statistics
-from collections import defaultdict
 from collections.abc import Callable, Iterable
 from typing import Final
 
@@ -175,171 +175,295 @@ def _response_done(c: ConnectionRecord) -> float | None:
     return e.response_end_ts or e.response_ts
 
 
+# ---- the classifier: two passes over the connections in order of start
+
+# A connection's diagnosis as one byte (Classification.codes): its index here.
+CODES: tuple[str | None, ...] = (None, "reused", "leak", "request-limit", *(
+    code for code, _rule in CONNECTION_RULES
+))
+_CODE: dict[str | None, int] = {code: i for i, code in enumerate(CODES)}
+_SCC: Final = _CODE["server-connection-close"]
+_RL: Final = _CODE["request-limit"]
+_LEAK: Final = _CODE["leak"]
+_MEDIAN_CODES = ("idle-timeout", "server-close", "client-idle-timeout", "client-close")
+_LIMITED = "~limited"  # the bucket of server-connection-close that request-limit may take
+
+
+class Classification:
+    """What :func:`classify` found: one record per server, and each connection's
+    diagnosis as a byte (``CODES[codes[i]]``, ``i`` its position in the passes)."""
+
+    def __init__(self, servers: list[ServerRecord], codes: bytearray) -> None:
+        self.servers = servers
+        self.codes = codes
+
+    def diagnosis(self, i: int) -> str | None:
+        return CODES[self.codes[i]]
+
+
+class OutOfOrder(Exception):
+    """The passes did not give the connections in order of start (:func:`classify`)."""
+
+
 def diagnose(connections: list[ConnectionRecord]) -> list[ServerRecord]:
     """Give every HTTP connection its diagnosis and return one record per server."""
-    by_server: dict[str, list[ConnectionRecord]] = defaultdict(list)
-    for c in connections:
-        by_server[c.server].append(c)
-    servers = []
-    for server, conns in by_server.items():
-        conns.sort(key=lambda c: (c.start, int(c.id[1:])))
-        idle_open = _idle_open(conns)
-        for c in conns:
-            c.diagnosis = _connection_diagnosis(c, c.id in idle_open)
-        servers.append(summarise_server(server, conns, idle_open))
-    servers.sort(key=lambda s: (-s.requests, s.server))
-    return servers
+    order = sorted(connections, key=lambda c: (c.start, int(c.id[1:])))
+    found = classify(lambda: order)
+    for i, c in enumerate(order):
+        c.diagnosis = CODES[found.codes[i]]
+    return found.servers
 
 
-def _connection_diagnosis(c: ConnectionRecord, idle_open: bool) -> str | None:
+class _Client:
+    """One client IP of one server, during the passes."""
+
+    def __init__(self) -> None:
+        self.active: list[tuple[float, float, int, str]] = []  # (done, closed, position, id)
+        self.depth = 0  # most idle one-request connections at a new one's start
+        self.latest = float("-inf")  # start of its last HTTP connection
+        self.first_idle = -1  # position of its first connection seen idle …
+        self.first_idle_next = ""  # … and the id of the connection opened while it was
+
+
+class _Bucket:
+    """The connections of one server with one diagnosis (the evidence's numbers)."""
+
+    def __init__(self, first: int) -> None:
+        self.first = first  # position of the first one (the order of ServerRecord.diagnoses)
+        self.n = 0
+        self.costly = 0
+        self.ids: list[tuple[int, str]] = []  # (position, id) of the first five
+        self.gaps: list[float] = []  # idle gaps (median codes only)
+        self.unanswered = 0
+        self.client_rst = 0
+        self.ends: set[str] = set()
+        self.head: ConnectionRecord | None = None  # the first one
+
+    def add(self, i: int, c: ConnectionRecord, costly: bool, code: str) -> None:
+        self.n += 1
+        self.costly += costly
+        if len(self.ids) < 5:
+            self.ids.append((i, c.id))
+        if self.head is None:
+            self.head = c
+        if code in _MEDIAN_CODES:
+            gap = _idle_gap(c)
+            if gap is not None:
+                self.gaps.append(gap)
+            if _response_done(c) is None:
+                self.unanswered += 1
+        self.client_rst += c.closed_by == "client-rst"
+        self.ends.add(c.closed_by)
+
+    def merge(self, other: _Bucket) -> None:
+        """Take in ``other`` (server-connection-close connections request-limit did not
+        claim): the first five ids and the first one by position."""
+        self.n += other.n
+        self.costly += other.costly
+        self.ids = sorted(self.ids + other.ids)[:5]
+        if other.first < self.first:
+            self.first, self.head = other.first, other.head
+        self.ends |= other.ends
+        self.client_rst += other.client_rst
+
+
+class _Server:
+    """One server endpoint, during the passes."""
+
+    def __init__(self, server: str) -> None:
+        self.server = server
+        self.connections = 0
+        self.requests = 0
+        self.handshakes = 0
+        self.http = 0
+        self.persistent = 0
+        self.kinds: dict[str, int] = {}  # connections per label, in order of appearance
+        self.clients: dict[str, _Client] = {}
+        self.ends: list[float] = []  # heap: when the connections open now end
+        self.max_concurrent = 0
+        self.lossy = 0
+        self.missing = 0
+        # pass 2
+        self.buckets: dict[str, _Bucket] = {}
+        self.limited: list[int] = []  # positions of the request-limit candidates
+        self.whole: set[int] = set()  # their exchange counts, those seen whole
+        self.limited_most = 0  # … the largest of all
+
+
+def classify(passes: Callable[[], Iterable[ConnectionRecord]]) -> Classification:
+    """Diagnose connections that ``passes()`` gives, twice, in the same order: by start,
+    ties by id (:class:`OutOfOrder` otherwise). The first pass learns per client what
+    only the end tells (how deep idle connections piled up, its last connection), the
+    second decides each connection and sums up each server; state is per server and
+    client, so the connections may come from disk (memory stays flat)."""
+    servers: dict[str, _Server] = {}
+    codes = bytearray()
+    idle = bytearray()  # 1: the connection sat idle while its client opened another
+    last_start = float("-inf")
+    for i, c in enumerate(passes()):
+        if c.start < last_start:
+            raise OutOfOrder(c.id)
+        last_start = c.start
+        s = servers.get(c.server)
+        if s is None:
+            s = servers[c.server] = _Server(c.server)
+        _first_pass(s, c, i, idle)
+        codes.append(_CODE[_rule_diagnosis(c)])
+    for i, c in enumerate(passes()):
+        s = servers[c.server]
+        code = codes[i]
+        if idle[i] and s.clients[c.client_ip].depth >= LEAK_MIN:
+            code = codes[i] = _LEAK
+        _second_pass(s, c, i, CODES[code])
+    records = []
+    for s in servers.values():
+        rec = _summary(s)
+        if rec.request_limit is not None:
+            for i in s.limited:
+                codes[i] = _RL
+        records.append(rec)
+    records.sort(key=lambda r: (-r.requests, r.server))
+    return Classification(records, codes)
+
+
+def _first_pass(s: _Server, c: ConnectionRecord, i: int, idle: bytearray) -> None:
+    s.connections += 1
+    s.requests += c.requests
+    s.handshakes += c.handshake_seen
+    s.kinds[c.label] = s.kinds.get(c.label, 0) + 1
+    if c.label in HTTP_LABELS:
+        s.http += 1
+        s.persistent += c.label == "persistent"
+    if c.missing_bytes:
+        s.lossy += 1
+        s.missing += c.missing_bytes
+    # most open at once: a start counts before an end at the same time
+    ends = s.ends
+    while ends and ends[0] < c.start:
+        heapq.heappop(ends)
+    heapq.heappush(ends, c.held_until or c.end)
+    s.max_concurrent = max(s.max_concurrent, len(ends))
+    # A leak *accumulates*: at some new connection's start, at least LEAK_MIN earlier
+    # one-request connections of that client sit idle (response complete, no teardown).
+    # A client that closes each connection late but steadily (Python's requests.get() in
+    # a loop closes connection N when N+1's response is garbage-collected: depth 1) is
+    # not a leak.
+    k = s.clients.get(c.client_ip)
+    if k is None:
+        k = s.clients[c.client_ip] = _Client()
+    k.active = [a for a in k.active if a[1] > c.start]
+    here = 0
+    for done, _closed, pos, _cid in k.active:
+        if done < c.start:
+            here += 1
+            if not idle[pos]:
+                idle[pos] = 1
+                if k.first_idle < 0 or pos < k.first_idle:
+                    k.first_idle, k.first_idle_next = pos, c.id
+    k.depth = max(k.depth, here)
+    idle.append(0)
+    finished = _response_done(c)
+    if c.label == "per-request" and finished is not None:
+        closed = c.teardown_ts if c.teardown_ts is not None else float("inf")
+        k.active.append((finished, closed, i, c.id))
+    if c.label in HTTP_LABELS:
+        k.latest = max(k.latest, c.start)
+
+
+def _rule_diagnosis(c: ConnectionRecord) -> str | None:
+    """The connection's own diagnosis (``leak`` needs its client's other connections)."""
     if c.label not in HTTP_LABELS:
         return None
-    if idle_open:
-        return "leak"
     for code, rule in CONNECTION_RULES:
         if rule(c):
             return code
     return "reused" if c.label == "persistent" or c.closed_by == "open" else None
 
 
-def _idle_open(conns: list[ConnectionRecord]) -> dict[str, str]:
-    """One-request connections left open and idle while the same client opened more.
-
-    A leak *accumulates*: at some new connection's start, at least LEAK_MIN earlier
-    one-request connections of that client sit idle (response complete, no teardown).
-    A client that closes each connection late but steadily (Python's requests.get() in a
-    loop closes connection N when N+1's response is garbage-collected: depth 1) is not
-    a leak. Returns {connection id: id of a connection opened while it was idle}."""
-    out: dict[str, str] = {}
-    by_client: dict[str, list[ConnectionRecord]] = defaultdict(list)
-    for c in conns:
-        by_client[c.client_ip].append(c)
-    for group in by_client.values():
-        idle: dict[str, str] = {}
-        depth = 0
-        active: list[tuple[float, float, str]] = []  # (response done, teardown, id)
-        for n in group:
-            active = [a for a in active if a[1] > n.start]
-            here = 0
-            for done, _closed, cid in active:
-                if done < n.start:
-                    here += 1
-                    idle.setdefault(cid, n.id)
-            depth = max(depth, here)
-            finished = _response_done(n)
-            if n.label == "per-request" and finished is not None:
-                closed = n.teardown_ts if n.teardown_ts is not None else float("inf")
-                active.append((finished, closed, n.id))
-        if depth >= LEAK_MIN:
-            out.update(idle)
-    return out
-
-
-def _reconnected(conns: list[ConnectionRecord]) -> set[str]:
-    """Connections that cost a new handshake: the same client connected to this server
-    again after the connection had done its work (its last response was complete).
-
-    Connections opened side by side while others were still busy (a browser's six, a
-    pool under load) cost nothing here; neither does a client's last connection."""
-    out = set()
-    by_client: dict[str, list[ConnectionRecord]] = defaultdict(list)
-    for c in conns:
-        by_client[c.client_ip].append(c)
-    for group in by_client.values():
-        latest = max(c.start for c in group)
-        for c in group:
-            done = _response_done(c)
-            if done is None:
-                done = c.teardown_ts if c.teardown_ts is not None else c.end
-            if latest > done:
-                out.add(c.id)
-    return out
-
-
-def _max_concurrent(conns: Iterable[ConnectionRecord]) -> int:
-    """Most connections open at once; one still open at the end counts until then."""
-    events = []
-    for c in conns:
-        events.append((c.start, 1))
-        events.append((c.held_until or c.end, -1))
-    events.sort(key=lambda e: (e[0], -e[1]))
-    cur = best = 0
-    for _, d in events:
-        cur += d
-        best = max(best, cur)
-    return best
+def _second_pass(s: _Server, c: ConnectionRecord, i: int, code: str | None) -> None:
+    if c.label not in HTTP_LABELS:
+        return
+    # Costly: the same client connected to this server again after the connection had
+    # done its work (its last response was complete). Connections opened side by side
+    # while others were still busy (a browser's six, a pool under load) cost nothing
+    # here; neither does a client's last connection.
+    done = _response_done(c)
+    if done is None:
+        done = c.teardown_ts if c.teardown_ts is not None else c.end
+    costly = code == "leak" or s.clients[c.client_ip].latest > done
+    key = code or "none"
+    # request-limit: the server closed with Connection: close after the same N >= 2
+    # requests on every connection it saw whole (one caught mid-way may show fewer).
+    e = c.last_exchange
+    if (
+        code == "server-connection-close" and c.closed_by == "server" and e is not None
+        and "close" in _tokens(e.response_connection)
+    ):
+        key = _LIMITED
+        s.limited.append(i)
+        if c.handshake_seen:
+            s.whole.add(c.exchange_count)
+        s.limited_most = max(s.limited_most, c.exchange_count)
+    b = s.buckets.get(key)
+    if b is None:
+        b = s.buckets[key] = _Bucket(i)
+    b.add(i, c, costly and code != "reused" and code is not None, key)
 
 
 def _n(k: int, word: str) -> str:
     return f"{k} {word}" + ("" if k == 1 else "s")
 
 
-def _ids(cs: list[ConnectionRecord], most: int = 5) -> str:
-    ids = [c.id for c in cs]
-    return ", ".join(ids[:most]) + (f", … ({len(ids)} in all)" if len(ids) > most else "")
+def _ids(b: _Bucket, most: int = 5) -> str:
+    ids = [cid for _pos, cid in b.ids[:most]]
+    return ", ".join(ids) + (f", … ({b.n} in all)" if b.n > most else "")
 
 
-def summarise_server(
-    server: str, conns: list[ConnectionRecord], idle_open: dict[str, str]
-) -> ServerRecord:
-    http = [c for c in conns if c.label in HTTP_LABELS]
-    requests = sum(c.requests for c in conns)
-    handshakes = sum(1 for c in conns if c.handshake_seen)
-    persistent = sum(1 for c in http if c.label == "persistent")
-    per_request = len(http) - persistent
+def _summary(s: _Server) -> ServerRecord:
+    """The server's verdict and primary diagnosis, from its passes' numbers."""
+    requests, handshakes = s.requests, s.handshakes
+    persistent = s.persistent
     rec = ServerRecord(
-        server=server,
-        clients=len({c.client_ip for c in conns}),
-        connections=len(conns),
+        server=s.server,
+        clients=len(s.clients),
+        connections=s.connections,
         requests=requests,
         handshakes=handshakes,
         handshakes_per_request=round(handshakes / requests, 4) if requests else 0.0,
-        max_concurrent=_max_concurrent(conns),
+        max_concurrent=s.max_concurrent,
         verdict="no-http",
         diagnosis="reused",
         evidence="",
         hint="",
         persistent=persistent,
-        per_request=per_request,
+        per_request=s.http - persistent,
     )
-    if not http:
+    if not s.http:
         rec.diagnosis = None  # type: ignore[assignment]
-        kinds: dict[str, int] = defaultdict(int)
-        for c in conns:
-            kinds[c.label] += 1
-        rec.evidence = f"{len(conns)} connection(s), none carried HTTP/1.x ({dict(kinds)})"
+        rec.evidence = (
+            f"{s.connections} connection(s), none carried HTTP/1.x ({dict(s.kinds)})"
+        )
         rec.hint = "nothing to analyse: no HTTP/1.x on these connections (TLS? HTTP/2?)"
         return rec
-    reconnected = _reconnected(http)
-
-    # request-limit: the server closed with Connection: close after the same N >= 2
-    # requests on every connection it saw whole (one caught mid-way may show fewer).
-    limited = [
-        c for c in http
-        if c.diagnosis == "server-connection-close"
-        and c.closed_by == "server"
-        and c.last_exchange is not None
-        and "close" in _tokens(c.last_exchange.response_connection)
-    ]
-    whole = {c.exchange_count for c in limited if c.handshake_seen}
-    if (
-        len(whole) == 1
-        and min(whole) >= 2
-        and all(c.exchange_count <= min(whole) for c in limited)
-        and (len(limited) >= 2 or len(http) > 1)
-    ):
-        rec.request_limit = min(whole)
-        for c in limited:
-            c.diagnosis = "request-limit"
-
-    costly: dict[str, list[ConnectionRecord]] = defaultdict(list)
-    for c in http:
-        code = c.diagnosis
-        rec.diagnoses[code or "none"] = rec.diagnoses.get(code or "none", 0) + 1
-        if code is None or code == "reused":
-            continue
-        if code == "leak" or c.id in reconnected:
-            costly[code].append(c)
+    buckets = s.buckets
+    limited = buckets.pop(_LIMITED, None)
+    if limited is not None:
+        whole = s.whole
+        if (
+            len(whole) == 1
+            and min(whole) >= 2
+            and s.limited_most <= min(whole)
+            and (limited.n >= 2 or s.http > 1)
+        ):
+            rec.request_limit = min(whole)
+            buckets["request-limit"] = limited
+        elif "server-connection-close" in buckets:
+            buckets["server-connection-close"].merge(limited)
+        else:
+            buckets["server-connection-close"] = limited
+    for code, b in sorted(buckets.items(), key=lambda kv: kv[1].first):
+        rec.diagnoses[code] = b.n
+    costly = {code: b for code, b in buckets.items() if b.costly}
 
     # The verdict: nothing cost a reconnect → reused; else by how many connections
     # still carried several requests.
@@ -352,127 +476,124 @@ def summarise_server(
     if not costly:
         rec.diagnosis = "reused"
         rec.evidence = (
-            f"{requests} requests over {len(http)} HTTP connection(s), "
+            f"{requests} requests over {s.http} HTTP connection(s), "
             f"{handshakes} handshake(s) ({rec.handshakes_per_request:.2f} per request); "
             f"{persistent} connection(s) carried 2 or more requests"
         )
         if persistent == 0:
+            every = _Bucket(0)  # all the HTTP connections, for their ids
+            for b in sorted(buckets.values(), key=lambda b: b.first):
+                every.n += b.n
+                every.ids = sorted(every.ids + b.ids)[:5]
             rec.evidence = (
-                f"{_n(requests, 'request')} on {_n(len(http), 'connection')} "
-                f"({_ids(http)}); no client connected again after a connection had done "
+                f"{_n(requests, 'request')} on {_n(s.http, 'connection')} "
+                f"({_ids(every)}); no client connected again after a connection had done "
                 "its work, so no handshake was wasted"
             )
         rec.hint = HINTS["reused"]
-        rec.evidence += _caveat(conns)
+        rec.evidence += _caveat(s)
         return rec
-    code = max(costly, key=lambda k: (len(costly[k]), -PRECEDENCE.index(k)))
+    code = max(costly, key=lambda k: (costly[k].costly, -PRECEDENCE.index(k)))
     rec.diagnosis = code
-    rec.evidence = _evidence(
-        code, [c for c in http if c.diagnosis == code], len(costly[code]), rec, idle_open
-    )
+    rec.evidence = _evidence(code, buckets[code], rec, s)
     hint = HINTS[code]
     if code == "request-limit":
         hint = hint.format(n=rec.request_limit)
     elif code == "idle-timeout":
         hint = hint.format(t=f"{rec.idle_timeout:.1f}s" if rec.idle_timeout is not None else "?")
     rec.hint = hint
-    rec.evidence += _caveat(conns)
+    rec.evidence += _caveat(s)
     return rec
 
 
-def _caveat(conns: list[ConnectionRecord]) -> str:
+def _caveat(s: _Server) -> str:
     """A verdict built on a capture with holes says so."""
-    lossy = [c for c in conns if c.missing_bytes]
-    if not lossy:
+    if not s.lossy:
         return ""
-    missing = sum(c.missing_bytes for c in lossy)
     return (
-        f" (caution: {missing} bytes of payload on {_n(len(lossy), 'connection')} were not "
+        f" (caution: {s.missing} bytes of payload on {_n(s.lossy, 'connection')} were not "
         "in the capture; the verdict rests on what was seen)"
     )
 
 
-def _evidence(
-    code: str, cs: list[ConnectionRecord], costly: int, rec: ServerRecord,
-    idle_open: dict[str, str],
-) -> str:
-    """The numbers behind the primary code: ``cs`` are all connections with that
-    diagnosis, ``costly`` how many of them made the client connect again."""
-    n = len(cs)
+def _evidence(code: str, b: _Bucket, rec: ServerRecord, s: _Server) -> str:
+    """The numbers behind the primary code: ``b`` holds all connections with that
+    diagnosis, ``b.costly`` how many of them made the client connect again."""
+    n = b.n
     head = (
         f"{_n(rec.requests, 'request')} opened {_n(rec.connections, 'connection')} "
         f"({rec.handshakes_per_request:.2f} handshakes per request)"
     )
     again = (
         "and the client connected again after each"
-        if costly == n else f"and the client connected again after {costly} of them"
+        if b.costly == n else f"and the client connected again after {b.costly} of them"
     )
     if code == "leak":
-        c = cs[0]
-        nxt = idle_open.get(c.id, "?")
+        c = b.head
+        assert c is not None
+        k = s.clients[c.client_ip]
+        nxt = k.first_idle_next if k.first_idle >= 0 else "?"
         done = _response_done(c) or c.start
-        ends = {c.closed_by for c in cs}
         return (
             f"{head}; {n} were still open and idle when the same client "
             f"({c.client_ip}) opened another (e.g. {c.id} idle since its response at "
             f"+{done - c.start:.3f}s when {nxt} was opened); up to {rec.max_concurrent} "
-            f"open at once; they ended: {', '.join(sorted(ends))}"
+            f"open at once; they ended: {', '.join(sorted(b.ends))}"
         )
     if code == "reset":
-        a = sum(1 for c in cs if c.closed_by == "client-rst")
+        a = b.client_rst
         return (
-            f"{head}; {n} connection(s) ended in RST (client {a}, server {n - a}): {_ids(cs)}"
+            f"{head}; {n} connection(s) ended in RST (client {a}, server {n - a}): {_ids(b)}"
         )
     if code == "request-limit":
         return (
             f"{head}; the server closed {n} connection(s) after exactly {rec.request_limit} "
-            f"requests each, the last response carrying 'Connection: close': {_ids(cs)}"
+            f"requests each, the last response carrying 'Connection: close': {_ids(b)}"
         )
-    gaps = [g for g in map(_idle_gap, cs) if g is not None]
-    median = statistics.median(gaps) if gaps else None
-    unanswered = sum(1 for c in cs if _response_done(c) is None)
+    median = statistics.median(b.gaps) if b.gaps else None
+    unanswered = b.unanswered
     if code == "idle-timeout":
         rec.idle_timeout = round(median, 3) if median is not None else None
         return (
             f"{head}; the server closed {n} idle keep-alive connection(s) without "
             f"'Connection: close' about {rec.idle_timeout}s after the last response, {again}: "
-            f"{_ids(cs)}"
+            f"{_ids(b)}"
         )
     if code == "server-close":
         return (
             f"{head}; the server sent the first FIN {(median or 0.0) * 1000:.2f} ms (median) "
             f"after the response on {n} connection(s), HTTP/1.1 with no 'Connection: close' "
-            f"announced, {again}: {_ids(cs)}"
+            f"announced, {again}: {_ids(b)}"
         )
     if code == "client-idle-timeout":
         return (
             f"{head}; the client closed {n} idle connection(s) about {median or 0.0:.1f}s "
-            f"(median) after the last response, {again}: {_ids(cs)}"
+            f"(median) after the last response, {again}: {_ids(b)}"
         )
     if code == "close-delimited":
         return (
             f"{head}; {n} connection(s) had responses with neither Content-Length nor chunked "
-            f"encoding, so each body ended only when the connection closed: {_ids(cs)}"
+            f"encoding, so each body ended only when the connection closed: {_ids(b)}"
         )
     if code == "client-connection-close":
         return (
             f"{head}; {n} request(s) carried 'Connection: close' and the connection closed "
-            f"after the response: {_ids(cs)}"
+            f"after the response: {_ids(b)}"
         )
     if code == "http10-client":
         return (
             f"{head}; {n} request(s) were HTTP/1.0 without 'Connection: keep-alive', so the "
-            f"server closed after each response: {_ids(cs)}"
+            f"server closed after each response: {_ids(b)}"
         )
     if code == "http10-server":
         return (
             f"{head}; {n} response(s) were HTTP/1.0 without keep-alive, so the connection "
-            f"closed after each, although the client spoke HTTP/1.1: {_ids(cs)}"
+            f"closed after each, although the client spoke HTTP/1.1: {_ids(b)}"
         )
     if code == "server-connection-close":
         return (
             f"{head}; {n} response(s) carried 'Connection: close' although the client asked "
-            f"for nothing, and the connection closed after each: {_ids(cs)}"
+            f"for nothing, and the connection closed after each: {_ids(b)}"
         )
     # client-close
     timing = (
@@ -484,5 +605,5 @@ def _evidence(
     return (
         f"{head}; the client sent the first FIN {timing} on {n} one-request "
         f"connection(s), {again}, HTTP/1.1 with no 'Connection: close' on either side: "
-        f"{_ids(cs)}"
+        f"{_ids(b)}"
     )
