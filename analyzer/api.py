@@ -13,14 +13,14 @@ import itertools
 import json
 import os
 from bisect import bisect_right
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from operator import attrgetter
 from typing import IO, TYPE_CHECKING, Any
 
 from analyzer.capture.canonical import BackendCapture, open_backend
 from analyzer.capture.files import CaptureFile, Record, first_timestamp, open_capture
 from analyzer.core.classify import diagnose
-from analyzer.core.flows import IDLE_TIMEOUT, SPOOLED, FlowTable
+from analyzer.core.flows import IDLE_TIMEOUT, FlowTable
 from analyzer.core.records import (
     CaptureRecord,
     ConnectionRecord,
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from analyzer.output.spool import ExchangeSpool
-    from analyzer.output.store import ExchangeStore
+    from analyzer.output.store import ConnectionStore, ExchangeStore
 
 SCHEMA = "keepalive-analyzer/1"
 # An analysis whose exchanges encode to at most this many bytes keeps them in memory, in
@@ -50,14 +50,17 @@ class Analysis:
 
     The exchanges of a large analysis (and of a live capture) are on disk, in ``spool``:
     ``exchange_records`` reads them back, and the connections' ``exchanges`` lists are
-    empty (each keeps ``exchange_count`` and ``last_exchange``). The temporary file goes
-    with the Analysis.
+    empty (each keeps ``exchange_count`` and ``last_exchange``). The connections of an
+    analysis with more than ``store.MEMORY_CONNECTIONS`` of them are on disk too:
+    ``connection_records`` is then a :class:`~analyzer.output.store.ConnectionStore`
+    (iterate it, ``len()`` it, index or slice it; ``list()`` loads them all). The
+    temporary files go with the Analysis.
     """
 
     def __init__(
         self,
         captures: list[CaptureRecord],
-        connections: list[ConnectionRecord],
+        connections: Sequence[ConnectionRecord],
         servers: list[ServerRecord],
         spool: ExchangeSpool | ExchangeStore | None = None,
     ) -> None:
@@ -164,7 +167,7 @@ def analyze(
     keepalive-analyzer[dask]``). Worker processes are started fresh (forkserver), so a
     script that calls ``analyze(jobs=N)`` does it under ``if __name__ == "__main__":``.
     """
-    from analyzer.output.store import ExchangeStore
+    from analyzer.output.store import ConnectionStore, ExchangeStore
 
     paths = [paths] if isinstance(paths, str) else [str(p) for p in paths]
     if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
@@ -172,39 +175,85 @@ def analyze(
     enabled = gc.isenabled()
     gc.disable()  # the pass makes no cycles worth collecting; saves a few percent
     store = ExchangeStore()  # the exchanges, on disk (memory follows open connections)
+    conns = ConnectionStore(_connections_limit(paths))  # the connections: on disk when many
     try:
         order = _file_order(paths, backend)
         if dask is not None:
             # workers elsewhere: absolute paths (the files must be there at the same path)
             sources = [os.path.abspath(p) for p in paths]
             parts = _run_dask(dask, jobs, (paths, sources, order, idle_timeout, show_secrets,
-                                           backend), store)
+                                           backend), store, conns)
         elif jobs is not None and jobs > 1:
             parts = _run_processes(jobs, (paths, paths, order, idle_timeout, show_secrets,
-                                          backend), store)
+                                          backend), store, conns)
         else:
             parts = [_partition(paths, paths, order, idle_timeout, show_secrets, backend,
-                                0, 1, on_progress=on_progress, store=store)]
-        captures, connections = _merge(parts)
+                                0, 1, on_progress=on_progress, store=store, conns=conns)]
+        captures = _merge(parts)
         if on_warning is not None:
             for cap in captures:
                 for w in cap.warnings:
                     on_warning(f"{cap.path}: {w}")
-        servers = diagnose(connections)
-        return Analysis(captures, connections, servers, _settle(store, connections))
+        return _finish(captures, conns, store)
     except BaseException:
         store.close()
+        conns.close()
         raise
     finally:
         if enabled:
             gc.enable()
 
 
-def _settle(store: ExchangeStore, connections: list[ConnectionRecord]) -> ExchangeStore | None:
-    """The merged, renumbered connections are final: order the stored exchanges by them.
-    A small analysis takes its exchanges back into memory (``INLINE_BYTES``)."""
-    store.seal(connections)
-    if store.size > INLINE_BYTES:
+def _finish(
+    captures: list[CaptureRecord], conns: ConnectionStore, store: ExchangeStore
+) -> Analysis:
+    """All connections are in: number them, diagnose them, order their exchanges."""
+    from analyzer.core.classify import OutOfOrder, classify
+
+    conns.seal()
+    connections: list[ConnectionRecord] | ConnectionStore = conns
+    if not conns.spilled:
+        connections = conns.records
+        _renumber(connections)
+        servers = diagnose(connections)
+    else:
+        try:  # two passes over the connections on disk, by id
+            found = classify(lambda: iter(conns))
+            conns.codes = found.codes
+            servers = found.servers
+        except OutOfOrder:  # ids are not in order of start (overlapping files, a clock
+            connections = list(conns)  # that went back): sorted in memory
+            conns.close()
+            servers = diagnose(connections)
+    return Analysis(captures, connections, servers, _settle(store, conns, connections))
+
+
+def _connections_limit(paths: list[str]) -> int:
+    """How many finished connections stay in memory: none for a big capture (its
+    connections go to disk from the start), else the store's default."""
+    from analyzer.output import store
+
+    size = 0
+    for p in paths:
+        try:
+            size += os.path.getsize(p)
+        except OSError:
+            pass  # (reading it will say what is wrong)
+    return 0 if size > store.STREAM_BYTES else -1
+
+
+def _settle(
+    store: ExchangeStore,
+    conns: ConnectionStore,
+    connections: list[ConnectionRecord] | ConnectionStore,
+) -> ExchangeStore | None:
+    """The connections are final: order the stored exchanges by them. A small analysis
+    takes its exchanges back into memory (``INLINE_BYTES``)."""
+    if isinstance(connections, list):
+        store.seal(lambda: ((c.id, c.exchange_runs) for c in connections))
+    else:  # on disk: read again, in order, when the report is
+        store.seal(conns.runs)
+    if not isinstance(connections, list) or store.size > INLINE_BYTES:
         return store
     store.attach(connections)
     store.close()
@@ -230,7 +279,7 @@ def _file_order(paths: list[str], backend: str) -> list[int]:
     return sorted(range(len(paths)), key=lambda i: (firsts[i], i))
 
 
-Part = tuple[list[CaptureRecord], list[ConnectionRecord]]
+Part = list[CaptureRecord]  # what a partition gives: per file, its counters
 _RUNS = ("pcap", "pcap.gz")  # formats whose records FlowTable.feed_pcap walks itself
 
 
@@ -273,39 +322,45 @@ def _partition(
     on_progress: Callable[[str, int, int], None] | None = None,
     fileobjs: dict[int, IO[bytes]] | None = None,
     store: ExchangeStore | None = None,
+    conns: ConnectionStore | None = None,
 ) -> Part:
     """One partition (``index`` of ``count``) of the whole analysis: every file, in
     ``order``, grouped as :func:`analyze` says. Runs in this process or in a worker
     (process pool, dask): arguments and result pickle. Returns per file (in the order
     given) its counters — TCP packets, missing bytes and anomalies of *this* partition's
-    connections; packets, skips, warnings of the file — and this partition's connections,
-    ``capture`` set and ``first`` counted over all records read (the merge numbers them).
-    With a ``store``, the exchanges go to it (keyed by ``first``), not into the
-    connections' ``exchanges``."""
+    connections; packets, skips, warnings of the file. This partition's connections go
+    to ``conns`` as they finish, ``capture`` set and ``first`` counted over all records
+    read (the merge numbers them by it); their exchanges go to ``store``, and each
+    connection notes where (``exchange_runs``)."""
     enabled = gc.isenabled()
     gc.disable()
     try:
         caps: dict[int, CaptureRecord] = {}
-        conns: list[ConnectionRecord] = []
+        missing: dict[int, int] = {}  # per file: missing bytes of connections started there
+        anomalies: dict[int, dict[str, int]] = {}  # … and their anomalies
         table: FlowTable | None = None
         los: list[int] = []  # per file of the current group: the ordinal of its first record
         files: list[int] = []  # … and the file's index
         base = 0  # records read in the groups before the current one
-        mark = 0  # the store's first run of the current group
+
+        def finished(c: ConnectionRecord) -> None:
+            """A connection of the current group is finished."""
+            i = files[bisect_right(los, c.first) - 1]  # the file of its first packet
+            c.capture = paths[i]
+            c.first += base
+            if store is not None:
+                c.exchange_runs = store.take(c.id)
+            if c.missing_bytes:
+                missing[i] = missing.get(i, 0) + c.missing_bytes
+            if c.anomalies:
+                acc = anomalies.setdefault(i, {})
+                for k, v in c.anomalies.items():
+                    acc[k] = acc.get(k, 0) + v
+            if conns is not None:
+                conns.add(c)
 
         def close_group(table: FlowTable) -> int:
-            records = table.finish()
-            for c in records:
-                i = files[bisect_right(los, c.first) - 1]  # the file of its first packet
-                c.capture = paths[i]
-                c.first += base
-                cap = caps[i]
-                cap.missing_bytes += c.missing_bytes
-                for k, v in c.anomalies.items():
-                    cap.anomalies[k] = cap.anomalies.get(k, 0) + v
-                conns.append(c)
-            if store is not None:
-                store.resolve(mark, records)
+            table.finish()
             return base + table.fed
 
         for i in order:
@@ -326,10 +381,11 @@ def _partition(
                 if table is not None:
                     base = close_group(table)
                 if store is not None:
-                    mark = store.mark()
+                    store.mark()
                 table = FlowTable(
                     path, idle_timeout=idle_timeout, show_secrets=show_secrets,
                     partition=(index, count), spool=store.add if store is not None else None,
+                    on_record=finished,
                 )
                 los, files = [], []
             table.capture = path
@@ -357,18 +413,21 @@ def _partition(
             )
         if table is not None:
             close_group(table)
-        return [caps[i] for i in range(len(paths))], conns
+        for i, cap in caps.items():
+            cap.missing_bytes = missing.get(i, 0)
+            cap.anomalies = anomalies.get(i, {})
+        return [caps[i] for i in range(len(paths))]
     finally:
         if enabled:
             gc.enable()
 
 
-def _merge(parts: list[Part]) -> Part:
-    """The partitions' results as one: per file, partition 0's record (it counted what is
-    not TCP) plus the others' TCP counters; all connections, numbered by first packet."""
-    captures = parts[0][0]
+def _merge(parts: list[Part]) -> list[CaptureRecord]:
+    """The partitions' counters as one: per file, partition 0's record (it counted what
+    is not TCP) plus the others' TCP counters."""
+    captures = parts[0]
     for k, cap in enumerate(captures):
-        for caps, _ in parts[1:]:
+        for caps in parts[1:]:
             other = caps[k]
             cap.tcp_packets += other.tcp_packets
             cap.missing_bytes += other.missing_bytes
@@ -377,65 +436,55 @@ def _merge(parts: list[Part]) -> Part:
         cap.anomalies = dict(sorted(cap.anomalies.items()))
         if cap.missing_bytes:
             cap.warnings.append(_missing_warning(cap.missing_bytes))
-    connections = [c for _, conns in parts for c in conns]
-    _renumber(connections)
-    return captures, connections
+    return captures
 
 
-# What a worker sends back: each record as a plain tuple of its fields (in declaration
-# order, the same in both processes: same source), so the parent rebuilds them with its
-# own classes — compiled (mypyc) or not on either side, which pickled objects would not
-# survive. Tuples of ints, floats and strings pickle ~5x faster than dicts or objects.
-# Per connection: its fields and its last exchange; the exchanges themselves travel as
-# the worker's exchange store (encoded lines and their index, ExchangeStore.export).
-Wire = tuple[list[tuple[Any, ...]], list[tuple[tuple[Any, ...], Any]], Any]
+# What a worker sends back: each record as plain values (store.pack_connection: its
+# fields in declaration order, the same in both processes: same source), so the parent
+# rebuilds them with its own classes — compiled (mypyc) or not on either side, which
+# pickled objects would not survive. Tuples of ints, floats and strings pickle ~5x faster
+# than dicts or objects. The exchanges travel as the worker's exchange store (encoded
+# lines, ExchangeStore.export); each connection says where its own are.
+Wire = tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], Any]
 
 _CAPTURE_FIELDS = tuple(f.name for f in dataclasses.fields(CaptureRecord))
-_EXCHANGE_FIELDS = tuple(f.name for f in dataclasses.fields(ExchangeRecord))
-_CONNECTION_FIELDS = tuple(
-    f.name for f in dataclasses.fields(ConnectionRecord)
-    if f.name not in ("exchanges", "last_exchange")
-)
 _capture_tuple = attrgetter(*_CAPTURE_FIELDS)
-_exchange_tuple = attrgetter(*_EXCHANGE_FIELDS)
-_connection_tuple = attrgetter(*_CONNECTION_FIELDS)
 
 
 def _run_part(args: PartArgs, index: int, count: int, directory: str | None = None) -> Wire:
     """One partition in a worker (process pool, dask): importable, so it pickles. Its
     exchanges come back as its store's file in ``directory`` (a parent on the same
     machine reads it there), or as bytes."""
-    from analyzer.output.store import ExchangeStore
+    from analyzer.output.store import ConnectionStore, ExchangeStore, pack_connection
 
     store = ExchangeStore(directory)
+    conns = ConnectionStore(limit=None)
     try:
-        caps, conns = _partition(*args, index, count, store=store)
-        out = [
-            (_connection_tuple(c),
-             None if c.last_exchange is None else _exchange_tuple(c.last_exchange))
-            for c in conns
-        ]
+        caps = _partition(*args, index, count, store=store, conns=conns)
+        out = [pack_connection(c) for c in conns.records]
         return [_capture_tuple(c) for c in caps], out, store.export()
     finally:
         store.close()
 
 
-def _unwire(wire: Wire, store: ExchangeStore) -> Part:
-    """A worker's result as records; its exchanges join ``store``."""
-    caps, conns, exchanges = wire
-    out: list[ConnectionRecord] = []
-    for fields, last in conns:
-        c = ConnectionRecord(
-            exchanges=SPOOLED, **dict(zip(_CONNECTION_FIELDS, fields, strict=True))
-        )
-        if last is not None:
-            c.last_exchange = ExchangeRecord(*last)
-        out.append(c)
-    store.adopt(exchanges)
-    return [CaptureRecord(*c) for c in caps], out
+def _unwire(wire: Wire, store: ExchangeStore, conns: ConnectionStore) -> Part:
+    """A worker's result as records: its connections join ``conns``, its exchanges
+    ``store``."""
+    from analyzer.output.store import unpack_connection
+
+    caps, packed, exchanges = wire
+    base = store.adopt(exchanges)
+    for t in packed:
+        c = unpack_connection(t)
+        if c.exchange_runs:
+            c.exchange_runs = [x + base for x in c.exchange_runs]
+        conns.add(c)
+    return [CaptureRecord(*c) for c in caps]
 
 
-def _run_processes(jobs: int, args: PartArgs, store: ExchangeStore) -> list[Part]:
+def _run_processes(
+    jobs: int, args: PartArgs, store: ExchangeStore, conns: ConnectionStore
+) -> list[Part]:
     """The partitions in a pool of ``jobs`` processes (started fresh: no fork of a
     process that may hold threads). Their exchange files go to a temporary directory of
     ours, removed when done (whatever happens to the workers)."""
@@ -451,7 +500,7 @@ def _run_processes(jobs: int, args: PartArgs, store: ExchangeStore) -> list[Part
             futures.reverse()
             parts = []
             while futures:  # in order; each result dropped once unwired
-                parts.append(_unwire(futures.pop().result(), store))
+                parts.append(_unwire(futures.pop().result(), store, conns))
             return parts
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
@@ -462,7 +511,8 @@ DASK_WORKERS_TIMEOUT = 60.0  # seconds to wait for a first worker, if none has j
 
 
 def _run_dask(
-    address: str, jobs: int | None, args: PartArgs, store: ExchangeStore
+    address: str, jobs: int | None, args: PartArgs, store: ExchangeStore,
+    conns: ConnectionStore,
 ) -> list[Part]:
     """The partitions as tasks on a dask.distributed cluster (imported only now)."""
     try:
@@ -495,7 +545,7 @@ def _run_dask(
             for i in range(n)
         ]
         try:
-            return [_unwire(f.result(), store) for f in futures]  # one at a time
+            return [_unwire(f.result(), store, conns) for f in futures]  # one at a time
         except ImportError as e:
             raise AnalyzerError(
                 f"a dask worker cannot run the analysis ({_one_line(e)}): install "
@@ -710,15 +760,15 @@ def analyze_bytes(data: bytes, name: str = "<bytes>") -> Analysis:
     """Analyse a capture held in memory (tests, fuzzing): the same path as a file."""
     import io
 
-    from analyzer.output.store import ExchangeStore
+    from analyzer.output.store import ConnectionStore, ExchangeStore
 
     store = ExchangeStore()
+    conns = ConnectionStore()
     try:
         part = _partition([name], [name], [0], IDLE_TIMEOUT, False, "native", 0, 1,
-                          fileobjs={0: io.BytesIO(data)}, store=store)
-        caps, conns = _merge([part])
-        servers = diagnose(conns)
-        return Analysis(caps, conns, servers, _settle(store, conns))
+                          fileobjs={0: io.BytesIO(data)}, store=store, conns=conns)
+        return _finish(_merge([part]), conns, store)
     except BaseException:
         store.close()
+        conns.close()
         raise

@@ -134,3 +134,50 @@ def test_records_pickle() -> None:
     a = analyzer.analyze(str(ROOT / "captures" / "go-leak.pcap"))
     assert pickle.loads(pickle.dumps(a.connection_records)) == a.connection_records
     assert pickle.loads(pickle.dumps(a.exchange_records)) == a.exchange_records
+
+
+def test_connection_values_round_trip_every_field() -> None:
+    """records.connection_values / connection_from_values (how connections go to disk and
+    come back from workers) spell the fields out: every field, each with a value of its
+    own, comes back in its place; a field added to the record and forgotten there fails
+    here."""
+    import dataclasses
+    import marshal
+
+    from analyzer.core.records import (
+        ConnectionRecord,
+        ExchangeRecord,
+        connection_from_values,
+        connection_values,
+        exchange_values,
+    )
+
+    def distinct(cls: type, skip: tuple[str, ...] = ()) -> dict[str, object]:
+        out: dict[str, object] = {}
+        for k, f in enumerate(dataclasses.fields(cls)):
+            if f.name in skip:
+                continue
+            t = str(f.type)
+            if "bool" in t:
+                out[f.name] = k % 2 == 0
+            elif "dict" in t:
+                out[f.name] = {f"a{k}": k}
+            elif "list[int]" in t:
+                out[f.name] = [k, k + 1]
+            elif "float" in t:
+                out[f.name] = k + 0.5
+            elif t.startswith("int"):
+                out[f.name] = k + 1000
+            else:
+                out[f.name] = f"s{k}"
+        return out
+
+    ex = ExchangeRecord(**distinct(ExchangeRecord))  # type: ignore[arg-type]
+    assert ExchangeRecord(*exchange_values(ex)) == ex
+    fields = distinct(ConnectionRecord, ("exchanges", "last_exchange"))
+    c = ConnectionRecord(**fields, last_exchange=ex, exchanges=[ex])  # type: ignore[arg-type]
+    back = connection_from_values(marshal.loads(marshal.dumps(connection_values(c))), [ex])
+    assert back == c
+    assert connection_values(back)[0] == c.first
+    none = ConnectionRecord(**fields)  # type: ignore[arg-type]
+    assert connection_from_values(connection_values(none), []) == none

@@ -18,8 +18,9 @@ from pathlib import Path
 import pytest
 
 import analyzer
-from analyzer.api import PartArgs, _connection_tuple, _partition, _renumber, _run_part, _unwire
-from analyzer.output.store import ExchangeStore
+from analyzer.api import PartArgs, _partition, _renumber, _run_part, _unwire
+from analyzer.core.records import ConnectionRecord, connection_values
+from analyzer.output.store import ConnectionStore, ExchangeStore
 from tests.conftest import CAPTURES, ROOT, needs_editcap, split_capture
 
 KEEPALIVE = [sys.executable, "-m", "analyzer"]
@@ -69,15 +70,19 @@ def test_every_partition_has_connections_and_they_add_up() -> None:
     paths = [str(p) for p in SEVERAL]
     order = list(range(len(paths)))
     whole = analyzer.analyze(paths)
-    parts = [_partition(paths, paths, order, 300.0, False, "native", i, 3) for i in range(3)]
-    counts = [len(conns) for _, conns in parts]
+    stores = [ConnectionStore(limit=None) for _ in range(3)]
+    parts = [
+        _partition(paths, paths, order, 300.0, False, "native", i, 3, conns=stores[i])
+        for i in range(3)
+    ]
+    counts = [len(conns) for conns in stores]
     assert all(counts) and sum(counts) == len(whole.connection_records)
     for k, cap in enumerate(whole.capture_records):
-        assert sum(caps[k].tcp_packets for caps, _ in parts) == cap.tcp_packets
-        assert all(caps[k].packets == cap.packets for caps, _ in parts)
+        assert sum(caps[k].tcp_packets for caps in parts) == cap.tcp_packets
+        assert all(caps[k].packets == cap.packets for caps in parts)
     # only partition 0 counts what is not TCP
-    assert any(parts[0][0][k].skipped for k in range(len(paths)))
-    assert not any(caps[k].skipped for caps, _ in parts[1:] for k in range(len(paths)))
+    assert any(parts[0][k].skipped for k in range(len(paths)))
+    assert not any(caps[k].skipped for caps in parts[1:] for k in range(len(paths)))
 
 
 @pytest.mark.parametrize("by_path", [False, True], ids=["bytes", "file"])
@@ -88,21 +93,34 @@ def test_results_travel_intact(tmp_path: Path, by_path: bool) -> None:
     list. The records themselves pickle too."""
     paths = [str(CAPTURES / "go-drain.pcap"), str(CAPTURES / "zeek" / "wikipedia.pcap")]
     args: PartArgs = (paths, paths, [0, 1], 300.0, False, "native")
-    caps, conns = _partition(*args, 0, 1)  # no store: the exchanges stay in the records
+    here = ConnectionStore(limit=None)
+    # no exchange store: the exchanges stay in the records
+    caps = _partition(*args, 0, 1, conns=here)
+    conns = here.records
     store = ExchangeStore()
     wire = _run_part(args, 0, 1, str(tmp_path) if by_path else None)
-    back_caps, back_conns = _unwire(pickle.loads(pickle.dumps(wire)), store)
+    back = ConnectionStore(limit=None)
+    back_caps = _unwire(pickle.loads(pickle.dumps(wire)), store, back)
+    back_conns = back.records
     assert not any(tmp_path.iterdir())  # the worker's file was taken over
     assert back_caps == caps
     assert all(c.exchanges == [] for c in back_conns)
-    assert [_connection_tuple(c) for c in back_conns] == [_connection_tuple(c) for c in conns]
+    def values(c: ConnectionRecord) -> tuple[object, ...]:
+        t = connection_values(c)
+        return t[:32] + t[33:]  # all but exchange_runs (no store here)
+
+    assert [values(c) for c in back_conns] == [values(c) for c in conns]
     assert [c.last_exchange for c in back_conns] == [c.last_exchange for c in conns]
     _renumber(conns)
     _renumber(back_conns)
-    store.seal(back_conns)
+    store.seal(lambda: ((c.id, c.exchange_runs) for c in back_conns))
     assert list(store.records()) == [e for c in conns for e in c.exchanges]
     store.attach(back_conns)
     store.close()
+    assert all(c.exchange_runs is None for c in conns)  # (no store here)
+    for c in back_conns:
+        assert (c.exchange_runs is None) == (c.exchange_count == 0)
+        c.exchange_runs = None
     assert back_conns == conns
     assert [c.first for c in back_conns] == [c.first for c in conns]
     assert all(c.last_exchange is c.exchanges[-1] for c in back_conns if c.exchanges)

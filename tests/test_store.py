@@ -106,7 +106,7 @@ def test_long_connections_spill_in_order(tmp_path: Path, on_disk: None) -> None:
         m.setattr(api, "INLINE_BYTES", 1 << 40)
         mem = analyzer.analyze(path)
     assert max(c.exchange_count for c in mem.connection_records) == 300
-    runs = len(disk.spool._starts)  # type: ignore[union-attr]
+    runs = sum(len(c.exchange_runs or ()) // 2 for c in disk.connection_records)
     assert runs > len(disk.connection_records) + 10  # the long one came in many runs
     _same(disk, mem)
     _same(analyzer.analyze(path, jobs=2), mem)
@@ -179,3 +179,160 @@ def test_without_orjson_the_same(monkeypatch: pytest.MonkeyPatch, on_disk: None)
     mem = analyzer.analyze(path)
     assert '"connection": "C1", "index": 1' in mem.to_json()
     _same(disk, mem)
+
+
+# ---- connections on disk (ConnectionStore)
+
+
+@pytest.fixture
+def conns_on_disk(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every analysis keeps its connections on disk, in blocks of 3, pieces of 2 (many
+    blocks and pieces to merge even for a small capture)."""
+    from analyzer.output import store
+
+    monkeypatch.setattr(store, "MEMORY_CONNECTIONS", 0)
+    monkeypatch.setattr(store, "BLOCK", 3)
+    monkeypatch.setattr(store, "CHUNK", 2)
+
+
+def _in_memory(paths: str | list[str], **kw: Any) -> analyzer.Analysis:
+    from analyzer.output import store
+
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(store, "MEMORY_CONNECTIONS", 1 << 40)
+        return analyzer.analyze(paths, **kw)
+
+
+def _same_connections(disk: analyzer.Analysis, mem: analyzer.Analysis) -> None:
+    from analyzer.output.jsonout import connection_dict
+
+    assert isinstance(mem.connection_records, list)
+    assert disk.to_json() == mem.to_json()
+    assert disk.to_dict() == mem.to_dict()
+    assert disk.server_records == mem.server_records
+    assert len(disk.connection_records) == len(mem.connection_records)
+    for c, m in zip(disk.connection_records, mem.connection_records, strict=True):
+        assert connection_dict(c) == connection_dict(m)
+        assert (c.first, c.held_until, c.exchange_count, c.close_delimited) == (
+            m.first, m.held_until, m.exchange_count, m.close_delimited
+        )
+        assert c.last_exchange == m.last_exchange
+    assert disk.exchange_records == mem.exchange_records
+
+
+@pytest.mark.parametrize("path", ALL, ids=[p.name for p in ALL])
+def test_every_capture_gives_the_same_answer_with_connections_on_disk(
+    path: Path, conns_on_disk: None
+) -> None:
+    disk = analyzer.analyze(str(path))
+    mem = _in_memory(str(path))
+    if len(mem.connection_records) > 1:  # (one connection: nothing can be out of order)
+        assert not isinstance(disk.connection_records, list)  # really from disk
+    _same_connections(disk, mem)
+
+
+def test_connections_on_disk_several_files_and_partitions(conns_on_disk: None) -> None:
+    paths = [str(CAPTURES / n) for n in ("go-leak.pcap", "go-drain.pcap", "ipv6.pcap",
+                                         "pipelined.pcap", "zeek/wikipedia.pcap")]
+    mem = _in_memory(paths)
+    _same_connections(analyzer.analyze(paths), mem)
+    _same_connections(analyzer.analyze(paths, jobs=2), mem)
+
+
+def test_connections_out_of_order_are_sorted_in_memory(conns_on_disk: None) -> None:
+    """Overlapping files are separate groups: the second's connections are numbered
+    after the first's but start earlier, so the classifier's passes (by start) cannot
+    stream them by id: they are loaded and sorted (the same answer, not flat)."""
+    a, b_ = str(CAPTURES / "go-leak.pcap"), str(CAPTURES / "go-drain.pcap")
+    disk = analyzer.analyze([b_, a, a])
+    assert isinstance(disk.connection_records, list)
+    _same_connections(disk, _in_memory([b_, a, a]))
+
+
+def test_connection_store_reads_like_a_list(conns_on_disk: None) -> None:
+    path = str(CAPTURES / "go-leak.pcap")
+    disk, mem = analyzer.analyze(path), _in_memory(path)
+    cs, ms = disk.connection_records, mem.connection_records
+    n = len(ms)
+    assert n > 6
+    assert [c.id for c in cs[:4]] == [f"C{i}" for i in range(1, 5)]
+    from analyzer.output.jsonout import connection_dict as row
+
+    def rows(xs: list[Any]) -> list[dict[str, Any]]:
+        return [row(c) for c in xs]
+
+    assert rows(cs[2:5]) == rows(ms[2:5]) and rows(cs[::2]) == rows(ms[::2])
+    assert rows(cs[-2:]) == rows(ms[-2:])
+    assert row(cs[0]) == row(ms[0]) and row(cs[-1]) == row(ms[-1])
+    assert row(cs[n - 1]) == row(ms[n - 1])
+    with pytest.raises(IndexError):
+        cs[n]
+    assert list(cs) == list(cs)  # iterated again: the same
+    assert disk.connections.equals(mem.connections)
+    assert "connections=" in repr(disk)
+
+
+def test_connection_store_unit(tmp_path: Path) -> None:
+    """Connections added in any order come back by ``first``, numbered by position,
+    with their diagnosis once the codes are set, their exchange runs kept."""
+    import random
+
+    from analyzer.core.classify import CODES
+    from analyzer.core.records import ConnectionRecord, ExchangeRecord
+    from analyzer.output.store import ConnectionStore
+
+    rng = random.Random(7)
+    firsts = rng.sample(range(10_000), 50)
+    s = ConnectionStore(limit=5)
+    for k, f in enumerate(firsts):
+        last = ExchangeRecord(connection=f"C{k}", index=1, method="GET") if k % 2 else None
+        s.add(ConnectionRecord(id=f"C{k}", first=f, client=f"10.0.0.1:{k}",
+                               anomalies={"x": k} if k % 3 else {}, last_exchange=last,
+                               exchange_count=k % 2, held_until=float(k),
+                               exchange_runs=[k, k + 10] if k % 2 else None))
+    s.seal()
+    assert s.spilled and len(s) == 50
+    back = list(s)
+    assert [c.first for c in back] == sorted(firsts)
+    assert [c.id for c in back] == [f"C{i}" for i in range(1, 51)]
+    for c in back:
+        k = int(c.client.rsplit(":", 1)[1])
+        assert c.anomalies == ({"x": k} if k % 3 else {}) and c.held_until == float(k)
+        assert (c.last_exchange is None) == (k % 2 == 0)
+        assert c.exchange_runs == ([k, k + 10] if k % 2 else None)
+        if c.last_exchange is not None:
+            assert c.last_exchange.connection == c.id and c.last_exchange.method == "GET"
+    s.codes = bytearray(i % len(CODES) for i in range(50))
+    assert [c.diagnosis for c in s] == [CODES[i % len(CODES)] for i in range(50)]
+    s.close()
+    small = ConnectionStore(limit=100)
+    small.add(ConnectionRecord(id="C1", first=3))
+    small.seal()
+    assert not small.spilled and small.records[0].first == 3
+
+
+def test_a_big_capture_streams_its_connections_from_the_start(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Inputs bigger than STREAM_BYTES in all put their connections on disk from the
+    first one (no memory filled first); the answer is the same."""
+    from analyzer.output import store
+
+    path = str(CAPTURES / "go-leak.pcap")
+    mem = _in_memory(path)
+    seen: list[int | None] = []
+    real = store.ConnectionStore.__init__
+
+    def spy(self: store.ConnectionStore, limit: int | None = -1) -> None:
+        real(self, limit)
+        seen.append(self.limit)
+
+    monkeypatch.setattr(store.ConnectionStore, "__init__", spy)
+    monkeypatch.setattr(store, "STREAM_BYTES", os.path.getsize(path) - 1)
+    disk = analyzer.analyze(path)
+    assert seen == [0] and not isinstance(disk.connection_records, list)
+    _same_connections(disk, mem)
+    monkeypatch.setattr(store, "STREAM_BYTES", os.path.getsize(path))
+    seen.clear()
+    assert isinstance(analyzer.analyze(path).connection_records, list)
+    assert seen == [store.MEMORY_CONNECTIONS]

@@ -96,8 +96,12 @@ class FlowTable:
         spool: Callable[[ExchangeRecord], None] | None = None,
         show_secrets: bool = False,
         partition: tuple[int, int] = (0, 1),
+        on_record: Callable[[ConnectionRecord], None] | None = None,
     ) -> None:
         self.capture = capture
+        # Finished connections go to on_record when given (analyze(): a store that may
+        # put them on disk), else they are kept in ``records``.
+        self.on_record = on_record
         # Only the connections with partition_of(key, count) == index (analyze(jobs=N)):
         # every partition still walks every record, so time and sweeps are the same.
         self.part_index, self.part_count = partition
@@ -428,14 +432,15 @@ class FlowTable:
         idle_before = self.now - self.idle_timeout
         for f in list(self.open.values()):
             expired = f.last < idle_before and f.closed_ts is None
-            self._finish(f, expired)
-            if f.teardown is None and not expired:  # still open when the capture ended
-                self.records[-1].held_until = max(self.now, f.last)
+            # one still open when the capture ended is held until then
+            held = max(self.now, f.last) if f.teardown is None and not expired else 0.0
+            self._finish(f, expired, held)
         self.records.sort(key=lambda r: int(r.id[1:]))
         return self.records
 
-    def _finish(self, flow: Flow, expired: bool) -> None:
-        """Turn a connection into its record and drop its state."""
+    def _finish(self, flow: Flow, expired: bool, held_until: float = 0.0) -> None:
+        """Turn a connection into its record (to ``on_record``, else kept in
+        ``records``) and drop its state."""
         del self.open[flow.num]
         if self.table.get(flow.ckey, (None,))[0] is flow:
             del self.table[flow.ckey]
@@ -448,7 +453,12 @@ class FlowTable:
             for ex in rec.exchanges:
                 self.spool(ex)
             rec.exchanges = SPOOLED
-        self.records.append(rec)
+        if held_until:
+            rec.held_until = held_until
+        if self.on_record is not None:
+            self.on_record(rec)
+        else:
+            self.records.append(rec)
         t = self.finished_totals.get(rec.server)
         if t is None:
             t = self.finished_totals[rec.server] = [0, 0, 0]

@@ -121,6 +121,9 @@ class ConnectionRecord:
     # Internal, never output: the ordinal of the connection's first packet among all the
     # records read (analyze() numbers the connections C1, C2, … by it).
     first: int = 0
+    # Internal, never output: where its exchanges are in the analysis' exchange store
+    # (start, end offsets of each run of lines; analyzer.output.store).
+    exchange_runs: list[int] | None = None
 
     def __init__(
         self,
@@ -158,6 +161,7 @@ class ConnectionRecord:
         last_exchange: ExchangeRecord | None = None,
         close_delimited: bool = False,
         first: int = 0,
+        exchange_runs: list[int] | None = None,
     ) -> None:
         self.id = id
         self.capture = capture
@@ -193,6 +197,7 @@ class ConnectionRecord:
         self.last_exchange = last_exchange
         self.close_delimited = close_delimited
         self.first = first
+        self.exchange_runs = exchange_runs
 
     @property
     def client_ip(self) -> str:
@@ -293,3 +298,42 @@ def connection_row(c: ConnectionRecord) -> dict[str, Any]:
         "expired": c.expired,
         "anomalies": c.anomalies,
     }
+
+
+def exchange_values(e: ExchangeRecord) -> tuple[Any, ...]:
+    """The exchange's fields as plain values, in declaration order (``ExchangeRecord(*t)``
+    rebuilds it; a test checks)."""
+    return (
+        e.connection, e.index, e.method, e.target, e.version, e.status, e.request_ts,
+        e.response_ts, e.opened_connection, e.closed_connection, e.response_end_ts,
+        e.response_version, e.request_connection, e.response_connection, e.framing,
+        e.interim_responses, e.request_end_ts, e.reason,
+    )
+
+
+def connection_values(c: ConnectionRecord) -> tuple[Any, ...]:
+    """The connection as plain values (marshal and pickle write them fast): ``first``,
+    its fields in declaration order but ``exchanges`` (a connection on disk or sent by a
+    worker has them in an exchange store), its last exchange's values or None.
+    :func:`connection_from_values` rebuilds it; a test checks every field."""
+    last = c.last_exchange
+    return (
+        c.first, c.id, c.capture, c.client, c.server, c.start, c.end, c.handshake_seen,
+        c.syn, c.synack, c.fin_client, c.fin_server, c.rst_client, c.rst_server,
+        c.closed_by, c.requests, c.responses, c.interim_responses, c.label, c.upgraded,
+        c.missing_bytes, c.diagnosis, c.packets, c.client_bytes, c.server_bytes,
+        c.teardown_ts, c.handshake_rtt, c.expired, c.held_until, c.anomalies,
+        c.exchange_count, c.close_delimited, c.exchange_runs,
+        None if last is None else exchange_values(last),
+    )
+
+
+def connection_from_values(t: tuple[Any, ...], exchanges: list[ExchangeRecord]) -> ConnectionRecord:
+    """The record :func:`connection_values` gave ``t`` for, with ``exchanges``."""
+    last = t[33]
+    return ConnectionRecord(
+        t[1], t[2], t[3], t[4], t[5], t[6], t[7], t[8], t[9], t[10], t[11], t[12], t[13],
+        t[14], t[15], t[16], t[17], t[18], t[19], t[20], t[21], t[22], t[23], t[24], t[25],
+        t[26], t[27], t[28], t[29], exchanges, t[30],
+        None if last is None else ExchangeRecord(*last), t[31], t[0], t[32],
+    )

@@ -17,19 +17,17 @@ What is stored
     escaped.) Lines go to an anonymous temporary file in ``TMPDIR``, gone when the store
     is closed or collected, or the process exits.
 
-The index
+Where each connection's exchanges are
     The lines of one connection arrive in runs: a long connection spills its oldest
     exchanges while it runs (:data:`analyzer.core.exchanges.KEEP`), the rest come when it
-    is finished, and other connections' lines come in between. Per run the store keeps
-    two int64s: the run's connection and its offset in the file (a run ends where the
-    next one starts). During a group's pass the connection is the flow table's number
-    (``C<num>``); :meth:`ExchangeStore.resolve` turns it into the connection's ``first``
-    ordinal (the record it started at, counted over every record read: stable across
-    groups and partitions). :meth:`ExchangeStore.seal`, given the renumbered connections,
-    sorts the runs by (``first``, position in the file) — connection order, then index
-    order — and notes each run's final id.
+    is finished, and other connections' lines come in between. The store notes the
+    runs of each *open* connection; when the connection is finished, :meth:`take` hands
+    them over ([start, end, …] offsets) and they become the connection record's
+    ``exchange_runs``. Nothing here grows with the number of connections: the
+    connections carry their runs, in memory or in a :class:`ConnectionStore` on disk.
 
 Reading
+    :meth:`ExchangeStore.seal` is given the final connections in order (id and runs).
     :meth:`ExchangeStore.write_lines` writes the report's exchanges section: per run one
     read and one ``replace`` that puts the final id at the head of every line (the bytes
     ``write_json`` prints for the exchange in memory). :meth:`ExchangeStore.records`
@@ -37,32 +35,43 @@ Reading
     JSON gives back every float, int and string as it was.
 
 Partitions (``analyze(jobs=N)``, dask) each fill a store of their own; the parent
-:meth:`ExchangeStore.adopt`\\ s their lines and index (``first`` is the same in every
-process), so the result is the one of a single process, to the byte.
+:meth:`ExchangeStore.adopt`\\ s their lines and shifts their connections' runs by where
+they landed, so the result is the one of a single process, to the byte.
 """
 
 from __future__ import annotations
 
+import heapq
+import itertools
+import marshal
 import os
 import shutil
 import tempfile
-from array import array
-from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from operator import attrgetter, itemgetter
+from typing import IO, Any, overload
 
-from analyzer.core.records import ConnectionRecord, ExchangeRecord
+from analyzer.core.classify import CODES
+from analyzer.core.flows import SPOOLED
+from analyzer.core.records import (
+    ConnectionRecord,
+    ExchangeRecord,
+    connection_from_values,
+    connection_values,
+)
 from analyzer.output.jsonout import encoder, exchange_dict
 
 BUFFER = 1 << 20  # bytes of lines written to the file at once
 
-# What a partition sends back (ExchangeStore.export): its lines (the bytes, or the path
-# of its file when the parent can read it there) and its index (per run: the
-# connection's ``first``, the offset).
-Exported = tuple[bytes | str, "array[int]", "array[int]"]
+# What a partition sends back (ExchangeStore.export): its lines, as bytes or as the path
+# of its file when the parent can read it there.
+Exported = bytes | str
+Runs = Iterable[tuple[str, list[int] | None]]  # per connection in order: id, its runs
 
 
 class ExchangeStore:
-    """Encoded exchanges in a temporary file, with a per-run index (module docstring)."""
+    """Encoded exchanges in a temporary file; each connection notes where its own are
+    (module docstring)."""
 
     def __init__(self, directory: str | None = None) -> None:
         """``directory``: write a named file there (a worker whose parent will adopt it
@@ -79,11 +88,10 @@ class ExchangeStore:
         self._pos = 0  # where the next line goes (no tell() per run)
         self._to_dict = exchange_dict
         self._write = self._fh.write
-        self._keys = array("q")  # per run: the connection (flow number, then `first`)
-        self._starts = array("q")  # per run: where its lines start in the file
-        self._cid: str | None = None  # the connection of the run being written
-        self._order = array("q")  # after seal(): the runs in the report's order
-        self._ids: list[str] = []  # … and each one's final connection id
+        self._cid: str | None = None  # the connection of the run being written …
+        self._run: list[int] = []  # … its runs so far (the current one not closed yet)
+        self._open: dict[str, list[int]] = {}  # runs of the open connections
+        self._order: Callable[[], Runs] | None = None  # the connections, once final
 
     # ---- writing (during the pass)
     def add(self, ex: ExchangeRecord) -> None:
@@ -91,47 +99,45 @@ class ExchangeStore:
         line = self._encode(self._to_dict(ex))
         cid = ex.connection
         if cid != self._cid:  # a new run
-            self._keys.append(int(cid[1:]))
-            self._starts.append(self._pos)
-            self._cid = cid
+            if self._cid is not None:
+                self._run.append(self._pos)  # the previous run ends here
+            run = self._open.get(cid)
+            if run is None:
+                run = self._open[cid] = []
+            run.append(self._pos)
+            self._run, self._cid = run, cid
         self._pos += len(line)
         self._write(line)
 
-    def mark(self) -> int:
-        """A new flow table (group of files) starts: its connection numbers start again
-        at 1. Returns where its runs will start, for :meth:`resolve`."""
-        self._cid = None
-        return len(self._keys)
+    def take(self, cid: str) -> list[int] | None:
+        """The connection (the flow table's id) is finished: its runs, [start, end, …]
+        offsets of its lines (None: it had no exchange)."""
+        run = self._open.pop(cid, None)
+        if run is not None and cid == self._cid:
+            run.append(self._pos)  # the current run is its own: it ends here
+            self._cid = None
+        return run
 
-    def resolve(self, mark: int, records: Sequence[ConnectionRecord]) -> None:
-        """The flow table of the runs since ``mark`` is finished: ``records`` are its
-        connections ordered by number (``C1`` … ``Cn``, as ``FlowTable.finish`` gives
-        them), ``first`` final. Key those runs by ``first``."""
+    def mark(self) -> None:
+        """A new flow table (group of files) starts: its connection ids start again at
+        ``C1`` (every connection of the last one was taken)."""
         self._cid = None
-        if not records:
-            return
-        if records[0].id != "C1" or records[-1].id != f"C{len(records)}":
-            raise RuntimeError("exchange store: connections not numbered 1..n")
-        keys = self._keys
-        for r in range(mark, len(keys)):
-            keys[r] = records[keys[r] - 1].first
 
     def export(self) -> Exported:
         """This (worker's) store for :meth:`adopt`: its file's path when it has one (the
         store then no longer deletes it), else its bytes."""
         self._fh.flush()
         if self.path is not None:
-            data: bytes | str = self.path
+            data: Exported = self.path
             self.path = None
         else:
             self._fh.seek(0)
             data = self._fh.read()
-        return data, self._keys, self._starts
+        return data
 
-    def adopt(self, part: Exported) -> None:
-        """Append a partition's exported lines and index (keyed by ``first``); a file
-        given by path is deleted once copied."""
-        data, keys, starts = part
+    def adopt(self, data: Exported) -> int:
+        """Append a partition's exported lines (a file given by path is deleted once
+        copied); returns the offset they start at (add it to its connections' runs)."""
         self._cid = None
         self._fh.seek(0, os.SEEK_END)
         base = self._fh.tell()
@@ -142,34 +148,15 @@ class ExchangeStore:
         else:
             self._fh.write(data)
         self._pos = self._fh.tell()
-        self._keys.extend(keys)
-        self._starts.extend(array("q", [s + base for s in starts]))
+        return base
 
     # ---- after the pass
-    def seal(self, connections: Sequence[ConnectionRecord]) -> None:
-        """``connections`` are final (ids given, sorted by ``first``): order the runs as
-        the report lists exchanges, each with its connection's id."""
+    def seal(self, order: Callable[[], Runs]) -> None:
+        """``order()`` gives the final connections in order, each as (id, its runs): the
+        report lists their exchanges so."""
         self._cid = None
         self._fh.flush()
-        keys = self._keys
-        n = len(keys)
-        # one sort of plain ints: (first, run) packed as first * n + run
-        packed = sorted([k * n + r for r, k in enumerate(keys)])
-        order = array("q")
-        ids: list[str] = []
-        conns = iter(connections)
-        c: ConnectionRecord | None = None
-        for v in packed:
-            k, r = divmod(v, n)
-            while c is None or c.first != k:
-                c = next(conns, None)
-                if c is None:
-                    raise RuntimeError(f"exchange store: no connection starts at {k}")
-            order.append(r)
-            ids.append(c.id)
-        del packed
-        self._order, self._ids = order, ids
-        self._keys = array("q")
+        self._order = order
 
     @property
     def size(self) -> int:
@@ -179,18 +166,18 @@ class ExchangeStore:
 
     def _runs(self) -> Iterator[tuple[str, bytes]]:
         """(final id, its lines) per run, in the report's order (after :meth:`seal`)."""
-        end = self.size  # (flushes)
-        if not end:
-            return
+        if self._order is None:
+            raise RuntimeError("exchange store: not sealed")
+        self._fh.flush()
         fd = self._fh.fileno()
-        starts = self._starts
-        last = len(starts) - 1
         pread = os.pread
         # pread, not a memory map: mapped pages of the file would count in the RSS (+40 MB
         # at 1M packets) for no measurable gain in time
-        for r, cid in zip(self._order, self._ids, strict=True):
-            start = starts[r]
-            yield cid, pread(fd, (starts[r + 1] if r < last else end) - start, start)
+        for cid, runs in self._order():
+            if runs:
+                for k in range(0, len(runs), 2):
+                    start = runs[k]
+                    yield cid, pread(fd, runs[k + 1] - start, start)
 
     def write_lines(self, write: Callable[[bytes], Any]) -> bool:
         """Write the exchanges as ``write_json`` lists them (a newline and two spaces
@@ -238,17 +225,20 @@ class ExchangeStore:
         """Put the exchanges back into their connections' ``exchanges`` lists (a small
         analysis keeps them in memory, as before); each list's last item is the
         connection's ``last_exchange`` itself."""
-        it = iter(connections)
-        c: ConnectionRecord | None = None
-        for ex in self.records():
-            if c is None or c.id != ex.connection:
-                c = next(it)
-                while c.id != ex.connection:
-                    c = next(it)
-                c.exchanges = []
-            c.exchanges.append(ex)
+        loads = _loads()
+        fd = self._fh.fileno()
+        self._fh.flush()
         for c in connections:
-            if c.exchanges and c.last_exchange is not None:
+            runs = c.exchange_runs
+            if not runs:
+                continue
+            c.exchanges = []
+            for k in range(0, len(runs), 2):
+                blob = os.pread(fd, runs[k + 1] - runs[k], runs[k])
+                for d in loads(b"[" + blob[:-1].replace(b"\n", b",") + b"]"):
+                    d["connection"] = c.id
+                    c.exchanges.append(ExchangeRecord(**d))
+            if c.last_exchange is not None:
                 c.exchanges[-1] = c.last_exchange
 
     def close(self) -> None:
@@ -280,3 +270,146 @@ def _loads() -> Callable[[bytes], Any]:
 
         return json.loads
     return orjson.loads  # type: ignore[no-any-return]
+
+
+# ---- connections
+
+# An analysis with more finished connections than this keeps them on disk (a 1M-packet
+# capture of the benchmark makes ~29k, ~0.9 KB each in memory; a 10M one ten times that).
+MEMORY_CONNECTIONS = 32768
+# Captures bigger than this (all files together) put their connections on disk from the
+# start: they will have many (a 6.7 GB capture of the benchmark has ~300k), and filling
+# memory with MEMORY_CONNECTIONS first would only raise the peak.
+STREAM_BYTES = 1 << 30
+BLOCK = 8192  # connections sorted and written at once, once on disk
+CHUNK = 64  # connections per piece of a block (what a merge holds per block)
+
+# A connection as plain values: records.connection_values (compiled with the core), and
+# back. `first` leads (the merge's key).
+pack_connection = connection_values
+
+
+def unpack_connection(t: tuple[Any, ...]) -> ConnectionRecord:
+    return connection_from_values(t, SPOOLED)
+
+
+class ConnectionStore(Sequence[ConnectionRecord]):
+    """The finished connections of an analysis, in memory up to ``limit``; past it on
+    disk, so memory follows open connections, not the capture's size.
+
+    On disk, connections are written in blocks of :data:`BLOCK`, each sorted by
+    ``first`` (marshal, in pieces of :data:`CHUNK`), to an anonymous temporary file in
+    ``TMPDIR``. Iterating merges the blocks: the connections in order of first packet,
+    each with its final id (``C1``, ``C2``, … by position) and, once :attr:`codes` is
+    set (:func:`analyzer.core.classify.classify`), its diagnosis. What stays in memory
+    is one block being filled and a piece per block during a merge.
+    """
+
+    def __init__(self, limit: int | None = -1) -> None:
+        """``limit``: how many stay in memory (-1: :data:`MEMORY_CONNECTIONS`; None: all)."""
+        self.limit = MEMORY_CONNECTIONS if limit == -1 else limit
+        self._mem: list[ConnectionRecord] = []
+        self._fh: IO[bytes] | None = None
+        self._blocks: list[list[tuple[int, int]]] = []  # per block: (offset, size) per piece
+        self._n = 0
+        self.codes: bytearray | None = None  # the diagnoses, by position
+
+    def add(self, c: ConnectionRecord) -> None:
+        self._mem.append(c)
+        self._n += 1
+        if self._fh is None:
+            if self.limit is not None and self._n > self.limit:
+                self._fh = tempfile.TemporaryFile("w+b")  # noqa: SIM115
+                self._spill()
+        elif len(self._mem) >= BLOCK:
+            self._spill()
+
+    @property
+    def spilled(self) -> bool:
+        return self._fh is not None
+
+    @property
+    def records(self) -> list[ConnectionRecord]:
+        """The connections, when in memory (in the order added)."""
+        if self._fh is not None:
+            raise RuntimeError("connection store: the connections are on disk")
+        return self._mem
+
+    def _spill(self) -> None:
+        """Write what is in memory as sorted blocks."""
+        assert self._fh is not None
+        mem = sorted(self._mem, key=attrgetter("first"))
+        self._mem = []
+        fh = self._fh
+        fh.seek(0, os.SEEK_END)
+        for b in range(0, len(mem), BLOCK):
+            block = mem[b:b + BLOCK]
+            pieces = []
+            for p in range(0, len(block), CHUNK):
+                data = marshal.dumps([pack_connection(c) for c in block[p:p + CHUNK]])
+                pieces.append((fh.tell(), len(data)))
+                fh.write(data)
+            self._blocks.append(pieces)
+
+    def seal(self) -> None:
+        """No more connections: the last block goes to disk."""
+        if self._fh is not None and self._mem:
+            self._spill()
+        if self._fh is not None:
+            self._fh.flush()
+
+    def __len__(self) -> int:
+        return self._n
+
+    def _block(self, pieces: list[tuple[int, int]]) -> Iterator[tuple[Any, ...]]:
+        assert self._fh is not None
+        fd = self._fh.fileno()
+        for offset, size in pieces:
+            yield from marshal.loads(os.pread(fd, size, offset))
+
+    def __iter__(self) -> Iterator[ConnectionRecord]:
+        if self._fh is None:
+            yield from self._mem
+            return
+        codes = self.codes
+        merged = heapq.merge(*(self._block(p) for p in self._blocks), key=itemgetter(0))
+        for i, t in enumerate(merged):
+            c = unpack_connection(t)
+            c.id = cid = f"C{i + 1}"
+            if c.last_exchange is not None:
+                c.last_exchange.connection = cid
+            if codes is not None:
+                c.diagnosis = CODES[codes[i]]
+            yield c
+
+    def runs(self) -> Iterator[tuple[str, list[int] | None]]:
+        """Each connection's final id and exchange runs, in order (on disk: without
+        rebuilding the records)."""
+        if self._fh is None:
+            for c in self._mem:
+                yield c.id, c.exchange_runs
+            return
+        merged = heapq.merge(*(self._block(p) for p in self._blocks), key=itemgetter(0))
+        for i, t in enumerate(merged, 1):
+            yield f"C{i}", t[32]
+
+    @overload
+    def __getitem__(self, k: int) -> ConnectionRecord: ...
+    @overload
+    def __getitem__(self, k: slice) -> list[ConnectionRecord]: ...
+    def __getitem__(self, k: int | slice) -> ConnectionRecord | list[ConnectionRecord]:
+        """One connection or a slice of them (a merge up to there: fine for the first
+        few, slow for many)."""
+        if isinstance(k, slice):
+            if k.step is None and (k.start or 0) >= 0 and (k.stop is None or k.stop >= 0):
+                return list(itertools.islice(self, k.start, k.stop))
+            return list(self)[k]
+        if k < 0:
+            k += self._n
+        if not 0 <= k < self._n:
+            raise IndexError(k)
+        return next(itertools.islice(self, k, None))
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
