@@ -336,3 +336,28 @@ def test_a_big_capture_streams_its_connections_from_the_start(
     seen.clear()
     assert isinstance(analyzer.analyze(path).connection_records, list)
     assert seen == [store.MEMORY_CONNECTIONS]
+
+
+def test_every_output_reads_connections_from_disk(conns_on_disk: None) -> None:
+    """The terminal table, the CSV, the HTML report, HAR and JSON lines take an analysis
+    whose connections are on disk and print what they print from memory."""
+    import io
+
+    from rich.console import Console
+
+    from analyzer.output import csvout, exports, har, report, terminal
+
+    path = str(CAPTURES / "go-leak.pcap")
+    disk, mem = analyzer.analyze(path), _in_memory(path)
+    assert not isinstance(disk.connection_records, list)
+
+    def text(a: analyzer.Analysis) -> str:
+        out = io.StringIO()
+        terminal.render(a, Console(file=out, width=200, color_system=None), max_connections=5)
+        return out.getvalue()
+
+    assert text(disk) == text(mem) and "more connections" in text(disk)
+    assert csvout.connections_csv(disk) == csvout.connections_csv(mem)
+    assert har.har_dict(disk) == har.har_dict(mem)
+    assert list(exports.jsonl_objects(disk)) == list(exports.jsonl_objects(mem))
+    assert report.html_report(disk, max_rows=5) == report.html_report(mem, max_rows=5)
