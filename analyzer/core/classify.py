@@ -207,7 +207,12 @@ class OutOfOrder(Exception):
 
 def diagnose(connections: list[ConnectionRecord]) -> list[ServerRecord]:
     """Give every HTTP connection its diagnosis and return one record per server."""
-    order = sorted(connections, key=lambda c: (c.start, int(c.id[1:])))
+    order = connections  # (from analyze(): in order of first packet, so of start too)
+    if any(
+        b.start < a.start or (b.start == a.start and int(b.id[1:]) < int(a.id[1:]))
+        for a, b in zip(connections, connections[1:])
+    ):
+        order = sorted(connections, key=lambda c: (c.start, int(c.id[1:])))
     found = classify(lambda: order)
     for i, c in enumerate(order):
         c.diagnosis = CODES[found.codes[i]]
@@ -348,13 +353,18 @@ def _first_pass(s: _Server, c: ConnectionRecord, i: int, idle: bytearray) -> Non
     # A client that closes each connection late but steadily (Python's requests.get() in
     # a loop closes connection N when N+1's response is garbage-collected: depth 1) is
     # not a leak.
-    k = s.clients.get(c.client_ip)
+    ip = c.client_ip
+    k = s.clients.get(ip)
     if k is None:
-        k = s.clients[c.client_ip] = _Client()
-    k.active = [a for a in k.active if a[1] > c.start]
+        k = s.clients[ip] = _Client()
+    start = c.start
+    active = k.active
+    if active:
+        if any(a[1] <= start for a in active):
+            active = k.active = [a for a in active if a[1] > start]
     here = 0
-    for done, _closed, pos, _cid in k.active:
-        if done < c.start:
+    for done, _closed, pos, _cid in active:
+        if done < start:
             here += 1
             if not idle[pos]:
                 idle[pos] = 1
