@@ -156,3 +156,12 @@ def test_servers_are_separate_and_clients_counted() -> None:
     assert [(s.server, s.clients, s.requests) for s in servers] == [
         (SERVER, 2, 8), ("10.0.0.3:8080", 1, 1),
     ]
+
+
+def test_connection_header_tokens() -> None:
+    from analyzer.core.classify import _has
+
+    assert _has("close", "close") and _has("keep-alive, close", "close")
+    assert _has(" close ,upgrade", "close") and _has("x,close", "close")
+    assert not _has("", "close") and not _has("closed", "close")
+    assert not _has("keep-alive", "close") and not _has("close-ish, x", "close")

@@ -77,8 +77,13 @@ def _last(c: ConnectionRecord):  # type: ignore[no-untyped-def]
     return c.last_exchange
 
 
-def _tokens(v: str) -> set[str]:
-    return {t.strip() for t in v.split(",")} if v else set()
+def _has(v: str, token: str) -> bool:
+    """Is ``token`` one of the comma-separated tokens of the header value ``v``?"""
+    if not v:
+        return False
+    if v == token:  # (most values are one token)
+        return True
+    return token in {t.strip() for t in v.split(",")}
 
 
 def _closes(c: ConnectionRecord, side: str) -> bool:
@@ -97,14 +102,14 @@ def _rule_close_delimited(c: ConnectionRecord) -> bool:
 
 def _rule_client_connection_close(c: ConnectionRecord) -> bool:
     e = _last(c)
-    return e is not None and "close" in _tokens(e.request_connection)
+    return e is not None and _has(e.request_connection, "close")
 
 
 def _rule_http10_client(c: ConnectionRecord) -> bool:
     e = _last(c)
     return (
         e is not None and e.version in ("1.0", "0.9")
-        and "keep-alive" not in _tokens(e.request_connection)
+        and not _has(e.request_connection, "keep-alive")
     )
 
 
@@ -114,14 +119,14 @@ def _rule_http10_server(c: ConnectionRecord) -> bool:
     e = _last(c)
     return (
         e is not None and c.closed_by != "open" and e.response_version == "1.0"
-        and "keep-alive" not in _tokens(e.response_connection)
+        and not _has(e.response_connection, "keep-alive")
     )
 
 
 def _rule_server_connection_close(c: ConnectionRecord) -> bool:
     e = _last(c)
     return (
-        e is not None and c.closed_by != "open" and "close" in _tokens(e.response_connection)
+        e is not None and c.closed_by != "open" and _has(e.response_connection, "close")
     )
 
 
@@ -407,7 +412,7 @@ def _second_pass(s: _Server, c: ConnectionRecord, i: int, code: str | None) -> N
     e = c.last_exchange
     if (
         code == "server-connection-close" and c.closed_by == "server" and e is not None
-        and "close" in _tokens(e.response_connection)
+        and _has(e.response_connection, "close")
     ):
         key = _LIMITED
         s.limited.append(i)
