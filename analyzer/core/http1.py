@@ -33,7 +33,7 @@ The head buffer remembers how far it has searched, so byte-at-a-time input stays
 from __future__ import annotations
 
 import re
-from typing import Final, Protocol
+from typing import Final
 
 HEAD: Final = 0
 BODY_LEN: Final = 1
@@ -139,43 +139,49 @@ def _fields_at(
         p += 1  # a line starts here
         if p >= e:
             break
-        b = buf[p]
-        c = b | 0x20
-        if c == 99:  # c
-            name = "content-length"
-            j = _colon(buf, p, e, b"content-length")
-            if j < 0:
-                name = "connection"
-                j = _colon(buf, p, e, b"connection")
-        elif c == 116:  # t
-            name = "transfer-encoding"
-            j = _colon(buf, p, e, b"transfer-encoding")
-        elif c == 107:  # k
-            name = "keep-alive"
-            j = _colon(buf, p, e, b"keep-alive")
-        else:
-            if b == 10 and strict:
-                return None
-            continue
-        if j < 0:
-            continue
-        k = j + 1
-        while k < e and buf[k] != 13 and buf[k] != 10:
-            k += 1
-        # the value, stripped as bytes.strip() does (ASCII whitespace)
-        a = j + 1
-        while a < k and (buf[a] == 32 or 9 <= buf[a] <= 13):
-            a += 1
-        z = k
-        while z > a and (buf[z - 1] == 32 or 9 <= buf[z - 1] <= 13):
-            z -= 1
-        v = _str(buf[a:z])
-        if name == "content-length":
-            cls.append(v)
-        old = headers.get(name)
-        headers[name] = v if old is None else old + ", " + v
-        p = k
+        if strict and buf[p] == 10:
+            return None
+        p = _field_line(buf, p, e, headers, cls)
     return headers, cls
+
+
+def _field_line(buf: bytes, p: int, e: int, headers: dict[str, str], cls: list[str]) -> int:
+    """The line at ``buf[p]`` (before ``e``): when it is one of the framing fields, its
+    value goes to ``headers`` (and ``cls``). Returns where to look on: its value's end,
+    or ``p``."""
+    c = buf[p] | 0x20
+    if c == 99:  # c
+        name = "content-length"
+        j = _colon(buf, p, e, b"content-length")
+        if j < 0:
+            name = "connection"
+            j = _colon(buf, p, e, b"connection")
+    elif c == 116:  # t
+        name = "transfer-encoding"
+        j = _colon(buf, p, e, b"transfer-encoding")
+    elif c == 107:  # k
+        name = "keep-alive"
+        j = _colon(buf, p, e, b"keep-alive")
+    else:
+        return p
+    if j < 0:
+        return p
+    k = j + 1
+    while k < e and buf[k] != 13 and buf[k] != 10:
+        k += 1
+    # the value, stripped as bytes.strip() does (ASCII whitespace)
+    a = j + 1
+    while a < k and (buf[a] == 32 or 9 <= buf[a] <= 13):
+        a += 1
+    z = k
+    while z > a and (buf[z - 1] == 32 or 9 <= buf[z - 1] <= 13):
+        z -= 1
+    v = _str(buf[a:z])
+    if name == "content-length":
+        cls.append(v)
+    old = headers.get(name)
+    headers[name] = v if old is None else old + ", " + v
+    return k
 
 
 def _method_at(buf: bytes, s: int) -> bool:
@@ -206,20 +212,35 @@ def looks_like_response(data: bytes) -> bool:
     return data[:5].upper() == b"HTTP/"
 
 
-class Owner(Protocol):
-    """What a reader reports to (implemented by :class:`exchanges.Conversation`)."""
+class Owner:
+    """What a reader reports to: the base of :class:`exchanges.Conversation` (and of the
+    owner of detached readers). A base class, not a Protocol, so that compiled readers
+    call its methods directly rather than by name."""
+
+    __slots__ = ()
 
     def on_request(
         self, ts: float, method: str, target: str, version: str, headers: dict[str, str]
-    ) -> None: ...
-    def response_context(self) -> tuple[str | None, str | None]: ...
+    ) -> None:
+        raise NotImplementedError
+
+    def response_context(self) -> tuple[str | None, str | None]:
+        raise NotImplementedError
+
     def on_response(
         self, ts: float, status: int, reason: str, version: str, headers: dict[str, str],
         framing: str,
-    ) -> None: ...
-    def on_message_end(self, is_request: bool, ts: float) -> None: ...
-    def on_upgrade(self, ts: float) -> None: ...
-    def anomaly(self, name: str) -> None: ...
+    ) -> None:
+        raise NotImplementedError
+
+    def on_message_end(self, is_request: bool, ts: float) -> None:
+        raise NotImplementedError
+
+    def on_upgrade(self, ts: float) -> None:
+        raise NotImplementedError
+
+    def anomaly(self, name: str) -> None:
+        raise NotImplementedError
 
 
 class MessageReader:
@@ -330,19 +351,15 @@ class MessageReader:
                     self.state = BODY_CLOSE
                     return e
             # Fast path: the whole header block is in this segment.
-            end = _find(buf, b"\r\n\r\n", s, e)
             if (
-                end >= 0
-                and end - s <= MAX_HEAD  # larger blocks take the slow path and its bound
-                and (
-                    _method_at(buf, s)
-                    if self.is_request
-                    else buf[s] == 72 and buf[s + 1] == 84 and buf[s + 2] == 84
-                    and buf[s + 3] == 80 and buf[s + 4] == 47  # "HTTP/" (end > s + 4)
-                )
-                and self._parse(buf, s, end, ts, True)
+                _method_at(buf, s)
+                if self.is_request
+                else s + 5 <= e and buf[s] == 72 and buf[s + 1] == 84 and buf[s + 2] == 84
+                and buf[s + 3] == 80 and buf[s + 4] == 47  # "HTTP/"
             ):
-                return end + 4
+                end = self._parse(buf, s, e, ts, True)
+                if end >= 0:
+                    return end + 4
         # Slow path: accumulate the header block (bounded by MAX_HEAD).
         before = len(head)
         head += buf[s:e]
@@ -425,20 +442,22 @@ class MessageReader:
         self.state = HEAD
         return (nl + 1) if nl >= 0 else len(head)
 
-    def _parse(self, buf: bytes, s: int, end: int, ts: float, fast: bool) -> bool:
-        """Parse the header block ``buf[s:end]`` (start line + fields) and choose the body
-        framing. ``fast`` (the block was found whole in one segment, not accumulated):
-        first check what the slow path would see differently, and return False, having
-        done nothing, for a block with an empty line in it or (a request) a first line
-        without " HTTP/"."""
+    def _parse(self, buf: bytes, s: int, e: int, ts: float, fast: bool) -> int:
+        """Parse a header block (start line + fields) and choose the body framing.
+
+        The block is ``buf[s:e]`` (returns ``e``), or, ``fast``, it is what precedes the
+        first CRLFCRLF in ``buf[s:e]``, found here on the way: returns where it is, or -1
+        (having done nothing) when there is none, when it is farther than MAX_HEAD or an
+        empty line (LF LF) comes first, or when a request line has no " HTTP/": then the
+        slow path takes the bytes, as it would have."""
         # Only the fields that decide framing and persistence are extracted (RFC 9112
-        # §6.1, §6.3, §9.3), in one pass over the block; the first line in another, which
-        # notes its first two spaces (and, in a request, whether " HTTP/" follows one).
+        # §6.1, §6.3, §9.3), in one pass over the block that also notes the first line's
+        # first two spaces (and whether " HTTP/" follows one).
         sp1 = sp2 = -1
         spaces = 0
         http = False
         p = s
-        while p < end:
+        while p < e:
             c = buf[p]
             if c == 10:
                 break
@@ -449,20 +468,42 @@ class MessageReader:
                 elif sp2 < 0:
                     sp2 = p
                 if (
-                    not http and p + 5 < end and buf[p + 1] == 72 and buf[p + 2] == 84
+                    not http and p + 5 < e and buf[p + 1] == 72 and buf[p + 2] == 84
                     and buf[p + 3] == 84 and buf[p + 4] == 80 and buf[p + 5] == 47
                 ):
                     http = True
             p += 1
-        fields = _fields_at(buf, p, end, fast)
-        if fields is None:
-            return False
         if fast and self.is_request and not http:
-            return False
-        headers, cls = fields
-        le = p  # the first line, without its trailing CRs
+            return -1
+        le = p  # the first line's end
+        end = -1 if fast else e
+        headers: dict[str, str] = {}
+        cls: list[str] = []
+        while p < e:
+            if buf[p] != 10:
+                p += 1
+                continue
+            if fast:
+                if (
+                    p - 1 >= s and buf[p - 1] == 13 and p + 2 < e and buf[p + 1] == 13
+                    and buf[p + 2] == 10
+                ):
+                    end = p - 1  # the first CRLFCRLF
+                    break
+                if p - s > MAX_HEAD + 1:
+                    return -1  # any end farther on is too far
+            p += 1  # a line starts here
+            if p >= e:
+                break
+            if fast and buf[p] == 10:
+                return -1  # an empty line: the slow path ends the block there
+            p = _field_line(buf, p, e, headers, cls)
+        if end < 0 or end - s > MAX_HEAD:
+            return -1
         while le > s and buf[le - 1] == 13:
-            le -= 1
+            le -= 1  # the first line without its trailing CRs
+        if le > end:
+            le = end
         if spaces != 2 and self.is_request:
             sp2 = -1  # not three parts: the general code splits the line
         self.messages += 1
@@ -471,7 +512,7 @@ class MessageReader:
             self._request(buf, s, le, sp1, sp2, headers, cls, ts0)
         else:
             self._response(buf, s, le, sp1, sp2, headers, cls, ts0)
-        return True
+        return end
 
     # _request/_response get ``ts`` = the time of the message's first byte (the exchange's
     # request_ts/response_ts); a message without a body ends when its header block ended,
