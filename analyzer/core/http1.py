@@ -95,6 +95,18 @@ def _version(buf: bytes, a: int, z: int) -> str:
     return _str(buf[a:z])
 
 
+def _word(buf: bytes, a: int, z: int) -> str:
+    """``_str(buf[a:z])``, without the slice for the usual "GET", "POST" and "OK"."""
+    n = z - a
+    if n == 3 and buf[a] == 71 and buf[a + 1] == 69 and buf[a + 2] == 84:
+        return "GET"
+    if n == 2 and buf[a] == 79 and buf[a + 1] == 75:
+        return "OK"
+    if n == 4 and buf[a] == 80 and buf[a + 1] == 79 and buf[a + 2] == 83 and buf[a + 3] == 84:
+        return "POST"
+    return _str(buf[a:z])
+
+
 def _fields(block: bytes) -> tuple[dict[str, str], list[str]]:
     """The framing fields of a header block: {name: values joined by ", "} and the
     Content-Length values in order."""
@@ -529,7 +541,7 @@ class MessageReader:
             and buf[sp2 + 4] == 80 and buf[sp2 + 5] == 47
         ):
             # The common form, "METHOD target HTTP/x.y": split(b" ") in three parts
-            method = _str(buf[s:sp1])
+            method = _word(buf, s, sp1)
             target = buf[sp1 + 1 : sp2].decode("latin-1")
             version = _version(buf, sp2 + 6, le)
         else:
@@ -598,7 +610,7 @@ class MessageReader:
                 status = status * 10 + c - 48
         if status >= 0:
             version = _version(buf, s + 5, sp1)
-            reason = _str(buf[sp2 + 1 : le])
+            reason = _word(buf, sp2 + 1, le)
         else:
             parts = buf[s:le].split(b" ", 2)
             version = _str(parts[0][5:]) if parts[0][:5].upper() == b"HTTP/" else "?"
