@@ -188,9 +188,12 @@ def _field_line(buf: bytes, p: int, e: int, headers: dict[str, str], cls: list[s
     z = k
     while z > a and (buf[z - 1] == 32 or 9 <= buf[z - 1] <= 13):
         z -= 1
-    v = _str(buf[a:z])
     if name == "content-length":
+        # (lengths vary: not worth a lookup in _interned, which they would fill)
+        v = buf[a:z].decode("latin-1")
         cls.append(v)
+    else:
+        v = _str(buf[a:z])
     old = headers.get(name)
     headers[name] = v if old is None else old + ", " + v
     return k
