@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Final
 
-from analyzer.core.http1 import MessageReader
+from analyzer.core.http1 import MessageReader, Owner
 from analyzer.core.records import ExchangeRecord
 from analyzer.core.secrets import redact_target
 
@@ -25,7 +25,7 @@ MAX_PENDING: Final = 100  # unanswered pipelined requests kept for pairing (anom
 KEEP: Final = 16  # with a spool, completed exchanges past this many go to it (memory stays flat)
 
 
-class Conversation:
+class Conversation(Owner):
     """The HTTP side of one connection: two readers, the pairing queue, the exchanges."""
 
     __slots__ = (
@@ -169,16 +169,23 @@ class Conversation:
         return bool(self.exchanges)
 
 
-class _Detached:
+class _Detached(Owner):
     """Owner of readers whose connection is finished: late events are ignored."""
 
-    def on_request(self, *a: object) -> None: ...
-    def response_context(self) -> tuple[None, None]:
+    __slots__ = ()
+
+    def on_request(
+        self, ts: float, method: str, target: str, version: str, headers: dict[str, str]
+    ) -> None: ...
+    def response_context(self) -> tuple[str | None, str | None]:
         return None, None
-    def on_response(self, *a: object) -> None: ...
-    def on_message_end(self, *a: object) -> None: ...
-    def on_upgrade(self, *a: object) -> None: ...
-    def anomaly(self, *a: object) -> None: ...
+    def on_response(
+        self, ts: float, status: int, reason: str, version: str, headers: dict[str, str],
+        framing: str,
+    ) -> None: ...
+    def on_message_end(self, is_request: bool, ts: float) -> None: ...
+    def on_upgrade(self, ts: float) -> None: ...
+    def anomaly(self, name: str) -> None: ...
 
 
 _DETACHED = _Detached()

@@ -56,7 +56,7 @@ class Flow:
         "num", "ckey", "skey", "start", "last", "handshake_seen", "roles_final",
         "syn", "synack", "fin", "rst", "teardown", "client_isn", "server_isn",
         "syn_ts", "synack_ts", "streams", "conv", "packets", "nbytes", "closed_ts",
-        "first",
+        "first", "s0", "s1",
     )
 
     def __init__(self, num: int, ckey: bytes, skey: bytes, ts: float) -> None:
@@ -76,7 +76,10 @@ class Flow:
         self.server_isn: int | None = None
         self.syn_ts: float | None = None
         self.synack_ts: float | None = None
-        self.streams = [Stream(), Stream()]
+        # streams[0], streams[1] also as attributes: read per packet, cheaper than the list
+        self.s0 = Stream()
+        self.s1 = Stream()
+        self.streams = [self.s0, self.s1]
         self.conv: Conversation | None = None
         self.packets = 0
         self.nbytes = [0, 0]
@@ -174,6 +177,7 @@ class FlowTable:
         ports) is one contiguous slice; anything else, or anything odd, goes through
         decode()."""
         key = b""
+        fast = False  # (a flag: cheaper than the truth of the key)
         if lt == 1 and caplen >= 54:
             # Byte indexing rather than struct: compiled (mypyc), each is a C read.
             etype = buf[off + 12] << 8 | buf[off + 13]
@@ -193,6 +197,7 @@ class FlowTable:
                         return
                     key = buf[off + 26 : off + 38]
                     p = off + 38
+                    fast = True
             elif etype == 0x86DD and caplen >= 74 and buf[off + 20] == 6:
                 # Ethernet + IPv6 with TCP as the first next header (RFC 8200).
                 plen = buf[off + 18] << 8 | buf[off + 19]
@@ -207,7 +212,8 @@ class FlowTable:
                         return
                     key = buf[off + 22 : off + 58]
                     p = off + 58
-            if key:
+                    fast = True
+            if fast:
                 seq = buf[p] << 24 | buf[p + 1] << 16 | buf[p + 2] << 8 | buf[p + 3]
                 ack = buf[p + 4] << 24 | buf[p + 5] << 16 | buf[p + 6] << 8 | buf[p + 7]
                 flags = buf[p + 9]
@@ -216,7 +222,7 @@ class FlowTable:
                     pe = off + caplen
                 if pe < ps:
                     pe = ps
-        if not key:
+        if not fast:
             r = decode(buf, off, caplen, lt)
             if isinstance(r, str):
                 self.skipped[r] = self.skipped.get(r, 0) + 1
@@ -258,9 +264,11 @@ class FlowTable:
                 flow.nbytes[d] += seglen
             if flags & SYN:
                 seq += 1
-            flow.streams[d].segment(seq, buf, ps, pe, seglen, ts, bool(flags & FIN))
-        if flags & ACK and flow.streams[1 - d].pending:
-            flow.streams[1 - d].acked(ack, ts)
+            (flow.s1 if d else flow.s0).segment(seq, buf, ps, pe, seglen, ts, bool(flags & FIN))
+        if flags & ACK:
+            other = flow.s0 if d else flow.s1
+            if other.pending:
+                other.acked(ack, ts)
 
     # ---- per-connection events
     def _new(self, key: bytes, flags: int, ts: float, i: int) -> tuple[Flow, int]:
@@ -347,6 +355,7 @@ class FlowTable:
             flow.fin.reverse()
             flow.rst.reverse()
             flow.streams.reverse()
+            flow.s0, flow.s1 = flow.s1, flow.s0
             flow.nbytes.reverse()
             if flow.teardown is not None:
                 side, kind, tts = flow.teardown

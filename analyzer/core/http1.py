@@ -33,7 +33,7 @@ The head buffer remembers how far it has searched, so byte-at-a-time input stays
 from __future__ import annotations
 
 import re
-from typing import Final, Protocol
+from typing import Final
 
 HEAD: Final = 0
 BODY_LEN: Final = 1
@@ -85,33 +85,135 @@ def _str(b: bytes) -> str:
     return s
 
 
+def _version(buf: bytes, a: int, z: int) -> str:
+    """``_str(buf[a:z])``, without the slice for the usual "1.1" and "1.0"."""
+    if z - a == 3 and buf[a] == 49 and buf[a + 1] == 46:
+        if buf[a + 2] == 49:
+            return "1.1"
+        if buf[a + 2] == 48:
+            return "1.0"
+    return _str(buf[a:z])
+
+
+def _word(buf: bytes, a: int, z: int) -> str:
+    """``_str(buf[a:z])``, without the slice for the usual "GET", "POST" and "OK"."""
+    n = z - a
+    if n == 3 and buf[a] == 71 and buf[a + 1] == 69 and buf[a + 2] == 84:
+        return "GET"
+    if n == 2 and buf[a] == 79 and buf[a + 1] == 75:
+        return "OK"
+    if n == 4 and buf[a] == 80 and buf[a + 1] == 79 and buf[a + 2] == 83 and buf[a + 3] == 84:
+        return "POST"
+    return _str(buf[a:z])
+
+
 def _fields(block: bytes) -> tuple[dict[str, str], list[str]]:
     """The framing fields of a header block: {name: values joined by ", "} and the
-    Content-Length values in order. Four finds on the lower-cased block (a regex over
-    the block cost twice as much per message)."""
+    Content-Length values in order."""
+    r = _fields_at(block, 0, len(block), False)
+    assert r is not None
+    return r
+
+
+def _colon(buf: bytes, p: int, e: int, name: bytes) -> int:
+    """Where the ``:`` is when ``buf[p:e]`` starts with ``name`` (lower case; ASCII
+    letters matched without regard to case, as ``bytes.lower`` folds them) and ``[ \t]*:``;
+    else -1."""
+    n = len(name)
+    if p + n > e:
+        return -1
+    for k in range(n):
+        c = name[k]
+        b = buf[p + k]
+        if b != c and (c == 45 or (b | 0x20) != c):  # 45: "-", compared as is
+            return -1
+    j = p + n
+    while j < e and (buf[j] == 32 or buf[j] == 9):
+        j += 1
+    if j >= e or buf[j] != 58:  # not "name:", e.g. "Connection-Foo:"
+        return -1
+    return j
+
+
+def _fields_at(
+    buf: bytes, p: int, e: int, strict: bool
+) -> tuple[dict[str, str], list[str]] | None:
+    """The framing fields of the header block ``buf[p:e]`` (``p``: its start, or any
+    point of its first line): each ``\n<name>[ \t]*:<value>`` up to the end of the line,
+    one pass over the bytes (cheaper than a find per name, or a regex). ``strict``: None
+    when the block holds an empty line (``\n\n``), which no header block does."""
     headers: dict[str, str] = {}
     cls: list[str] = []
-    low = block.lower()
-    n = len(block)
-    for pattern, name in _FIELD_NAMES:
-        i = _find(low, pattern)
-        while i >= 0:
-            j = i + len(pattern)
-            while j < n and (block[j] == 32 or block[j] == 9):
-                j += 1
-            if j >= n or block[j] != 58:  # not "name:", e.g. "Connection-Foo:"
-                i = _find(low, pattern, i + 1)
-                continue
-            k = j + 1
-            while k < n and block[k] != 13 and block[k] != 10:
-                k += 1
-            v = _str(block[j + 1 : k].strip())
-            if name == "content-length":
-                cls.append(v)
-            old = headers.get(name)
-            headers[name] = v if old is None else old + ", " + v
-            i = _find(low, pattern, k)
+    while p < e:
+        if buf[p] != 10:
+            p += 1
+            continue
+        p += 1  # a line starts here
+        if p >= e:
+            break
+        if strict and buf[p] == 10:
+            return None
+        p = _field_line(buf, p, e, headers, cls)
     return headers, cls
+
+
+def _field_line(buf: bytes, p: int, e: int, headers: dict[str, str], cls: list[str]) -> int:
+    """The line at ``buf[p]`` (before ``e``): when it is one of the framing fields, its
+    value goes to ``headers`` (and ``cls``). Returns where to look on: its value's end,
+    or ``p``."""
+    c = buf[p] | 0x20
+    if c == 99:  # c
+        name = "content-length"
+        j = _colon(buf, p, e, b"content-length")
+        if j < 0:
+            name = "connection"
+            j = _colon(buf, p, e, b"connection")
+    elif c == 116:  # t
+        name = "transfer-encoding"
+        j = _colon(buf, p, e, b"transfer-encoding")
+    elif c == 107:  # k
+        name = "keep-alive"
+        j = _colon(buf, p, e, b"keep-alive")
+    else:
+        return p
+    if j < 0:
+        return p
+    k = j + 1
+    while k < e and buf[k] != 13 and buf[k] != 10:
+        k += 1
+    # the value, stripped as bytes.strip() does (ASCII whitespace)
+    a = j + 1
+    while a < k and (buf[a] == 32 or 9 <= buf[a] <= 13):
+        a += 1
+    z = k
+    while z > a and (buf[z - 1] == 32 or 9 <= buf[z - 1] <= 13):
+        z -= 1
+    if name == "content-length":
+        # (lengths vary: not worth a lookup in _interned, which they would fill)
+        v = buf[a:z].decode("latin-1")
+        cls.append(v)
+    else:
+        v = _str(buf[a:z])
+    old = headers.get(name)
+    headers[name] = v if old is None else old + ", " + v
+    return k
+
+
+def _method_at(buf: bytes, s: int) -> bool:
+    """``_METHOD.match(buf, s)``: a letter, up to 23 of [A-Za-z0-9_-], a space."""
+    n = len(buf)
+    if s >= n or not 97 <= (buf[s] | 0x20) <= 122:
+        return False
+    p = s + 1
+    lim = s + 25 if s + 25 < n else n
+    while p < lim:
+        c = buf[p]
+        if c == 32:
+            return True
+        if not (97 <= (c | 0x20) <= 122 or 48 <= c <= 57 or c == 95 or c == 45):
+            return False
+        p += 1
+    return False
 
 
 def looks_like_request(data: bytes) -> bool:
@@ -125,20 +227,35 @@ def looks_like_response(data: bytes) -> bool:
     return data[:5].upper() == b"HTTP/"
 
 
-class Owner(Protocol):
-    """What a reader reports to (implemented by :class:`exchanges.Conversation`)."""
+class Owner:
+    """What a reader reports to: the base of :class:`exchanges.Conversation` (and of the
+    owner of detached readers). A base class, not a Protocol, so that compiled readers
+    call its methods directly rather than by name."""
+
+    __slots__ = ()
 
     def on_request(
         self, ts: float, method: str, target: str, version: str, headers: dict[str, str]
-    ) -> None: ...
-    def response_context(self) -> tuple[str | None, str | None]: ...
+    ) -> None:
+        raise NotImplementedError
+
+    def response_context(self) -> tuple[str | None, str | None]:
+        raise NotImplementedError
+
     def on_response(
         self, ts: float, status: int, reason: str, version: str, headers: dict[str, str],
         framing: str,
-    ) -> None: ...
-    def on_message_end(self, is_request: bool, ts: float) -> None: ...
-    def on_upgrade(self, ts: float) -> None: ...
-    def anomaly(self, name: str) -> None: ...
+    ) -> None:
+        raise NotImplementedError
+
+    def on_message_end(self, is_request: bool, ts: float) -> None:
+        raise NotImplementedError
+
+    def on_upgrade(self, ts: float) -> None:
+        raise NotImplementedError
+
+    def anomaly(self, name: str) -> None:
+        raise NotImplementedError
 
 
 class MessageReader:
@@ -249,20 +366,14 @@ class MessageReader:
                     self.state = BODY_CLOSE
                     return e
             # Fast path: the whole header block is in this segment.
-            end = _find(buf, b"\r\n\r\n", s, e)
             if (
-                end >= 0
-                and end - s <= MAX_HEAD  # larger blocks take the slow path and its bound
-                and (
-                    _METHOD.match(buf, s) is not None
-                    if self.is_request
-                    else buf.startswith(b"HTTP/", s)
-                )
-                and _find(buf, b"\n\n", s, end) < 0
+                _method_at(buf, s)
+                if self.is_request
+                else s + 5 <= e and buf[s] == 72 and buf[s + 1] == 84 and buf[s + 2] == 84
+                and buf[s + 3] == 80 and buf[s + 4] == 47  # "HTTP/"
             ):
-                nl = _find(buf, b"\n", s, end + 1)
-                if not self.is_request or _find(buf, b" HTTP/", s, nl) >= 0:
-                    self._parse(buf[s:end], ts)
+                end = self._parse(buf, s, e, ts, True)
+                if end >= 0:
                     return end + 4
         # Slow path: accumulate the header block (bounded by MAX_HEAD).
         before = len(head)
@@ -300,7 +411,7 @@ class MessageReader:
         block = bytes(head[:end])
         head.clear()
         self.searched = 0
-        self._parse(block, ts)
+        self._parse(block, 0, end, ts, False)
         return s + (end + sep - before)
 
     def _plausible(self, d: bytes) -> bool:
@@ -346,24 +457,102 @@ class MessageReader:
         self.state = HEAD
         return (nl + 1) if nl >= 0 else len(head)
 
-    def _parse(self, block: bytes, ts: float) -> None:
-        """Parse a header block (start line + fields) and choose the body framing."""
+    def _parse(self, buf: bytes, s: int, e: int, ts: float, fast: bool) -> int:
+        """Parse a header block (start line + fields) and choose the body framing.
+
+        The block is ``buf[s:e]`` (returns ``e``), or, ``fast``, it is what precedes the
+        first CRLFCRLF in ``buf[s:e]``, found here on the way: returns where it is, or -1
+        (having done nothing) when there is none, when it is farther than MAX_HEAD or an
+        empty line (LF LF) comes first, or when a request line has no " HTTP/": then the
+        slow path takes the bytes, as it would have."""
         # Only the fields that decide framing and persistence are extracted (RFC 9112
-        # §6.1, §6.3, §9.3); one regex pass over the block instead of a full split.
-        nl = _find(block, b"\n")
-        first = (block[:nl] if nl >= 0 else block).rstrip(b"\r")
-        headers, cls = _fields(block)
+        # §6.1, §6.3, §9.3), in one pass over the block that also notes the first line's
+        # first two spaces (and whether " HTTP/" follows one).
+        sp1 = sp2 = -1
+        spaces = 0
+        http = False
+        p = s
+        while p < e:
+            c = buf[p]
+            if c == 10:
+                break
+            if c == 32:
+                spaces += 1
+                if sp1 < 0:
+                    sp1 = p
+                elif sp2 < 0:
+                    sp2 = p
+                if (
+                    not http and p + 5 < e and buf[p + 1] == 72 and buf[p + 2] == 84
+                    and buf[p + 3] == 84 and buf[p + 4] == 80 and buf[p + 5] == 47
+                ):
+                    http = True
+            p += 1
+        if fast and self.is_request and not http:
+            return -1
+        le = p  # the first line's end
+        end = -1 if fast else e
+        headers: dict[str, str] = {}
+        cls: list[str] = []
+        while p < e:
+            if buf[p] != 10:
+                p += 1
+                continue
+            if fast:
+                if (
+                    p - 1 >= s and buf[p - 1] == 13 and p + 2 < e and buf[p + 1] == 13
+                    and buf[p + 2] == 10
+                ):
+                    end = p - 1  # the first CRLFCRLF
+                    break
+                if p - s > MAX_HEAD + 1:
+                    return -1  # any end farther on is too far
+            p += 1  # a line starts here
+            if p >= e:
+                break
+            if fast and buf[p] == 10:
+                return -1  # an empty line: the slow path ends the block there
+            p = _field_line(buf, p, e, headers, cls)
+        if end < 0 or end - s > MAX_HEAD:
+            return -1
+        while le > s and buf[le - 1] == 13:
+            le -= 1  # the first line without its trailing CRs
+        if le > end:
+            le = end
+        if spaces != 2 and self.is_request:
+            sp2 = -1  # not three parts: the general code splits the line
         self.messages += 1
         ts0 = self.msg_ts or ts
         if self.is_request:
-            self._request(first, headers, cls, ts0)
+            self._request(buf, s, le, sp1, sp2, headers, cls, ts0)
         else:
-            self._response(first, headers, cls, ts0)
+            self._response(buf, s, le, sp1, sp2, headers, cls, ts0)
+        return end
 
     # _request/_response get ``ts`` = the time of the message's first byte (the exchange's
     # request_ts/response_ts); a message without a body ends when its header block ended,
     # i.e. in the segment being read now (``last_ts``), not when it started.
-    def _request(self, first: bytes, headers: dict[str, str], cls: list[str], ts: float) -> None:
+    def _request(
+        self, buf: bytes, s: int, le: int, sp1: int, sp2: int, headers: dict[str, str],
+        cls: list[str], ts: float,
+    ) -> None:
+        """The request line is ``buf[s:le]``; ``sp1``, ``sp2``: its two spaces (``sp2``
+        is -1 unless it has exactly two)."""
+        if (
+            sp2 > 0 and sp2 + 5 < le
+            and buf[sp2 + 1] == 72 and buf[sp2 + 2] == 84 and buf[sp2 + 3] == 84
+            and buf[sp2 + 4] == 80 and buf[sp2 + 5] == 47
+        ):
+            # The common form, "METHOD target HTTP/x.y": split(b" ") in three parts
+            method = _word(buf, s, sp1)
+            target = buf[sp1 + 1 : sp2].decode("latin-1")
+            version = _version(buf, sp2 + 6, le)
+        else:
+            method, target, version = self._request_line(buf[s:le])
+        self.owner.on_request(ts, method, target, version, headers)
+        self._request_framing(headers, cls)
+
+    def _request_line(self, first: bytes) -> tuple[str, str, str]:
         parts = first.split(b" ")
         method = _str(parts[0])
         version = "1.1"
@@ -380,7 +569,9 @@ class MessageReader:
         else:
             target = ""
             self.owner.anomaly("request-line-without-target")
-        self.owner.on_request(ts, method, target, version, headers)
+        return method, target, version
+
+    def _request_framing(self, headers: dict[str, str], cls: list[str]) -> None:
         te = headers.get("transfer-encoding")
         if te is not None:
             if cls:
@@ -401,19 +592,42 @@ class MessageReader:
             self.remaining = n
             self.state = BODY_LEN
 
-    def _response(self, first: bytes, headers: dict[str, str], cls: list[str], ts: float) -> None:
-        parts = first.split(b" ", 2)
-        version = _str(parts[0][5:]) if parts[0][:5].upper() == b"HTTP/" else "?"
-        try:
-            status = int(parts[1]) if len(parts) > 1 else 0
-        except ValueError:
+    def _response(
+        self, buf: bytes, s: int, le: int, sp1: int, sp2: int, headers: dict[str, str],
+        cls: list[str], ts: float,
+    ) -> None:
+        """The status line is ``buf[s:le]``; ``sp1``, ``sp2``: its first two spaces."""
+        status = -1
+        if (
+            sp2 > 0 and sp1 - s >= 5 and buf[s] == 72 and buf[s + 1] == 84
+            and buf[s + 2] == 84 and buf[s + 3] == 80 and buf[s + 4] == 47
+            and 0 < sp2 - sp1 - 1 <= 9
+        ):
+            # The common form, "HTTP/x.y NNN reason": split(b" ", 2) in three parts
             status = 0
+            for k in range(sp1 + 1, sp2):
+                c = buf[k]
+                if not 48 <= c <= 57:
+                    status = -1
+                    break
+                status = status * 10 + c - 48
+        if status >= 0:
+            version = _version(buf, s + 5, sp1)
+            reason = _word(buf, sp2 + 1, le)
+        else:
+            parts = buf[s:le].split(b" ", 2)
+            version = _str(parts[0][5:]) if parts[0][:5].upper() == b"HTTP/" else "?"
+            try:
+                status = int(parts[1]) if len(parts) > 1 else 0
+            except ValueError:
+                status = 0
+            reason = _str(parts[2]) if len(parts) > 2 else ""
         if not 100 <= status <= 999:
             self.owner.anomaly("bad-status-line")
-        reason = _str(parts[2]) if len(parts) > 2 else ""
         method, _v = self.owner.response_context()
         m = method.upper() if method else ""
         te = headers.get("transfer-encoding")
+        n: int | None = None
         if 100 <= status < 200 and status != 101:
             framing = "none"
         elif status == 101 or (m == "CONNECT" and 200 <= status < 300):
@@ -438,7 +652,7 @@ class MessageReader:
         elif framing == "close":
             self.state = BODY_CLOSE
         else:
-            n = self._content_length(cls, quiet=True) or 0
+            n = n or 0  # (framing "length": the Content-Length, checked above)
             if n:
                 self.remaining = n
                 self.state = BODY_LEN
@@ -469,8 +683,37 @@ class MessageReader:
         return n
 
     def _chunk_size(self, buf: bytes, s: int, e: int, ts: float) -> int:
-        nl = _find(buf, b"\n", s, e)
         head = self.head
+        if not head:
+            # Fast path: a short size line, whole in this segment, parsed in place (as
+            # the code below does: stripped, its leading hex digits, at most 16).
+            p = s
+            lim = s + 64 if s + 64 < e else e
+            while p < lim and buf[p] != 10:
+                p += 1
+            if p < lim:
+                a = s
+                while a < p and (buf[a] == 32 or 9 <= buf[a] <= 13):
+                    a += 1
+                size = 0
+                k = a
+                while k < p and k - a <= 16:
+                    c = buf[k]
+                    if 48 <= c <= 57:
+                        size = size * 16 + c - 48
+                    elif 97 <= (c | 0x20) <= 102:
+                        size = size * 16 + (c | 0x20) - 87
+                    else:
+                        break
+                    k += 1
+                if a < k <= a + 16 and size <= MAX_INT64:
+                    if size == 0:
+                        self.state = TRAILERS
+                    else:
+                        self.remaining = size + 2  # data and its CRLF
+                        self.state = CHUNK_DATA
+                    return p + 1
+        nl = _find(buf, b"\n", s, e)
         if nl < 0:
             head += buf[s:e]
             if len(head) > MAX_CHUNK_LINE:
@@ -506,6 +749,14 @@ class MessageReader:
 
     def _trailers(self, buf: bytes, s: int, e: int, ts: float) -> int:
         head = self.head
+        if not head:
+            # Fast path: no trailers, the empty line at once (as the code below finds it)
+            if buf[s] == 10:
+                self._end(ts)
+                return s + 1
+            if buf[s] == 13 and s + 1 < e and buf[s + 1] == 10:
+                self._end(ts)
+                return s + 2
         before = len(head)
         head += buf[s:e]
         if head[:2] == b"\r\n":
