@@ -152,9 +152,20 @@ def test_connection_values_round_trip_every_field() -> None:
         exchange_values,
     )
 
+    import importlib.util
+
+    # the field types from the source (a compiled record's fields say only `type`)
+    spec = importlib.util.spec_from_file_location(
+        "records_source", ROOT / "analyzer" / "core" / "records.py"
+    )
+    assert spec is not None and spec.loader is not None
+    source = importlib.util.module_from_spec(spec)
+    sys.modules["records_source"] = source
+    spec.loader.exec_module(source)
+
     def distinct(cls: type, skip: tuple[str, ...] = ()) -> dict[str, object]:
         out: dict[str, object] = {}
-        for k, f in enumerate(dataclasses.fields(cls)):
+        for k, f in enumerate(dataclasses.fields(getattr(source, cls.__name__))):
             if f.name in skip:
                 continue
             t = str(f.type)
