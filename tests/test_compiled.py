@@ -142,6 +142,7 @@ def test_connection_values_round_trip_every_field() -> None:
     own, comes back in its place; a field added to the record and forgotten there fails
     here."""
     import dataclasses
+    import importlib.util
     import marshal
 
     from analyzer.core.records import (
@@ -151,8 +152,6 @@ def test_connection_values_round_trip_every_field() -> None:
         connection_values,
         exchange_values,
     )
-
-    import importlib.util
 
     # the field types from the source (a compiled record's fields say only `type`)
     spec = importlib.util.spec_from_file_location(

@@ -215,7 +215,7 @@ def diagnose(connections: list[ConnectionRecord]) -> list[ServerRecord]:
     order = connections  # (from analyze(): in order of first packet, so of start too)
     if any(
         b.start < a.start or (b.start == a.start and int(b.id[1:]) < int(a.id[1:]))
-        for a, b in zip(connections, connections[1:])
+        for a, b in zip(connections, connections[1:], strict=False)
     ):
         order = sorted(connections, key=lambda c: (c.start, int(c.id[1:])))
     found = classify(lambda: order)
