@@ -51,7 +51,8 @@ class Analysis:
     The exchanges of a large analysis (and of a live capture) are on disk, in ``spool``:
     ``exchange_records`` reads them back, and the connections' ``exchanges`` lists are
     empty (each keeps ``exchange_count`` and ``last_exchange``). The connections of an
-    analysis with more than ``store.MEMORY_CONNECTIONS`` of them are on disk too:
+    analysis with more than ``store.MEMORY_CONNECTIONS`` of them, or of input files over
+    ``store.STREAM_BYTES`` in all, are on disk too:
     ``connection_records`` is then a :class:`~analyzer.output.store.ConnectionStore`
     (iterate it, ``len()`` it, index or slice it; ``list()`` loads them all). The
     temporary files go with the Analysis.
@@ -208,7 +209,7 @@ def _finish(
     captures: list[CaptureRecord], conns: ConnectionStore, store: ExchangeStore
 ) -> Analysis:
     """All connections are in: number them, diagnose them, order their exchanges."""
-    from analyzer.core.classify import OutOfOrder, classify
+    from analyzer.core.classify import OutOfOrder, by_start, classify
 
     conns.seal()
     connections: list[ConnectionRecord] | ConnectionStore = conns
@@ -217,12 +218,12 @@ def _finish(
         _renumber(connections)
         servers = diagnose(connections)
     else:
-        try:  # two passes over the connections on disk, by id
-            found = classify(lambda: iter(conns))
+        try:  # two passes over the connections on disk, by id, put in order of start
+            found = classify(lambda: by_start(enumerate(conns)), len(conns))
             conns.codes = found.codes
             servers = found.servers
-        except OutOfOrder:  # ids are not in order of start (overlapping files, a clock
-            connections = list(conns)  # that went back): sorted in memory
+        except OutOfOrder:  # by id is far from by start (overlapping files, a clock
+            connections = list(conns)  # that went back): sorted in memory, not flat
             conns.close()
             servers = diagnose(connections)
     return Analysis(captures, connections, servers, _settle(store, conns, connections))
@@ -322,7 +323,8 @@ def _partition(
     on_progress: Callable[[str, int, int], None] | None = None,
     fileobjs: dict[int, IO[bytes]] | None = None,
     store: ExchangeStore | None = None,
-    conns: ConnectionStore | None = None,
+    *,
+    conns: ConnectionStore,
 ) -> Part:
     """One partition (``index`` of ``count``) of the whole analysis: every file, in
     ``order``, grouped as :func:`analyze` says. Runs in this process or in a worker
@@ -356,8 +358,7 @@ def _partition(
                 acc = anomalies.setdefault(i, {})
                 for k, v in c.anomalies.items():
                     acc[k] = acc.get(k, 0) + v
-            if conns is not None:
-                conns.add(c)
+            conns.add(c)
 
         def close_group(table: FlowTable) -> int:
             table.finish()

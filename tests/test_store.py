@@ -239,14 +239,36 @@ def test_connections_on_disk_several_files_and_partitions(conns_on_disk: None) -
     _same_connections(analyzer.analyze(paths, jobs=2), mem)
 
 
-def test_connections_out_of_order_are_sorted_in_memory(conns_on_disk: None) -> None:
+def test_connections_out_of_order(conns_on_disk: None, monkeypatch: pytest.MonkeyPatch) -> None:
     """Overlapping files are separate groups: the second's connections are numbered
-    after the first's but start earlier, so the classifier's passes (by start) cannot
-    stream them by id: they are loaded and sorted (the same answer, not flat)."""
+    after the first's but start earlier. The classifier's passes (by start) put them in
+    order through a window of classify.WINDOW connections; a capture that steps back
+    further than that is loaded and sorted in memory. The same answer either way."""
+    from analyzer.core import classify
+
     a, b_ = str(CAPTURES / "go-leak.pcap"), str(CAPTURES / "go-drain.pcap")
+    mem = _in_memory([b_, a, a])
+    starts = [c.start for c in mem.connection_records]
+    assert starts != sorted(starts)  # (really out of order)
     disk = analyzer.analyze([b_, a, a])
-    assert isinstance(disk.connection_records, list)
-    _same_connections(disk, _in_memory([b_, a, a]))
+    assert not isinstance(disk.connection_records, list)  # the window did it
+    _same_connections(disk, mem)
+    monkeypatch.setattr(classify, "WINDOW", 1)
+    disk = analyzer.analyze([b_, a, a])
+    assert isinstance(disk.connection_records, list)  # loaded and sorted
+    _same_connections(disk, mem)
+
+
+def test_by_start_orders_within_its_window() -> None:
+    from analyzer.core.classify import by_start
+    from analyzer.core.records import ConnectionRecord
+
+    starts = [1.0, 0.5, 2.0, 2.0, 1.5, 3.0, 0.1]
+    pairs = [(i, ConnectionRecord(id=f"C{i + 1}", start=t)) for i, t in enumerate(starts)]
+    out = [(c.start, i) for i, c in by_start(pairs, window=10)]
+    assert out == sorted((t, i) for i, t in enumerate(starts))
+    out = [(c.start, i) for i, c in by_start(pairs, window=2)]
+    assert sorted(out) == sorted((t, i) for i, t in enumerate(starts)) and out != sorted(out)
 
 
 def test_connection_store_reads_like_a_list(conns_on_disk: None) -> None:

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import heapq
 import statistics
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Final
 
 from analyzer.core.records import ConnectionRecord, ServerRecord
@@ -90,8 +90,8 @@ def _closes(c: ConnectionRecord, side: str) -> bool:
     return c.closed_by == side
 
 
-# Connection rules: (code, predicate), checked in order; ``idle_open`` is supplied by
-# the caller (leak needs the other connections of the same client and server).
+# Connection rules: (code, predicate), checked in order (leak is not among them: it needs
+# the other connections of the same client and server, see _first_pass).
 def _rule_reset(c: ConnectionRecord) -> bool:
     return c.closed_by in ("client-rst", "server-rst")
 
@@ -187,7 +187,6 @@ CODES: tuple[str | None, ...] = (None, "reused", "leak", "request-limit", *(
     code for code, _rule in CONNECTION_RULES
 ))
 _CODE: dict[str | None, int] = {code: i for i, code in enumerate(CODES)}
-_SCC: Final = _CODE["server-connection-close"]
 _RL: Final = _CODE["request-limit"]
 _LEAK: Final = _CODE["leak"]
 _MEDIAN_CODES = ("idle-timeout", "server-close", "client-idle-timeout", "client-close")
@@ -196,29 +195,50 @@ _LIMITED = "~limited"  # the bucket of server-connection-close that request-limi
 
 class Classification:
     """What :func:`classify` found: one record per server, and each connection's
-    diagnosis as a byte (``CODES[codes[i]]``, ``i`` its position in the passes)."""
+    diagnosis as a byte (``CODES[codes[i]]``, ``i`` the index the passes gave it)."""
 
     def __init__(self, servers: list[ServerRecord], codes: bytearray) -> None:
         self.servers = servers
         self.codes = codes
-
-    def diagnosis(self, i: int) -> str | None:
-        return CODES[self.codes[i]]
 
 
 class OutOfOrder(Exception):
     """The passes did not give the connections in order of start (:func:`classify`)."""
 
 
+WINDOW = 1024  # connections by_start holds back to put them in order of start
+
+
+def by_start(
+    indexed: Iterable[tuple[int, ConnectionRecord]], window: int | None = None
+) -> Iterator[tuple[int, ConnectionRecord]]:
+    """``indexed`` (index, connection) in order of index, given back in order of (start,
+    index) as far as a delay of ``window`` connections allows: a capture whose
+    timestamps step back a little (a multi-queue NIC, two SYNs stamped out of order)
+    comes out in order; one that steps back further (overlapping files analysed as one)
+    still does not, and :func:`classify` says so."""
+    if window is None:
+        window = WINDOW
+    heap: list[tuple[float, int, ConnectionRecord]] = []
+    for i, c in indexed:
+        heapq.heappush(heap, (c.start, i, c))
+        if len(heap) > window:
+            _start, j, d = heapq.heappop(heap)
+            yield j, d
+    while heap:
+        _start, j, d = heapq.heappop(heap)
+        yield j, d
+
+
 def diagnose(connections: list[ConnectionRecord]) -> list[ServerRecord]:
     """Give every HTTP connection its diagnosis and return one record per server."""
-    order = connections  # (from analyze(): in order of first packet, so of start too)
+    order = connections  # (from analyze(): in order of first packet, mostly of start too)
     if any(
         b.start < a.start or (b.start == a.start and int(b.id[1:]) < int(a.id[1:]))
         for a, b in zip(connections, connections[1:], strict=False)
     ):
         order = sorted(connections, key=lambda c: (c.start, int(c.id[1:])))
-    found = classify(lambda: order)
+    found = classify(lambda: enumerate(order), len(order))
     for i, c in enumerate(order):
         c.diagnosis = CODES[found.codes[i]]
     return found.servers
@@ -228,10 +248,11 @@ class _Client:
     """One client IP of one server, during the passes."""
 
     def __init__(self) -> None:
-        self.active: list[tuple[float, float, int, str]] = []  # (done, closed, position, id)
+        # (response done, teardown, index, order in the passes) of its one-request ones
+        self.active: list[tuple[float, float, int, int]] = []
         self.depth = 0  # most idle one-request connections at a new one's start
         self.latest = float("-inf")  # start of its last HTTP connection
-        self.first_idle = -1  # position of its first connection seen idle …
+        self.first_idle = -1  # order in the passes of its first connection seen idle …
         self.first_idle_next = ""  # … and the id of the connection opened while it was
 
 
@@ -239,10 +260,10 @@ class _Bucket:
     """The connections of one server with one diagnosis (the evidence's numbers)."""
 
     def __init__(self, first: int) -> None:
-        self.first = first  # position of the first one (the order of ServerRecord.diagnoses)
+        self.first = first  # order in the passes of the first one (ServerRecord.diagnoses')
         self.n = 0
         self.costly = 0
-        self.ids: list[tuple[int, str]] = []  # (position, id) of the first five
+        self.ids: list[tuple[int, str]] = []  # (order in the passes, id) of the first five
         self.gaps: list[float] = []  # idle gaps (median codes only)
         self.unanswered = 0
         self.client_rst = 0
@@ -295,36 +316,41 @@ class _Server:
         self.missing = 0
         # pass 2
         self.buckets: dict[str, _Bucket] = {}
-        self.limited: list[int] = []  # positions of the request-limit candidates
+        self.limited: list[int] = []  # indexes of the request-limit candidates
         self.whole: set[int] = set()  # their exchange counts, those seen whole
         self.limited_most = 0  # … the largest of all
 
 
-def classify(passes: Callable[[], Iterable[ConnectionRecord]]) -> Classification:
-    """Diagnose connections that ``passes()`` gives, twice, in the same order: by start,
-    ties by id (:class:`OutOfOrder` otherwise). The first pass learns per client what
-    only the end tells (how deep idle connections piled up, its last connection), the
-    second decides each connection and sums up each server; state is per server and
-    client, so the connections may come from disk (memory stays flat)."""
+def classify(
+    passes: Callable[[], Iterable[tuple[int, ConnectionRecord]]], n: int
+) -> Classification:
+    """Diagnose the ``n`` connections that ``passes()`` gives, twice, in the same order:
+    (index, connection) pairs by start, ties by index (:class:`OutOfOrder` otherwise);
+    the index (0 … n-1, the connection's id order) places its diagnosis in ``codes``.
+    The first pass learns per client what only the end tells (how deep idle connections
+    piled up, its last connection), the second decides each connection and sums up each
+    server; state is per server and client, so the connections may come from disk
+    (memory stays flat)."""
     servers: dict[str, _Server] = {}
-    codes = bytearray()
-    idle = bytearray()  # 1: the connection sat idle while its client opened another
+    codes = bytearray(n)
+    idle = bytearray(n)  # 1: the connection sat idle while its client opened another
     last_start = float("-inf")
-    for i, c in enumerate(passes()):
-        if c.start < last_start:
+    last = -1
+    for seq, (i, c) in enumerate(passes()):
+        if c.start < last_start or (c.start == last_start and i < last):
             raise OutOfOrder(c.id)
-        last_start = c.start
+        last_start, last = c.start, i
         s = servers.get(c.server)
         if s is None:
             s = servers[c.server] = _Server(c.server)
-        _first_pass(s, c, i, idle)
-        codes.append(_CODE[_rule_diagnosis(c)])
-    for i, c in enumerate(passes()):
+        _first_pass(s, c, i, seq, idle)
+        codes[i] = _CODE[_rule_diagnosis(c)]
+    for seq, (i, c) in enumerate(passes()):
         s = servers[c.server]
         code = codes[i]
         if idle[i] and s.clients[c.client_ip].depth >= LEAK_MIN:
             code = codes[i] = _LEAK
-        _second_pass(s, c, i, CODES[code])
+        _second_pass(s, c, i, seq, CODES[code])
     records = []
     for s in servers.values():
         rec = _summary(s)
@@ -336,7 +362,8 @@ def classify(passes: Callable[[], Iterable[ConnectionRecord]]) -> Classification
     return Classification(records, codes)
 
 
-def _first_pass(s: _Server, c: ConnectionRecord, i: int, idle: bytearray) -> None:
+def _first_pass(s: _Server, c: ConnectionRecord, i: int, seq: int, idle: bytearray) -> None:
+    """``i``: the connection's index; ``seq``: its place in the passes' order."""
     s.connections += 1
     s.requests += c.requests
     s.handshakes += c.handshake_seen
@@ -368,19 +395,18 @@ def _first_pass(s: _Server, c: ConnectionRecord, i: int, idle: bytearray) -> Non
         if any(a[1] <= start for a in active):
             active = k.active = [a for a in active if a[1] > start]
     here = 0
-    for done, _closed, pos, _cid in active:
+    for done, _closed, pos, order in active:
         if done < start:
             here += 1
             if not idle[pos]:
                 idle[pos] = 1
-                if k.first_idle < 0 or pos < k.first_idle:
-                    k.first_idle, k.first_idle_next = pos, c.id
+                if k.first_idle < 0 or order < k.first_idle:
+                    k.first_idle, k.first_idle_next = order, c.id
     k.depth = max(k.depth, here)
-    idle.append(0)
     finished = _response_done(c)
     if c.label == "per-request" and finished is not None:
         closed = c.teardown_ts if c.teardown_ts is not None else float("inf")
-        k.active.append((finished, closed, i, c.id))
+        k.active.append((finished, closed, i, seq))
     if c.label in HTTP_LABELS:
         k.latest = max(k.latest, c.start)
 
@@ -395,7 +421,7 @@ def _rule_diagnosis(c: ConnectionRecord) -> str | None:
     return "reused" if c.label == "persistent" or c.closed_by == "open" else None
 
 
-def _second_pass(s: _Server, c: ConnectionRecord, i: int, code: str | None) -> None:
+def _second_pass(s: _Server, c: ConnectionRecord, i: int, seq: int, code: str | None) -> None:
     if c.label not in HTTP_LABELS:
         return
     # Costly: the same client connected to this server again after the connection had
@@ -421,8 +447,8 @@ def _second_pass(s: _Server, c: ConnectionRecord, i: int, code: str | None) -> N
         s.limited_most = max(s.limited_most, c.exchange_count)
     b = s.buckets.get(key)
     if b is None:
-        b = s.buckets[key] = _Bucket(i)
-    b.add(i, c, costly and code != "reused" and code is not None, key)
+        b = s.buckets[key] = _Bucket(seq)
+    b.add(seq, c, costly and code != "reused" and code is not None, key)
 
 
 def _n(k: int, word: str) -> str:

@@ -435,7 +435,8 @@ class FlowTable:
         return out[-n:]
 
     def finish(self) -> list[ConnectionRecord]:
-        """The capture ended: finish every connection; records in order of first packet."""
+        """The capture ended: finish every connection. Returns the records kept (in
+        order of first packet): all of them, or none when they went to ``on_record``."""
         # Idle past the timeout at the end: expired, as a sweep at the end would say, so
         # the answer never depends on when the last sweep ran (where batches ended).
         idle_before = self.now - self.idle_timeout

@@ -312,9 +312,10 @@ def exchange_values(e: ExchangeRecord) -> tuple[Any, ...]:
 
 
 def connection_values(c: ConnectionRecord) -> tuple[Any, ...]:
-    """The connection as plain values (marshal and pickle write them fast): ``first``,
-    its fields in declaration order but ``exchanges`` (a connection on disk or sent by a
-    worker has them in an exchange store), its last exchange's values or None.
+    """The connection as plain values (marshal and pickle write them fast): ``first``
+    (the key a merge sorts by), then its fields in declaration order but ``first``,
+    ``exchanges`` (a connection on disk or sent by a worker has them in an exchange
+    store) and ``last_exchange``, whose values (or None) come last.
     :func:`connection_from_values` rebuilds it; a test checks every field."""
     last = c.last_exchange
     return (

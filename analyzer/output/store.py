@@ -11,7 +11,8 @@ What is stored
     (:func:`analyzer.output.jsonout.encoder` of ``exchange_dict``), as one line (JSON
     escapes every newline inside strings). Its connection id is not final yet:
     connections are numbered by first packet over all files and partitions after the
-    pass (:func:`analyzer.api._renumber`), so the line starts with the flow table's own
+    pass (:func:`analyzer.api._renumber`, or their place in a :class:`ConnectionStore`
+    on disk), so the line starts with the flow table's own
     id, ``{"connection":"C7",…``, which is swapped for the final one on the way out.
     (``{"`` occurs in such a line only at its start: inside a JSON string every ``"`` is
     escaped.) Lines go to an anonymous temporary file in ``TMPDIR``, gone when the store
@@ -120,7 +121,9 @@ class ExchangeStore:
 
     def mark(self) -> None:
         """A new flow table (group of files) starts: its connection ids start again at
-        ``C1`` (every connection of the last one was taken)."""
+        ``C1``. Every connection of the last one must have been taken."""
+        if self._open:
+            raise RuntimeError(f"exchange store: {len(self._open)} connection(s) not taken")
         self._cid = None
 
     def export(self) -> Exported:
@@ -168,7 +171,8 @@ class ExchangeStore:
         """(final id, its lines) per run, in the report's order (after :meth:`seal`)."""
         if self._order is None:
             raise RuntimeError("exchange store: not sealed")
-        self._fh.flush()
+        if not self.size:  # (flushes) no exchange: no need to read the connections
+            return
         fd = self._fh.fileno()
         pread = os.pread
         # pread, not a memory map: mapped pages of the file would count in the RSS (+40 MB
@@ -317,11 +321,9 @@ class ConnectionStore(Sequence[ConnectionRecord]):
     def add(self, c: ConnectionRecord) -> None:
         self._mem.append(c)
         self._n += 1
-        if self._fh is None:
-            if self.limit is not None and self._n > self.limit:
-                self._fh = tempfile.TemporaryFile("w+b")  # noqa: SIM115
-                self._spill()
-        elif len(self._mem) >= BLOCK:
+        if self._fh is None and self.limit is not None and self._n > self.limit:
+            self._fh = tempfile.TemporaryFile("w+b")  # noqa: SIM115
+        if self._fh is not None and len(self._mem) >= BLOCK:
             self._spill()
 
     @property
