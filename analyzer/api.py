@@ -32,6 +32,7 @@ from analyzer.errors import AnalyzerError
 if TYPE_CHECKING:
     import pandas as pd
 
+    from analyzer.core.classify import Classification
     from analyzer.output.spool import ExchangeSpool
     from analyzer.output.store import ConnectionStore, ExchangeStore
 
@@ -209,8 +210,6 @@ def _finish(
     captures: list[CaptureRecord], conns: ConnectionStore, store: ExchangeStore
 ) -> Analysis:
     """All connections are in: number them, diagnose them, order their exchanges."""
-    from analyzer.core.classify import OutOfOrder, by_start, classify
-
     conns.seal()
     connections: list[ConnectionRecord] | ConnectionStore = conns
     if not conns.spilled:
@@ -218,15 +217,31 @@ def _finish(
         _renumber(connections)
         servers = diagnose(connections)
     else:
-        try:  # two passes over the connections on disk, by id, put in order of start
-            found = classify(lambda: by_start(enumerate(conns)), len(conns))
+        # two passes over the connections on disk: by id (mostly by start too), else put
+        # in order of start through a window, else (by id is far from by start:
+        # overlapping files, a clock that went back) sorted in memory, not flat
+        found = _classify_on_disk(conns)
+        if found is not None:
             conns.codes = found.codes
             servers = found.servers
-        except OutOfOrder:  # by id is far from by start (overlapping files, a clock
-            connections = list(conns)  # that went back): sorted in memory, not flat
+        else:
+            connections = list(conns)
             conns.close()
             servers = diagnose(connections)
     return Analysis(captures, connections, servers, _settle(store, conns, connections))
+
+
+def _classify_on_disk(conns: ConnectionStore) -> Classification | None:
+    from analyzer.core.classify import OutOfOrder, by_start, classify
+
+    try:
+        return classify(lambda: enumerate(conns), len(conns))
+    except OutOfOrder:
+        pass
+    try:
+        return classify(lambda: by_start(enumerate(conns)), len(conns))
+    except OutOfOrder:
+        return None
 
 
 def _connections_limit(paths: list[str]) -> int:
