@@ -461,40 +461,53 @@ def _merge(parts: list[Part]) -> list[CaptureRecord]:
 # pickled objects would not survive. Tuples of ints, floats and strings pickle ~5x faster
 # than dicts or objects. The exchanges travel as the worker's exchange store (encoded
 # lines, ExchangeStore.export); each connection says where its own are.
-Wire = tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], Any]
+Wire = tuple[list[tuple[Any, ...]], Any, Any]
 
 _CAPTURE_FIELDS = tuple(f.name for f in dataclasses.fields(CaptureRecord))
 _capture_tuple = attrgetter(*_CAPTURE_FIELDS)
 
 
-def _run_part(args: PartArgs, index: int, count: int, directory: str | None = None) -> Wire:
+def _run_part(
+    args: PartArgs, index: int, count: int, directory: str | None = None,
+    limit: int | None = None,
+) -> Wire:
     """One partition in a worker (process pool, dask): importable, so it pickles. Its
     exchanges come back as its store's file in ``directory`` (a parent on the same
-    machine reads it there), or as bytes."""
+    machine reads it there), or as bytes; its connections as plain values, or, past
+    ``limit`` of them (ConnectionStore; None: no limit), as the blocks of a connection
+    store, by file or bytes the same way."""
     from analyzer.output.store import ConnectionStore, ExchangeStore, pack_connection
 
     store = ExchangeStore(directory)
-    conns = ConnectionStore(limit=None)
+    conns = ConnectionStore(limit, directory)
     try:
         caps = _partition(*args, index, count, store=store, conns=conns)
-        out = [pack_connection(c) for c in conns.records]
+        conns.seal()
+        if conns.spilled:
+            out: Any = conns.export()
+        else:
+            out = [pack_connection(c) for c in conns.records]
         return [_capture_tuple(c) for c in caps], out, store.export()
     finally:
         store.close()
+        conns.close()
 
 
 def _unwire(wire: Wire, store: ExchangeStore, conns: ConnectionStore) -> Part:
     """A worker's result as records: its connections join ``conns``, its exchanges
-    ``store``."""
+    ``store`` (and the connections' exchange runs are shifted to where they landed)."""
     from analyzer.output.store import unpack_connection
 
     caps, packed, exchanges = wire
     base = store.adopt(exchanges)
-    for t in packed:
-        c = unpack_connection(t)
-        if c.exchange_runs:
-            c.exchange_runs = [x + base for x in c.exchange_runs]
-        conns.add(c)
+    if isinstance(packed, tuple):  # on disk (ConnectionStore.export)
+        conns.adopt(packed, base)
+    else:
+        for t in packed:
+            c = unpack_connection(t)
+            if c.exchange_runs:
+                c.exchange_runs = [x + base for x in c.exchange_runs]
+            conns.add(c)
     return [CaptureRecord(*c) for c in caps]
 
 
@@ -512,7 +525,10 @@ def _run_processes(
     pool = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context(method))
     with tempfile.TemporaryDirectory(prefix="keepalive-") as directory:
         try:
-            futures = [pool.submit(_run_part, args, i, jobs, directory) for i in range(jobs)]
+            futures = [
+                pool.submit(_run_part, args, i, jobs, directory, conns.limit)
+                for i in range(jobs)
+            ]
             futures.reverse()
             parts = []
             while futures:  # in order; each result dropped once unwired
@@ -557,7 +573,7 @@ def _run_dask(
             threads = sum(client.nthreads().values())
         n = jobs or max(1, threads)
         futures = [
-            client.submit(_run_part, args, i, n, pure=False)  # a fresh key each
+            client.submit(_run_part, args, i, n, None, conns.limit, pure=False)  # a fresh key
             for i in range(n)
         ]
         try:

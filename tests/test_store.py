@@ -383,3 +383,35 @@ def test_every_output_reads_connections_from_disk(conns_on_disk: None) -> None:
     assert har.har_dict(disk) == har.har_dict(mem)
     assert list(exports.jsonl_objects(disk)) == list(exports.jsonl_objects(mem))
     assert report.html_report(disk, max_rows=5) == report.html_report(mem, max_rows=5)
+
+
+def test_workers_hand_over_connections_on_disk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, conns_on_disk: None
+) -> None:
+    """Past the limit, a worker (--jobs, dask) sends its connections as the blocks of its
+    own store, by file (adopted and deleted) or as bytes; their exchange runs are moved
+    to where the worker's exchanges landed. The same answer, no file left behind."""
+    import pickle
+
+    from analyzer.api import PartArgs, _file_order, _run_part, _unwire
+    from analyzer.output.store import ConnectionStore
+
+    paths = [str(CAPTURES / "go-leak.pcap"), str(CAPTURES / "go-drain.pcap")]
+    mem = _in_memory(paths)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    _same_connections(analyzer.analyze(paths, jobs=2), mem)
+    assert not any(tmp_path.iterdir())
+    args: PartArgs = (paths, paths, _file_order(paths, "native"), 300.0, False, "native")
+    for directory in (str(tmp_path), None):
+        store, conns = ExchangeStore(), ConnectionStore()
+        for i in range(2):
+            wire = pickle.loads(pickle.dumps(_run_part(args, i, 2, directory, 0)))
+            assert isinstance(wire[1], tuple)  # blocks, not values
+            _unwire(wire, store, conns)
+        assert not any(tmp_path.iterdir())
+        conns.seal()
+        assert len(conns) == len(mem.connection_records)
+        store.seal(conns.runs)
+        assert list(store.records()) == mem.exchange_records
+        store.close()
+        conns.close()

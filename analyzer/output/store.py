@@ -297,6 +297,11 @@ def unpack_connection(t: tuple[Any, ...]) -> ConnectionRecord:
     return connection_from_values(t, SPOOLED)
 
 
+# A worker's connections on disk, for its parent (ConnectionStore.export): its file (path
+# or bytes), its blocks, how many connections.
+ConnectionsExported = tuple[bytes | str, list[list[tuple[int, int]]], int]
+
+
 class ConnectionStore(Sequence[ConnectionRecord]):
     """The finished connections of an analysis, in memory up to ``limit``; past it on
     disk, so memory follows open connections, not the capture's size.
@@ -309,12 +314,16 @@ class ConnectionStore(Sequence[ConnectionRecord]):
     is one block being filled and a piece per block during a merge.
     """
 
-    def __init__(self, limit: int | None = -1) -> None:
-        """``limit``: how many stay in memory (-1: :data:`MEMORY_CONNECTIONS`; None: all)."""
+    def __init__(self, limit: int | None = -1, directory: str | None = None) -> None:
+        """``limit``: how many stay in memory (-1: :data:`MEMORY_CONNECTIONS`; None: all).
+        ``directory``: the file goes there, named (a worker's, for its parent to adopt)."""
         self.limit = MEMORY_CONNECTIONS if limit == -1 else limit
+        self.directory = directory
+        self.path: str | None = None
         self._mem: list[ConnectionRecord] = []
         self._fh: IO[bytes] | None = None
         self._blocks: list[list[tuple[int, int]]] = []  # per block: (offset, size) per piece
+        self._shift: list[int] = []  # per block: what to add to its exchange runs
         self._n = 0
         self.codes: bytearray | None = None  # the diagnoses, by position
 
@@ -322,13 +331,53 @@ class ConnectionStore(Sequence[ConnectionRecord]):
         self._mem.append(c)
         self._n += 1
         if self._fh is None and self.limit is not None and self._n > self.limit:
-            self._fh = tempfile.TemporaryFile("w+b")  # noqa: SIM115
+            self._open()
         if self._fh is not None and len(self._mem) >= BLOCK:
             self._spill()
+
+    def _open(self) -> IO[bytes]:
+        if self._fh is None:
+            if self.directory is None:
+                self._fh = tempfile.TemporaryFile("w+b")  # noqa: SIM115
+            else:
+                fd, self.path = tempfile.mkstemp(suffix=".connections", dir=self.directory)
+                self._fh = open(fd, "w+b")  # noqa: SIM115
+        return self._fh
 
     @property
     def spilled(self) -> bool:
         return self._fh is not None
+
+    def export(self) -> ConnectionsExported:
+        """This (worker's, sealed, spilled) store for :meth:`adopt`: its file's path when
+        it has one (the store then no longer deletes it), else its bytes."""
+        fh = self._open()
+        fh.flush()
+        if self.path is not None:
+            data: bytes | str = self.path
+            self.path = None
+        else:
+            fh.seek(0)
+            data = fh.read()
+        return data, self._blocks, self._n
+
+    def adopt(self, part: ConnectionsExported, shift: int) -> None:
+        """Take in a worker's exported connections (a file given by path is deleted once
+        copied); ``shift``: where its exchanges landed in this analysis' exchange store."""
+        data, blocks, n = part
+        fh = self._open()
+        fh.seek(0, os.SEEK_END)
+        base = fh.tell()
+        if isinstance(data, str):
+            with open(data, "rb") as src:
+                shutil.copyfileobj(src, fh, BUFFER)
+            os.unlink(data)
+        else:
+            fh.write(data)
+        for pieces in blocks:
+            self._blocks.append([(offset + base, size) for offset, size in pieces])
+            self._shift.append(shift)
+        self._n += n
 
     @property
     def records(self) -> list[ConnectionRecord]:
@@ -352,6 +401,7 @@ class ConnectionStore(Sequence[ConnectionRecord]):
                 pieces.append((fh.tell(), len(data)))
                 fh.write(data)
             self._blocks.append(pieces)
+            self._shift.append(0)
 
     def seal(self) -> None:
         """No more connections: the last block goes to disk."""
@@ -363,18 +413,29 @@ class ConnectionStore(Sequence[ConnectionRecord]):
     def __len__(self) -> int:
         return self._n
 
-    def _block(self, pieces: list[tuple[int, int]]) -> Iterator[tuple[Any, ...]]:
+    def _block(self, pieces: list[tuple[int, int]], shift: int) -> Iterator[tuple[Any, ...]]:
         assert self._fh is not None
         fd = self._fh.fileno()
         for offset, size in pieces:
-            yield from marshal.loads(os.pread(fd, size, offset))
+            if not shift:
+                yield from marshal.loads(os.pread(fd, size, offset))
+                continue
+            for t in marshal.loads(os.pread(fd, size, offset)):  # a worker's
+                runs = t[32]
+                if runs:
+                    t = (*t[:32], [x + shift for x in runs], *t[33:])
+                yield t
+
+    def _merged(self) -> Iterator[tuple[Any, ...]]:
+        blocks = (self._block(p, shift) for p, shift in zip(self._blocks, self._shift, strict=True))
+        return heapq.merge(*blocks, key=itemgetter(0))
 
     def __iter__(self) -> Iterator[ConnectionRecord]:
         if self._fh is None:
             yield from self._mem
             return
         codes = self.codes
-        merged = heapq.merge(*(self._block(p) for p in self._blocks), key=itemgetter(0))
+        merged = self._merged()
         for i, t in enumerate(merged):
             c = unpack_connection(t)
             c.id = cid = f"C{i + 1}"
@@ -391,7 +452,7 @@ class ConnectionStore(Sequence[ConnectionRecord]):
             for c in self._mem:
                 yield c.id, c.exchange_runs
             return
-        merged = heapq.merge(*(self._block(p) for p in self._blocks), key=itemgetter(0))
+        merged = self._merged()
         for i, t in enumerate(merged, 1):
             yield f"C{i}", t[32]
 
@@ -415,3 +476,9 @@ class ConnectionStore(Sequence[ConnectionRecord]):
     def close(self) -> None:
         if self._fh is not None:
             self._fh.close()
+        if self.path is not None:  # a worker's named file nobody adopted
+            try:
+                os.unlink(self.path)
+            except OSError:
+                pass
+            self.path = None
