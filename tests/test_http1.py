@@ -447,9 +447,9 @@ def test_looks_like_request_and_response() -> None:
     assert not looks_like_response(b"GET / HTTP/1.1")
 
 
-# The framing fields are read in one pass over the header block's bytes (http1._fields_at),
-# not with a case-insensitive regex; the regex stays here as the reference they must
-# agree with, on any header block.
+# The framing fields are read in one pass over the header block's bytes (http1._scan_fields,
+# the loop the reader itself runs), not with a case-insensitive regex; the regex stays
+# here as the reference they must agree with, on any header block.
 _REFERENCE_FIELDS = re.compile(
     rb"\n(content-length|transfer-encoding|connection|keep-alive)[ \t]*:([^\r\n]*)",
     re.IGNORECASE,

@@ -110,9 +110,10 @@ def _word(buf: bytes, a: int, z: int) -> str:
 def _fields(block: bytes) -> tuple[dict[str, str], list[str]]:
     """The framing fields of a header block: {name: values joined by ", "} and the
     Content-Length values in order."""
-    r = _fields_at(block, 0, len(block), False)
-    assert r is not None
-    return r
+    headers: dict[str, str] = {}
+    cls: list[str] = []
+    _scan_fields(block, 0, 0, len(block), False, headers, cls)
+    return headers, cls
 
 
 def _colon(buf: bytes, p: int, e: int, name: bytes) -> int:
@@ -135,26 +136,36 @@ def _colon(buf: bytes, p: int, e: int, name: bytes) -> int:
     return j
 
 
-def _fields_at(
-    buf: bytes, p: int, e: int, strict: bool
-) -> tuple[dict[str, str], list[str]] | None:
-    """The framing fields of the header block ``buf[p:e]`` (``p``: its start, or any
-    point of its first line): each ``\n<name>[ \t]*:<value>`` up to the end of the line,
-    one pass over the bytes (cheaper than a find per name, or a regex). ``strict``: None
-    when the block holds an empty line (``\n\n``), which no header block does."""
-    headers: dict[str, str] = {}
-    cls: list[str] = []
+def _scan_fields(
+    buf: bytes, s: int, p: int, e: int, fast: bool, headers: dict[str, str], cls: list[str]
+) -> int:
+    """The framing fields of the header block that starts at ``buf[s]``, from ``p`` (a
+    point of its first line) on: each ``\n<name>[ \t]*:<value>`` up to the end of its
+    line goes to ``headers`` (and ``cls``), one pass over the bytes (cheaper than a find
+    per name, or a regex). Not ``fast``: the block is ``buf[s:e]``; returns ``e``.
+    ``fast``: the block ends at the first CRLFCRLF, found on the way; returns where it
+    is, or -1 when there is none, when it is farther than MAX_HEAD or an empty line (LF
+    LF) comes first."""
+    end = -1 if fast else e
     while p < e:
         if buf[p] != 10:
             p += 1
             continue
+        if fast:
+            if (
+                p - 1 >= s and buf[p - 1] == 13 and p + 2 < e and buf[p + 1] == 13
+                and buf[p + 2] == 10
+            ):
+                return p - 1  # the first CRLFCRLF
+            if p - s > MAX_HEAD + 1:
+                return -1  # any end farther on is too far
         p += 1  # a line starts here
         if p >= e:
             break
-        if strict and buf[p] == 10:
-            return None
+        if fast and buf[p] == 10:
+            return -1  # an empty line: the slow path ends the block there
         p = _field_line(buf, p, e, headers, cls)
-    return headers, cls
+    return end
 
 
 def _field_line(buf: bytes, p: int, e: int, headers: dict[str, str], cls: list[str]) -> int:
@@ -491,28 +502,9 @@ class MessageReader:
         if fast and self.is_request and not http:
             return -1
         le = p  # the first line's end
-        end = -1 if fast else e
         headers: dict[str, str] = {}
         cls: list[str] = []
-        while p < e:
-            if buf[p] != 10:
-                p += 1
-                continue
-            if fast:
-                if (
-                    p - 1 >= s and buf[p - 1] == 13 and p + 2 < e and buf[p + 1] == 13
-                    and buf[p + 2] == 10
-                ):
-                    end = p - 1  # the first CRLFCRLF
-                    break
-                if p - s > MAX_HEAD + 1:
-                    return -1  # any end farther on is too far
-            p += 1  # a line starts here
-            if p >= e:
-                break
-            if fast and buf[p] == 10:
-                return -1  # an empty line: the slow path ends the block there
-            p = _field_line(buf, p, e, headers, cls)
+        end = _scan_fields(buf, s, p, e, fast, headers, cls)
         if end < 0 or end - s > MAX_HEAD:
             return -1
         while le > s and buf[le - 1] == 13:

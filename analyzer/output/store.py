@@ -70,6 +70,50 @@ Exported = bytes | str
 Runs = Iterable[tuple[str, list[int] | None]]  # per connection in order: id, its runs
 
 
+# ---- the temporary files of both stores (a worker's is named, for its parent to adopt)
+
+
+def _temp_file(directory: str | None, suffix: str) -> tuple[IO[bytes], str | None]:
+    """An anonymous temporary file in TMPDIR, or, with ``directory``, a named one there;
+    and its path (None: anonymous)."""
+    if directory is None:
+        return tempfile.TemporaryFile("w+b", buffering=BUFFER), None  # noqa: SIM115
+    fd, path = tempfile.mkstemp(suffix=suffix, dir=directory)
+    return open(fd, "w+b", buffering=BUFFER), path  # noqa: SIM115
+
+
+def _export(fh: IO[bytes], path: str | None) -> bytes | str:
+    """A worker's file for its parent: its path when named, else its bytes."""
+    fh.flush()
+    if path is not None:
+        return path
+    fh.seek(0)
+    return fh.read()
+
+
+def _append(fh: IO[bytes], data: bytes | str) -> int:
+    """Append an exported file (deleted once copied, when given by path); returns the
+    offset it starts at."""
+    fh.seek(0, os.SEEK_END)
+    base = fh.tell()
+    if isinstance(data, str):
+        with open(data, "rb") as src:
+            shutil.copyfileobj(src, fh, BUFFER)
+        os.unlink(data)
+    else:
+        fh.write(data)
+    return base
+
+
+def _remove(path: str | None) -> None:
+    """A worker's named file that nobody adopted."""
+    if path is not None:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+
+
 class ExchangeStore:
     """Encoded exchanges in a temporary file; each connection notes where its own are
     (module docstring)."""
@@ -77,12 +121,7 @@ class ExchangeStore:
     def __init__(self, directory: str | None = None) -> None:
         """``directory``: write a named file there (a worker whose parent will adopt it
         by path) instead of an anonymous one."""
-        if directory is None:
-            self._fh = tempfile.TemporaryFile("w+b", buffering=BUFFER)  # noqa: SIM115
-            self.path: str | None = None
-        else:
-            fd, self.path = tempfile.mkstemp(suffix=".exchanges", dir=directory)
-            self._fh = open(fd, "w+b", buffering=BUFFER)  # noqa: SIM115
+        self._fh, self.path = _temp_file(directory, ".exchanges")
         dumps = encoder()
         self._prefix = dumps({"connection": ""})[:-2]  # b'{"connection":"'
         self._encode = _line_encoder(dumps)
@@ -129,27 +168,15 @@ class ExchangeStore:
     def export(self) -> Exported:
         """This (worker's) store for :meth:`adopt`: its file's path when it has one (the
         store then no longer deletes it), else its bytes."""
-        self._fh.flush()
-        if self.path is not None:
-            data: Exported = self.path
-            self.path = None
-        else:
-            self._fh.seek(0)
-            data = self._fh.read()
+        data = _export(self._fh, self.path)
+        self.path = None
         return data
 
     def adopt(self, data: Exported) -> int:
         """Append a partition's exported lines (a file given by path is deleted once
         copied); returns the offset they start at (add it to its connections' runs)."""
         self._cid = None
-        self._fh.seek(0, os.SEEK_END)
-        base = self._fh.tell()
-        if isinstance(data, str):
-            with open(data, "rb") as src:
-                shutil.copyfileobj(src, self._fh, BUFFER)
-            os.unlink(data)
-        else:
-            self._fh.write(data)
+        base = _append(self._fh, data)
         self._pos = self._fh.tell()
         return base
 
@@ -247,12 +274,8 @@ class ExchangeStore:
 
     def close(self) -> None:
         self._fh.close()
-        if self.path is not None:  # a worker's named file nobody adopted
-            try:
-                os.unlink(self.path)
-            except OSError:
-                pass
-            self.path = None
+        _remove(self.path)
+        self.path = None
 
 
 def _line_encoder(dumps: Callable[..., bytes]) -> Callable[[Any], bytes]:
@@ -331,17 +354,13 @@ class ConnectionStore(Sequence[ConnectionRecord]):
         self._mem.append(c)
         self._n += 1
         if self._fh is None and self.limit is not None and self._n > self.limit:
-            self._open()
+            self._file()
         if self._fh is not None and len(self._mem) >= BLOCK:
             self._spill()
 
-    def _open(self) -> IO[bytes]:
+    def _file(self) -> IO[bytes]:
         if self._fh is None:
-            if self.directory is None:
-                self._fh = tempfile.TemporaryFile("w+b")  # noqa: SIM115
-            else:
-                fd, self.path = tempfile.mkstemp(suffix=".connections", dir=self.directory)
-                self._fh = open(fd, "w+b")  # noqa: SIM115
+            self._fh, self.path = _temp_file(self.directory, ".connections")
         return self._fh
 
     @property
@@ -351,29 +370,15 @@ class ConnectionStore(Sequence[ConnectionRecord]):
     def export(self) -> ConnectionsExported:
         """This (worker's, sealed, spilled) store for :meth:`adopt`: its file's path when
         it has one (the store then no longer deletes it), else its bytes."""
-        fh = self._open()
-        fh.flush()
-        if self.path is not None:
-            data: bytes | str = self.path
-            self.path = None
-        else:
-            fh.seek(0)
-            data = fh.read()
+        data = _export(self._file(), self.path)
+        self.path = None
         return data, self._blocks, self._n
 
     def adopt(self, part: ConnectionsExported, shift: int) -> None:
         """Take in a worker's exported connections (a file given by path is deleted once
         copied); ``shift``: where its exchanges landed in this analysis' exchange store."""
         data, blocks, n = part
-        fh = self._open()
-        fh.seek(0, os.SEEK_END)
-        base = fh.tell()
-        if isinstance(data, str):
-            with open(data, "rb") as src:
-                shutil.copyfileobj(src, fh, BUFFER)
-            os.unlink(data)
-        else:
-            fh.write(data)
+        base = _append(self._file(), data)
         for pieces in blocks:
             self._blocks.append([(offset + base, size) for offset, size in pieces])
             self._shift.append(shift)
@@ -446,12 +451,10 @@ class ConnectionStore(Sequence[ConnectionRecord]):
             yield c
 
     def runs(self) -> Iterator[tuple[str, list[int] | None]]:
-        """Each connection's final id and exchange runs, in order (on disk: without
-        rebuilding the records)."""
+        """Each connection's final id and exchange runs, in order, read from disk
+        without rebuilding the records (in memory, the records themselves have them)."""
         if self._fh is None:
-            for c in self._mem:
-                yield c.id, c.exchange_runs
-            return
+            raise RuntimeError("connection store: the connections are in memory")
         merged = self._merged()
         for i, t in enumerate(merged, 1):
             yield f"C{i}", t[32]
@@ -476,9 +479,5 @@ class ConnectionStore(Sequence[ConnectionRecord]):
     def close(self) -> None:
         if self._fh is not None:
             self._fh.close()
-        if self.path is not None:  # a worker's named file nobody adopted
-            try:
-                os.unlink(self.path)
-            except OSError:
-                pass
-            self.path = None
+        _remove(self.path)
+        self.path = None
