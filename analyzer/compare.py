@@ -102,6 +102,11 @@ def server_stats(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return out
 
 
+# How bad a verdict is, for the direction of a change of verdict.
+VERDICT_RANK = {"reused": 0, "nothing-to-reuse": 0, "no-http": 0, "partly-reused": 1,
+                "not-reused": 2}
+
+
 @dataclass
 class Pair:
     before: dict[str, Any] | None
@@ -128,7 +133,20 @@ class Pair:
             return f"better: {hb:.2f} → {ha:.2f} handshakes per request"
         if ha > hb + 0.05:
             return f"worse: {hb:.2f} → {ha:.2f} handshakes per request"
-        return f"unchanged: {self.after['verdict']} [{self.after['diagnosis']}]"
+        # The same handshakes per request can hide a change of verdict (a reused server
+        # that now reconnects after every request of a few long connections) or of its
+        # cause: say it.
+        vb, va = self.before["verdict"], self.after["verdict"]
+        db, da = self.before["diagnosis"], self.after["diagnosis"]
+        if vb != va:
+            rb, ra = VERDICT_RANK.get(vb, 0), VERDICT_RANK.get(va, 0)
+            word = "worse" if ra > rb else "better" if ra < rb else "changed"
+            return (
+                f"{word}: {vb} [{db}] → {va} [{da}] at {ha:.2f} handshakes per request"
+            )
+        if db != da:
+            return f"changed: diagnosis {db} → {da} ({va}, {ha:.2f} handshakes per request)"
+        return f"unchanged: {va} [{da}]"
 
     def as_dict(self) -> dict[str, Any]:
         return {

@@ -17,7 +17,9 @@ from analyzer.output.jsonout import connection_dict, exchange_dict, server_dict
 
 CLOSED_BY = pd.CategoricalDtype(["client", "server", "client-rst", "server-rst", "open"])
 LABEL = pd.CategoricalDtype(["persistent", "per-request", "unused", "not-http"])
-VERDICT = pd.CategoricalDtype(["reused", "partly-reused", "not-reused", "no-http"])
+VERDICT = pd.CategoricalDtype(
+    ["reused", "partly-reused", "not-reused", "nothing-to-reuse", "no-http"]
+)
 UTC_TIME = "datetime64[ns, UTC]"
 
 
@@ -30,7 +32,8 @@ CONNECTION_DTYPES: dict[str, Any] = {
     "label": LABEL, "upgraded": "bool", "missing_bytes": "int64",
     "diagnosis": "string", "packets": "int64", "client_bytes": "int64",
     "server_bytes": "int64", "teardown_ts": "float64", "handshake_rtt": "float64",
-    "expired": "bool",
+    "expired": "bool", "user_agent": "string", "server_software": "string",
+    "forwarded": "bool", "via": "string",
 }
 
 EXCHANGE_DTYPES: dict[str, Any] = {
@@ -49,6 +52,8 @@ SERVER_DTYPES: dict[str, Any] = {
     "max_concurrent": "int64", "verdict": VERDICT, "diagnosis": "string",
     "evidence": "string", "hint": "string", "persistent": "int64",
     "per_request": "int64", "request_limit": "Int64", "idle_timeout": "float64",
+    "client_software": "string", "server_software": "string", "proxy": "string",
+    "extra_handshakes": "float64", "uncertain": "bool",
 }
 
 

@@ -23,6 +23,8 @@ def conn(
     framing: str = "length",
     client: str = "10.0.0.1",
     end: float | None = None,
+    server: str = SERVER,
+    **extra: object,
 ) -> ConnectionRecord:
     """A connection whose i-th exchange runs at start + i*gap, answered at once."""
     cid = f"C{n}"
@@ -44,8 +46,8 @@ def conn(
         teardown = last + 0.0005
     if exchanges and closed_by != "open":
         exchanges[-1].closed_connection = True
-    return ConnectionRecord(
-        id=cid, capture="t.pcap", client=f"{client}:{40000 + n}", server=SERVER,
+    rec = ConnectionRecord(
+        id=cid, capture="t.pcap", client=f"{client}:{40000 + n}", server=server,
         start=start, end=end if end is not None else (teardown or last) + 0.001,
         handshake_seen=True, syn=1, synack=1, fin_client=int(closed_by == "client"),
         fin_server=int(closed_by == "server"), rst_client=int(closed_by == "client-rst"),
@@ -57,6 +59,9 @@ def conn(
         last_exchange=exchanges[-1] if exchanges else None,
         close_delimited=framing == "close" and bool(exchanges),
     )
+    for k, v in extra.items():  # user_agent, server_software, forwarded, missing_bytes
+        setattr(rec, k, v)
+    return rec
 
 
 def one(conns: list[ConnectionRecord]):  # type: ignore[no-untyped-def]
@@ -120,7 +125,7 @@ def test_request_limit_reports_n() -> None:
           conn(3, 0.2, 1, closed_by="open")]
     s = one(cs)
     assert (s.verdict, s.diagnosis, s.request_limit) == ("partly-reused", "request-limit", 3)
-    assert "keepalive_requests 3" in s.hint
+    assert "keepalive_requests above 3" in s.hint
 
 
 def test_idle_timeout_reports_the_timeout() -> None:
@@ -165,3 +170,130 @@ def test_connection_header_tokens() -> None:
     assert _has(" close ,upgrade", "close") and _has("x,close", "close")
     assert not _has("", "close") and not _has("closed", "close")
     assert not _has("keep-alive", "close") and not _has("close-ish, x", "close")
+
+
+# ---- the software on the wire (issue 12)
+
+GO = "Go-http-client/1.1"
+
+
+def test_go_client_closing_after_each_response_is_unread_body() -> None:
+    # The seed's bug, small body: Go's Transport closes (FIN) right after a response
+    # whose body was closed before EOF.
+    s = one([conn(i + 1, i * 0.1, user_agent=GO) for i in range(5)])
+    assert (s.verdict, s.diagnosis) == ("not-reused", "unread-body")
+    assert s.hint.startswith("Go net/http: read the body to EOF")
+    assert "io.Copy(io.Discard, resp.Body)" in s.hint
+    assert s.client_software == "Go net/http (Go-http-client/1.1)"
+    # large body: the unread bytes make the client's kernel send RST — the same answer,
+    # not 'reset' with SO_LINGER / nginx 444
+    s = one([conn(i + 1, i * 0.1, closed_by="client-rst", user_agent=GO) for i in range(5)])
+    assert (s.verdict, s.diagnosis) == ("not-reused", "unread-body")
+    assert "444" not in s.hint
+
+
+def test_client_close_is_unread_body_only_for_software_that_makes_it_likely() -> None:
+    # requests.get() in a loop: a session per call, FIN after each response
+    s = one([conn(i + 1, i * 0.1, user_agent="python-requests/2.31.0") for i in range(5)])
+    assert s.diagnosis == "client-close"
+    assert s.hint.startswith("Python requests: requests.get() opens a session per call")
+    # curl run per request
+    s = one([conn(i + 1, i * 0.1, user_agent="curl/7.88.1") for i in range(5)])
+    assert s.diagnosis == "client-close" and "several URLs to one curl" in s.hint
+    # an RST right after the response from a library: response bytes were left unread
+    s = one([conn(i + 1, i * 0.1, closed_by="client-rst", user_agent="Java/17.0.15")
+             for i in range(5)])
+    assert s.diagnosis == "unread-body" and "InputStream" in s.hint
+    # unknown software: a client RST is 'reset', and the hint blames the client's
+    # close, not the server
+    s = one([conn(i + 1, i * 0.1, closed_by="client-rst") for i in range(5)])
+    assert s.diagnosis == "reset"
+    assert s.hint.startswith("the client aborts connections with RST") and "444" not in s.hint
+    s = one([conn(i + 1, i * 0.1, closed_by="server-rst") for i in range(5)])
+    assert s.diagnosis == "reset" and "444" in s.hint
+    # Go closing long after the response is its idle timeout, not an unread body
+    s = one([conn(i + 1, i * 5.0, teardown=i * 5.0 + 3.0, user_agent=GO) for i in range(3)])
+    assert s.diagnosis == "client-idle-timeout" and "IdleConnTimeout" in s.hint
+    # 'Connection: close' explains a close better than the body
+    s = one([conn(i + 1, i * 0.1, req_conn="close", user_agent=GO) for i in range(3)])
+    assert s.diagnosis == "client-connection-close" and "DisableKeepAlives" in s.hint
+
+
+def test_go_pile_up_names_both_causes() -> None:
+    cs = [conn(i + 1, i * 0.05, closed_by="client-rst", teardown=1.0, user_agent=GO)
+          for i in range(5)]
+    s = one(cs)
+    assert s.diagnosis == "leak"
+    assert "read every body to EOF" in s.hint and "Transport built per request" in s.hint
+
+
+def test_server_software_picks_the_server_fix() -> None:
+    cs = [conn(i + 1, i * 3.0, closed_by="server", teardown=i * 3.0 + 0.002 + 2.0,
+               server_software="gunicorn") for i in range(3)]
+    s = one(cs)
+    assert s.diagnosis == "idle-timeout"
+    assert s.hint.startswith("gunicorn: --keep-alive")
+    assert s.server_software == "gunicorn (gunicorn)"
+
+
+def test_rare_reconnects_do_not_downgrade_the_verdict() -> None:
+    # nginx's keepalive_requests 1000 under a load generator: each connection closed by
+    # the server after exactly 1000 requests, the client reconnects
+    cs = [conn(i + 1, i * 20.0, 1000, resp_conn="close", closed_by="server",
+               server_software="nginx/1.22.1") for i in range(4)]
+    cs.append(conn(5, 80.0, 300, closed_by="open", server_software="nginx/1.22.1"))
+    s = one(cs)
+    assert (s.verdict, s.diagnosis, s.request_limit) == ("reused", "reused", 1000)
+    assert 0 < s.extra_handshakes < 0.01
+    assert "not worth changing" in s.evidence and s.hint.startswith("nothing to fix")
+    # the same limit at 3 requests costs a third of the handshakes: it is the diagnosis
+    cs = [conn(i + 1, i * 1.0, 3, resp_conn="close", closed_by="server",
+               server_software="nginx/1.22.1") for i in range(4)]
+    s = one(cs)
+    assert (s.verdict, s.diagnosis) == ("partly-reused", "request-limit")
+    assert s.hint.startswith("nginx: keepalive_requests above 3")
+
+
+def test_holes_make_the_diagnosis_uncertain() -> None:
+    cs = [conn(i + 1, i * 0.1, closed_by="server", missing_bytes=1448 if i % 2 else 0)
+          for i in range(6)]
+    s = one(cs)
+    assert s.diagnosis == "server-close" and s.uncertain
+    assert s.hint.startswith("uncertain: 3 connections of 6 lost packets")
+    assert "If confirmed: " in s.hint
+    s = one([conn(i + 1, i * 0.1, closed_by="server") for i in range(6)])
+    assert not s.uncertain and not s.hint.startswith("uncertain")
+
+
+FRONT = "10.0.0.2:8080"
+UPSTREAM = "10.0.0.2:9000"
+
+
+def test_proxy_upstream_hop_gets_the_proxy_settings() -> None:
+    # curl → nginx (reused) → upstream: nginx talks HTTP/1.0 + Connection: close and
+    # passes curl's User-Agent on
+    front = conn(1, 0.0, 10, closed_by="client", server=FRONT, user_agent="curl/7.88.1",
+                 server_software="nginx/1.22.1", gap=0.1)
+    hops = [conn(i + 2, 0.0005 + i * 0.1, version="1.0", req_conn="close", closed_by="server",
+                 server=UPSTREAM, client="10.0.0.2", user_agent="curl/7.88.1")
+            for i in range(10)]
+    servers = {s.server: s for s in diagnose([front, *hops])}
+    assert servers[FRONT].verdict == "reused"
+    up = servers[UPSTREAM]
+    assert (up.verdict, up.diagnosis) == ("not-reused", "client-connection-close")
+    assert up.proxy == f"nginx at {FRONT}"
+    assert up.hint.startswith("in the proxy's location: proxy_http_version 1.1;")
+    assert 'proxy_set_header Connection ""' in up.hint and "keepalive 16" in up.hint
+    assert "DisableKeepAlives" not in up.hint and "curl" not in up.hint.split(".")[0]
+    # only the upstream hop in the capture: nginx's request shape still says so
+    (up,) = diagnose(hops)
+    assert up.proxy is not None and up.proxy.startswith("probably nginx")
+    assert "proxy_http_version 1.1" in up.hint
+    # forwarding fields say it whatever the proxy
+    (up,) = diagnose([conn(i + 1, i * 0.1, req_conn="close", closed_by="server",
+                           forwarded=True, server=UPSTREAM) for i in range(3)])
+    assert up.proxy is not None and "forwarding fields" in up.proxy
+    # curl itself sending Connection: close directly is curl's fix
+    (s,) = diagnose([conn(i + 1, i * 0.1, req_conn="close", closed_by="server",
+                          user_agent="curl/7.88.1") for i in range(3)])
+    assert s.proxy is None and "drop -H 'Connection: close'" in s.hint

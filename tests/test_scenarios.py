@@ -58,12 +58,18 @@ def test_parallel_connections_that_are_never_reopened_cost_nothing() -> None:
     cs = [conv(i, i * 1e-4).handshake().exchange(req(f"/r{i}"), OK).idle(60).close(1)
           for i in range(6)]
     _, s = analyse(*cs)
-    assert (s.verdict, s.diagnosis, s.max_concurrent) == ("reused", "reused", 6)
+    # nothing was reused, and nothing was wasted: no client connected again
+    assert (s.verdict, s.diagnosis, s.max_concurrent) == ("nothing-to-reuse", "idle-timeout", 6)
+    assert s.extra_handshakes == 0.0
+    assert s.hint.startswith("nothing to reuse")
 
 
-def test_single_request_is_not_called_a_failure() -> None:
+def test_single_request_is_not_called_reused() -> None:
+    # One request on one connection: nothing to reuse; the connection's own diagnosis
     _, s = analyse(conv().handshake().exchange(req(), OK).close(0))
-    assert (s.verdict, s.diagnosis) == ("reused", "reused")
+    assert (s.verdict, s.diagnosis) == ("nothing-to-reuse", "client-close")
+    assert "nothing to reuse" in s.hint and "one client across requests" in s.hint
+    assert "nothing to fix" not in s.hint
 
 
 def test_server_closing_at_once_is_not_an_idle_timeout() -> None:

@@ -30,47 +30,38 @@ import statistics
 from collections.abc import Callable, Iterable, Iterator
 from typing import Final
 
+from analyzer.core import hints
 from analyzer.core.records import ConnectionRecord, ServerRecord
 
 HTTP_LABELS = ("persistent", "per-request")
 LEAK_MIN: Final = 2  # idle one-request connections open at once before it is called a leak
 IDLE_MIN: Final = 0.2  # a server FIN this long after the response closes an *idle* connection
 CLIENT_IDLE_MIN: Final = 1.0  # a client FIN this long after the response: its pool's idle timeout
+# A diagnosis whose reconnects cost fewer extra handshakes than this share of the requests
+# does not downgrade the verdict (nginx's keepalive_requests 1000: one in a thousand).
+MINOR_SHARE: Final = 0.01
+# Holes in this share of a server's HTTP connections (or in any connection of its primary
+# diagnosis) make the diagnosis uncertain.
+LOSSY_SHARE: Final = 0.05
+# Clients (hints.CLIENTS keys) that read what they are sent: an RST from them right after
+# a response is not unread data.
+READS_ALL: Final = frozenset({"curl", "ab", "wrk"})
+# Clients that send HTTP/1.1 unless told otherwise: their User-Agent on an HTTP/1.0
+# request with 'Connection: close' is a proxy's doing (nginx passes it on).
+SPEAKS_HTTP11: Final = frozenset({
+    "go", "python-requests", "urllib3", "httpx", "aiohttp", "curl", "wrk", "node",
+    "node-fetch", "java-httpclient", "okhttp", "apache-httpclient", "java-urlconnection",
+    "browser",
+})
 
 PRECEDENCE = (
-    "leak", "reset", "request-limit", "idle-timeout", "client-connection-close",
+    "leak", "unread-body", "reset", "request-limit", "idle-timeout", "client-connection-close",
     "http10-client", "http10-server", "server-connection-close", "close-delimited",
     "server-close", "client-idle-timeout", "client-close",
 )
 
-HINTS = {
-    "reused": "nothing to fix: connections are reused",
-    "leak": "read the response body to EOF and close it, e.g. "
-    "io.Copy(io.Discard, resp.Body); resp.Body.Close() in Go",
-    "client-close": "reuse one client across requests (Go: one http.Client; Python: "
-    "requests.Session(); curl: several URLs in one invocation)",
-    "client-connection-close": "stop sending 'Connection: close' (Go: DisableKeepAlives "
-    "or req.Close; curl/ab: drop the header)",
-    "server-connection-close": "enable keep-alive on the server (Go: no "
-    "SetKeepAlivesEnabled(false); nginx: keepalive_timeout > 0)",
-    "http10-client": "send HTTP/1.1 requests, or 'Connection: keep-alive' with HTTP/1.0 "
-    "(ab: use -k)",
-    "http10-server": "make the server answer HTTP/1.1 (Python http.server: "
-    "protocol_version = 'HTTP/1.1' and a Content-Length on every response)",
-    "request-limit": "raise the server's per-connection request limit "
-    "(nginx: keepalive_requests {n})",
-    "idle-timeout": "make the server's keep-alive idle timeout (~{t}) longer than the "
-    "client's pauses, or the client's pool idle timeout shorter than it",
-    "close-delimited": "send Content-Length or chunked transfer encoding so the body "
-    "does not end with the connection",
-    "server-close": "the server closes right after each response without saying so: "
-    "enable keep-alive in the server (or the proxy in front of it)",
-    "client-idle-timeout": "the client drops idle pooled connections before its next "
-    "request: raise its idle timeout above the request interval (Go: "
-    "Transport.IdleConnTimeout)",
-    "reset": "close sockets gracefully: read what the peer sent before closing, no "
-    "SO_LINGER 0 (nginx: no 'return 444')",
-}
+# The hint for each code when the software on the wire is unknown (hints.LIKELY).
+HINTS = hints.LIKELY
 
 
 def _last(c: ConnectionRecord):  # type: ignore[no-untyped-def]
@@ -92,6 +83,30 @@ def _closes(c: ConnectionRecord, side: str) -> bool:
 
 # Connection rules: (code, predicate), checked in order (leak is not among them: it needs
 # the other connections of the same client and server, see _first_pass).
+def _rule_unread_body(c: ConnectionRecord) -> bool:
+    """The seed's bug: the client ends a one-request connection right after a complete
+    HTTP/1.1 response that announced nothing, and its software makes an unread body the
+    likely cause — an RST (the kernel's answer to closing a socket with received bytes
+    unread) from any HTTP library that does not read everything anyway, or a FIN from a
+    client whose pool closes only when the body was not read to EOF (Go)."""
+    if c.label != "per-request" or not (c.closed_by == "client" or c.closed_by == "client-rst"):
+        return False
+    e = _last(c)
+    if (
+        e is None or e.response_end_ts is None or e.version != "1.1"
+        or e.response_version != "1.1" or _has(e.request_connection, "close")
+        or _has(e.response_connection, "close") or e.framing == "close"
+    ):
+        return False
+    gap = _idle_gap(c)
+    if gap is None or gap >= CLIENT_IDLE_MIN:
+        return False
+    if c.closed_by == "client":
+        return hints.closes_on_unread(c.user_agent)
+    sw = hints.identify_client(c.user_agent)
+    return sw is not None and sw.key not in READS_ALL
+
+
 def _rule_reset(c: ConnectionRecord) -> bool:
     return c.closed_by in ("client-rst", "server-rst")
 
@@ -159,6 +174,7 @@ def _rule_client_close(c: ConnectionRecord) -> bool:
 # Order matters: what the headers announce (either side) explains a close better than
 # who happened to send the first FIN, and HTTP/1.0 explains a body without a length.
 CONNECTION_RULES: tuple[tuple[str, Callable[[ConnectionRecord], bool]], ...] = (
+    ("unread-body", _rule_unread_body),
     ("reset", _rule_reset),
     ("client-connection-close", _rule_client_connection_close),
     ("http10-client", _rule_http10_client),
@@ -267,6 +283,7 @@ class _Bucket:
         self.gaps: list[float] = []  # idle gaps (median codes only)
         self.unanswered = 0
         self.client_rst = 0
+        self.lossy = 0  # connections with holes (lost packets)
         self.ends: set[str] = set()
         self.head: ConnectionRecord | None = None  # the first one
 
@@ -284,6 +301,7 @@ class _Bucket:
             if _response_done(c) is None:
                 self.unanswered += 1
         self.client_rst += c.closed_by == "client-rst"
+        self.lossy += c.missing_bytes > 0
         self.ends.add(c.closed_by)
 
     def merge(self, other: _Bucket) -> None:
@@ -296,6 +314,7 @@ class _Bucket:
             self.first, self.head = other.first, other.head
         self.ends |= other.ends
         self.client_rst += other.client_rst
+        self.lossy += other.lossy
 
 
 class _Server:
@@ -314,6 +333,14 @@ class _Server:
         self.max_concurrent = 0
         self.lossy = 0
         self.missing = 0
+        # the software on the wire: connections per User-Agent / Server value (bounded),
+        # connections whose requests carried forwarding fields, and the time span
+        self.agents: dict[str, int] = {}
+        self.softwares: dict[str, int] = {}
+        self.forwarded = 0
+        self.proxy_shaped = 0  # HTTP/1.0 + Connection: close from an HTTP/1.1 client's agent
+        self.first_start = float("inf")
+        self.last_end = float("-inf")
         # pass 2
         self.buckets: dict[str, _Bucket] = {}
         self.limited: list[int] = []  # indexes of the request-limit candidates
@@ -352,8 +379,9 @@ def classify(
             code = codes[i] = _LEAK
         _second_pass(s, c, i, seq, CODES[code])
     records = []
+    proxies = _proxies(servers)
     for s in servers.values():
-        rec = _summary(s)
+        rec = _summary(s, proxies.get(s.server))
         if rec.request_limit is not None:
             for i in s.limited:
                 codes[i] = _RL
@@ -374,6 +402,15 @@ def _first_pass(s: _Server, c: ConnectionRecord, i: int, seq: int, idle: bytearr
     if c.missing_bytes:
         s.lossy += 1
         s.missing += c.missing_bytes
+    _count(s.agents, c.user_agent)
+    _count(s.softwares, c.server_software)
+    s.forwarded += c.forwarded
+    e = c.last_exchange
+    if e is not None and e.version == "1.0" and _has(e.request_connection, "close"):
+        sw = hints.identify_client(c.user_agent)
+        s.proxy_shaped += sw is not None and sw.key in SPEAKS_HTTP11
+    s.first_start = min(s.first_start, c.start)
+    s.last_end = max(s.last_end, c.end)
     # most open at once: a start counts before an end at the same time
     ends = s.ends
     while ends and ends[0] < c.start:
@@ -409,6 +446,19 @@ def _first_pass(s: _Server, c: ConnectionRecord, i: int, seq: int, idle: bytearr
         k.active.append((finished, closed, i, seq))
     if c.label in HTTP_LABELS:
         k.latest = max(k.latest, c.start)
+
+
+MAX_AGENTS: Final = 32  # distinct User-Agent / Server values counted per server
+
+
+def _count(counts: dict[str, int], value: str | None) -> None:
+    if value is not None and (value in counts or len(counts) < MAX_AGENTS):
+        counts[value] = counts.get(value, 0) + 1
+
+
+def _most(counts: dict[str, int]) -> str | None:
+    """The most frequent value (the first seen among equals)."""
+    return max(counts, key=lambda k: counts[k]) if counts else None
 
 
 def _rule_diagnosis(c: ConnectionRecord) -> str | None:
@@ -460,8 +510,9 @@ def _ids(b: _Bucket, most: int = 5) -> str:
     return ", ".join(ids) + (f", … ({b.n} in all)" if b.n > most else "")
 
 
-def _summary(s: _Server) -> ServerRecord:
-    """The server's verdict and primary diagnosis, from its passes' numbers."""
+def _summary(s: _Server, proxy: tuple[str, str] | None = None) -> ServerRecord:
+    """The server's verdict and primary diagnosis, from its passes' numbers. ``proxy``:
+    (hints.PROXY_FIXES key, description) when its clients are a reverse proxy."""
     requests, handshakes = s.requests, s.handshakes
     persistent = s.persistent
     rec = ServerRecord(
@@ -486,6 +537,15 @@ def _summary(s: _Server) -> ServerRecord:
         )
         rec.hint = "nothing to analyse: no HTTP/1.x on these connections (TLS? HTTP/2?)"
         return rec
+    agent = _most(s.agents)
+    client = hints.identify_client(agent)
+    served = _most(s.softwares)
+    server = hints.identify_server(served)
+    rec.client_software = _software(client, agent)
+    rec.server_software = _software(server, served)
+    proxy_key = None
+    if proxy is not None:
+        proxy_key, rec.proxy = proxy
     buckets = s.buckets
     limited = buckets.pop(_LIMITED, None)
     if limited is not None:
@@ -505,46 +565,148 @@ def _summary(s: _Server) -> ServerRecord:
     for code, b in sorted(buckets.items(), key=lambda kv: kv[1].first):
         rec.diagnoses[code] = b.n
     costly = {code: b for code, b in buckets.items() if b.costly}
-
-    # The verdict: nothing cost a reconnect → reused; else by how many connections
-    # still carried several requests.
-    if not costly:
-        rec.verdict = "reused"
-    elif persistent == 0:
-        rec.verdict = "not-reused"
-    else:
-        rec.verdict = "partly-reused"
-    if not costly:
-        rec.diagnosis = "reused"
-        rec.evidence = (
-            f"{requests} requests over {s.http} HTTP connection(s), "
-            f"{handshakes} handshake(s) ({rec.handshakes_per_request:.2f} per request); "
-            f"{persistent} connection(s) carried 2 or more requests"
+    extra = sum(b.costly for b in costly.values())
+    rec.extra_handshakes = round(extra / requests, 4) if requests else 0.0
+    minor = ""
+    if costly and rec.extra_handshakes < MINOR_SHARE:
+        # Reconnects this rare are the normal life of keep-alive (nginx closes after
+        # its 1000th request): say them, do not downgrade the verdict for them.
+        top = max(costly, key=lambda k: (costly[k].costly, -PRECEDENCE.index(k)))
+        _evidence(top, costly[top], rec, s)  # (fills request_limit/idle_timeout's numbers)
+        what = top if top != "request-limit" else f"request-limit, {rec.request_limit} requests"
+        minor = (
+            f"; {_n(extra, 'reconnect')} ({what}) cost {rec.extra_handshakes:.2%} extra "
+            f"handshakes per request, under {MINOR_SHARE:.0%}: not worth changing"
         )
+        costly = {}
+
+    # The verdict: nothing cost a reconnect → reused (or, when no connection carried a
+    # second request, nothing to reuse); else by how many connections still carried
+    # several requests.
+    lossy = s.lossy
+    if not costly:
         if persistent == 0:
-            every = _Bucket(0)  # all the HTTP connections, for their ids
-            for b in sorted(buckets.values(), key=lambda b: b.first):
-                every.n += b.n
-                every.ids = sorted(every.ids + b.ids)[:5]
+            _nothing_to_reuse(rec, s, buckets, client, server, proxy_key)
+        else:
+            rec.verdict = "reused"
+            rec.diagnosis = "reused"
             rec.evidence = (
-                f"{_n(requests, 'request')} on {_n(s.http, 'connection')} "
-                f"({_ids(every)}); no client connected again after a connection had done "
-                "its work, so no handshake was wasted"
+                f"{requests} requests over {s.http} HTTP connection(s), "
+                f"{handshakes} handshake(s) ({rec.handshakes_per_request:.2f} per "
+                f"request); {persistent} connection(s) carried 2 or more requests{minor}"
             )
-        rec.hint = HINTS["reused"]
-        rec.evidence += _caveat(s)
+            rec.hint = HINTS["reused"]
+        _uncertain(rec, s, lossy * 1.0 / s.http >= LOSSY_SHARE)
         return rec
+    rec.verdict = "not-reused" if persistent == 0 else "partly-reused"
     code = max(costly, key=lambda k: (costly[k].costly, -PRECEDENCE.index(k)))
     rec.diagnosis = code
-    rec.evidence = _evidence(code, buckets[code], rec, s)
-    hint = HINTS[code]
-    if code == "request-limit":
-        hint = hint.format(n=rec.request_limit)
-    elif code == "idle-timeout":
-        hint = hint.format(t=f"{rec.idle_timeout:.1f}s" if rec.idle_timeout is not None else "?")
-    rec.hint = hint
-    rec.evidence += _caveat(s)
+    b = buckets[code]
+    rec.evidence = _evidence(code, b, rec, s)
+    if rec.proxy is not None and code in hints.PROXY_CODES:
+        rec.evidence += f"; the requests came through a reverse proxy: {rec.proxy}"
+    rec.hint = _hint(code, b, rec, client, server, proxy_key)
+    _uncertain(rec, s, b.lossy > 0 or lossy * 1.0 / s.http >= LOSSY_SHARE)
     return rec
+
+
+def _software(sw: hints.Software | None, value: str | None) -> str | None:
+    """How a report names the software behind a header value."""
+    if value is None:
+        return None
+    return value if sw is None else f"{sw.name} ({value})"
+
+
+def _hint(
+    code: str, b: _Bucket, rec: ServerRecord, client: hints.Software | None,
+    server: hints.Software | None, proxy_key: str | None,
+) -> str:
+    key = code
+    if code == "reset" and b.client_rst * 2 < b.n:
+        key = "reset-server"  # mostly the server's RSTs
+    t = f"{rec.idle_timeout:.1f}s" if rec.idle_timeout is not None else "?"
+    return hints.hint(key, client, server, proxy_key, n=rec.request_limit, t=t)
+
+
+def _nothing_to_reuse(
+    rec: ServerRecord, s: _Server, buckets: dict[str, _Bucket],
+    client: hints.Software | None, server: hints.Software | None, proxy_key: str | None,
+) -> None:
+    """No connection carried a second request and no client connected again: nothing
+    was reused, and nothing was wasted either. The diagnosis is the connections' own
+    (what would cost a handshake per request if the client made more)."""
+    rec.verdict = "nothing-to-reuse"
+    every = _Bucket(0)  # all the HTTP connections, for their ids
+    for b in sorted(buckets.values(), key=lambda b: b.first):
+        every.n += b.n
+        every.ids = sorted(every.ids + b.ids)[:5]
+    own = {k: b for k, b in buckets.items() if k not in ("reused", "none")}
+    rec.evidence = (
+        f"{_n(rec.requests, 'request')} on {_n(s.http, 'connection')} "
+        f"({_ids(every)}); no connection carried a second request and no client "
+        "connected again after a connection had done its work, so there was nothing to "
+        "reuse"
+    )
+    if not own:
+        rec.diagnosis = None  # type: ignore[assignment]
+        rec.hint = "nothing to reuse: each client made one request"
+        return
+    code = max(own, key=lambda k: (own[k].n, -PRECEDENCE.index(k)))
+    rec.diagnosis = code
+    rec.evidence += f"; the connections' own diagnosis: {code}"
+    rec.hint = (
+        "nothing to reuse: each client made one request. If it makes more, this would "
+        f"cost a handshake each: {_hint(code, own[code], rec, client, server, proxy_key)}"
+    )
+
+
+def _uncertain(rec: ServerRecord, s: _Server, could_flip: bool) -> None:
+    """Holes where they could change the answer: the diagnosis is a lead to check."""
+    rec.evidence += _caveat(s)
+    if not could_flip:
+        return
+    rec.uncertain = True
+    rec.hint = (
+        f"uncertain: {_n(s.lossy, 'connection')} of {s.http} lost packets in the capture "
+        "(tcpdump drops, a capture started late), which could change this diagnosis — "
+        "capture again without drops to confirm. If confirmed: " + rec.hint
+    )
+
+
+def _proxies(servers: dict[str, _Server]) -> dict[str, tuple[str, str]]:
+    """The servers whose client is a reverse proxy: {server: (hints.PROXY_FIXES key,
+    description)}. A hop is behind a proxy when its requests carry forwarding fields,
+    or when its clients' address is also the address of a server in the capture that
+    names itself as a proxy (nginx, Apache, Envoy, HAProxy, Caddy), was busy at the same
+    time and passed the same User-Agent on; without such a server in the capture, when
+    its requests are HTTP/1.0 with 'Connection: close' yet carry the User-Agent of an
+    HTTP/1.1 client (nginx's default upstream request)."""
+    found: dict[str, tuple[str, str]] = {}
+    fronts: dict[str, list[tuple[_Server, hints.Software]]] = {}
+    for a in servers.values():
+        sw = hints.identify_server(_most(a.softwares))
+        if sw is not None and sw.key in hints.PROXIES:
+            fronts.setdefault(a.server.rsplit(":", 1)[0], []).append((a, sw))
+    for b in servers.values():
+        if not b.http:
+            continue
+        candidates = [
+            (a, sw) for ip in b.clients for a, sw in fronts.get(ip, ())
+            if a is not b and a.first_start <= b.last_end and b.first_start <= a.last_end
+            and (not b.agents or set(a.agents) & set(b.agents))
+        ]
+        if candidates:
+            a, sw = max(candidates, key=lambda t: t[0].requests)
+            found[b.server] = (sw.key, f"{sw.name} at {a.server}")
+        elif b.forwarded * 2 >= b.http:
+            found[b.server] = ("*", f"a reverse proxy at {', '.join(sorted(b.clients))} "
+                               "(the requests carry forwarding fields)")
+        elif b.proxy_shaped * 2 >= b.http:
+            found[b.server] = (
+                "nginx", "probably nginx with its defaults (HTTP/1.0 requests with "
+                "'Connection: close' that carry an HTTP/1.1 client's User-Agent)",
+            )
+    return found
 
 
 def _caveat(s: _Server) -> str:

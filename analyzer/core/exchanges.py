@@ -32,6 +32,7 @@ class Conversation(Owner):
         "requests_reader", "responses_reader", "exchanges", "pending", "requests",
         "responses", "interim", "upgraded", "anomalies", "_req_open", "_resp_open",
         "cid", "handshake_seen", "spool", "count", "close_delimited", "show_secrets",
+        "user_agent", "server_software", "forwarded", "via",
     )
 
     def __init__(
@@ -58,6 +59,12 @@ class Conversation(Owner):
         self.anomalies: dict[str, int] = {}
         self._req_open: ExchangeRecord | None = None
         self._resp_open: ExchangeRecord | None = None
+        # The software on each side, as the first request and response name it, and
+        # whether requests came through a proxy (classify's hints)
+        self.user_agent: str | None = None
+        self.server_software: str | None = None
+        self.forwarded = False
+        self.via: str | None = None
 
     # ---- reader callbacks
     def on_request(
@@ -71,6 +78,13 @@ class Conversation(Owner):
         conn = headers.get("connection")
         if conn:
             ex.request_connection = conn.lower()
+        if self.requests == 1:
+            self.user_agent = headers.get("user-agent")
+            via = headers.get("via")
+            self.forwarded = (
+                via is not None or "x-forwarded-for" in headers or "x-real-ip" in headers
+                or "forwarded" in headers
+            )
         if len(self.pending) >= MAX_PENDING:
             self.anomaly("too-many-pending-requests")
             self.pending.popleft()
@@ -109,6 +123,9 @@ class Conversation(Owner):
         conn = headers.get("connection")
         if conn:
             ex.response_connection = conn.lower()
+        if self.responses == 1:
+            self.server_software = headers.get("server")
+            self.via = headers.get("via")
         ex.framing = framing
         if framing == "close" and version != "0.9" and ex.version != "0.9":
             self.close_delimited = True

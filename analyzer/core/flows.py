@@ -501,9 +501,12 @@ def connection_record(flow: Flow, capture: str, expired: bool) -> ConnectionReco
         teardown_ts = td[2]
     exchanges: list[ExchangeRecord] = []
     requests = responses = interim = count = 0
-    upgraded = close_delimited = False
+    upgraded = close_delimited = forwarded = False
+    user_agent = server_software = via = None
     anomalies = NO_ANOMALIES
     if conv is not None:
+        user_agent, server_software = conv.user_agent, conv.server_software
+        forwarded, via = conv.forwarded, conv.via
         requests, responses, interim = conv.requests, conv.responses, conv.interim
         upgraded = conv.upgraded
         if conv.anomalies:
@@ -558,4 +561,8 @@ def connection_record(flow: Flow, capture: str, expired: bool) -> ConnectionReco
         exchange_count=count,
         last_exchange=exchanges[-1] if exchanges else None,
         close_delimited=close_delimited,
+        user_agent=user_agent,
+        server_software=server_software,
+        forwarded=forwarded,
+        via=via,
     )

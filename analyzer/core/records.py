@@ -124,6 +124,13 @@ class ConnectionRecord:
     # Internal, never output: where its exchanges are in the analysis' exchange store
     # (start, end offsets of each run of lines; analyzer.output.store).
     exchange_runs: list[int] | None = None
+    # additions: the software on each side as the first request and response name it
+    # (User-Agent, Server), whether requests carried forwarding fields (Via,
+    # X-Forwarded-For, X-Real-IP, Forwarded: the client is a proxy) and the response's Via
+    user_agent: str | None = None
+    server_software: str | None = None
+    forwarded: bool = False
+    via: str | None = None
 
     def __init__(
         self,
@@ -162,6 +169,10 @@ class ConnectionRecord:
         close_delimited: bool = False,
         first: int = 0,
         exchange_runs: list[int] | None = None,
+        user_agent: str | None = None,
+        server_software: str | None = None,
+        forwarded: bool = False,
+        via: str | None = None,
     ) -> None:
         self.id = id
         self.capture = capture
@@ -198,6 +209,10 @@ class ConnectionRecord:
         self.close_delimited = close_delimited
         self.first = first
         self.exchange_runs = exchange_runs
+        self.user_agent = user_agent
+        self.server_software = server_software
+        self.forwarded = forwarded
+        self.via = via
 
     @property
     def client_ip(self) -> str:
@@ -223,6 +238,17 @@ class ServerRecord:
     diagnoses: dict[str, int] = field(default_factory=dict)
     request_limit: int | None = None
     idle_timeout: float | None = None
+    # the software on each side (hints.identify's names: "Go net/http", "nginx", …; the
+    # most frequent), the reverse proxy the requests came through, if one was recognised
+    client_software: str | None = None
+    server_software: str | None = None
+    proxy: str | None = None
+    # the share of extra handshakes the diagnosis costs (handshakes a client paid again
+    # after a connection had done its work, per request)
+    extra_handshakes: float = 0.0
+    # holes in the capture (lost packets) could have changed the diagnosis: the hint is
+    # then a lead to check, not a fact
+    uncertain: bool = False
 
 
 @dataclass(slots=True)
@@ -297,6 +323,10 @@ def connection_row(c: ConnectionRecord) -> dict[str, Any]:
         "handshake_rtt": c.handshake_rtt,
         "expired": c.expired,
         "anomalies": c.anomalies,
+        "user_agent": c.user_agent,
+        "server_software": c.server_software,
+        "forwarded": c.forwarded,
+        "via": c.via,
     }
 
 
@@ -315,7 +345,8 @@ def connection_values(c: ConnectionRecord) -> tuple[Any, ...]:
     """The connection as plain values (marshal and pickle write them fast): ``first``
     (the key a merge sorts by), then its fields in declaration order but ``first``,
     ``exchanges`` (a connection on disk or sent by a worker has them in an exchange
-    store) and ``last_exchange``, whose values (or None) come last.
+    store) and ``last_exchange``, whose values (or None) come after ``exchange_runs``;
+    then the software fields.
     :func:`connection_from_values` rebuilds it; a test checks every field."""
     last = c.last_exchange
     return (
@@ -326,6 +357,7 @@ def connection_values(c: ConnectionRecord) -> tuple[Any, ...]:
         c.teardown_ts, c.handshake_rtt, c.expired, c.held_until, c.anomalies,
         c.exchange_count, c.close_delimited, c.exchange_runs,
         None if last is None else exchange_values(last),
+        c.user_agent, c.server_software, c.forwarded, c.via,
     )
 
 
@@ -336,5 +368,6 @@ def connection_from_values(t: tuple[Any, ...], exchanges: list[ExchangeRecord]) 
         t[1], t[2], t[3], t[4], t[5], t[6], t[7], t[8], t[9], t[10], t[11], t[12], t[13],
         t[14], t[15], t[16], t[17], t[18], t[19], t[20], t[21], t[22], t[23], t[24], t[25],
         t[26], t[27], t[28], t[29], exchanges, t[30],
-        None if last is None else ExchangeRecord(*last), t[31], t[0], t[32],
+        None if last is None else ExchangeRecord(*last), t[31], t[0], t[32], t[34], t[35],
+        t[36], t[37],
     )

@@ -32,7 +32,7 @@ CONNECTION_FIELDS = (
     "responses", "interim_responses", "label", "upgraded", "missing_bytes", "diagnosis",
     # additions
     "packets", "client_bytes", "server_bytes", "teardown_ts", "handshake_rtt", "expired",
-    "anomalies",
+    "anomalies", "user_agent", "server_software", "forwarded", "via",
 )
 EXCHANGE_FIELDS = (
     "connection", "index", "method", "target", "version", "status", "request_ts",
@@ -46,6 +46,7 @@ SERVER_FIELDS = (
     "max_concurrent", "verdict", "diagnosis", "evidence", "hint",
     # additions
     "persistent", "per_request", "request_limit", "idle_timeout", "diagnoses",
+    "client_software", "server_software", "proxy", "extra_handshakes", "uncertain",
 )
 
 
