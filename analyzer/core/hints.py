@@ -53,7 +53,8 @@ CLIENTS: Final[tuple[Software, ...]] = (
     Software("wrk", "wrk", r"^wrk\b", "wrk/4.1.0"),
     Software("node-fetch", "Node fetch (undici)", r"^(node|undici)(/|$)", "node"),
     Software("node", "Node http", r"^(axios|got|node-fetch|node-superagent)\b", "axios/1.6.8"),
-    Software("java-httpclient", "Java HttpClient", r"^Java-http-client/", "Java-http-client/17.0.15"),
+    Software("java-httpclient", "Java HttpClient", r"^Java-http-client/",
+             "Java-http-client/17.0.15"),
     Software("okhttp", "OkHttp", r"^okhttp/", "okhttp/4.12.0"),
     Software("apache-httpclient", "Apache HttpClient", r"^Apache-HttpClient/",
              "Apache-HttpClient/4.5.14 (Java/17.0.15)"),
@@ -67,7 +68,8 @@ SERVERS: Final[tuple[Software, ...]] = (
     Software("apache", "Apache httpd", r"^Apache(/|$| )", "Apache/2.4.57 (Debian)"),
     Software("gunicorn", "gunicorn", r"^gunicorn\b", "gunicorn"),
     Software("uvicorn", "uvicorn", r"^uvicorn\b", "uvicorn"),
-    Software("werkzeug", "Werkzeug (Flask dev server)", r"^Werkzeug/", "Werkzeug/3.0.1 Python/3.11.7"),
+    Software("werkzeug", "Werkzeug (Flask dev server)", r"^Werkzeug/",
+             "Werkzeug/3.0.1 Python/3.11.7"),
     Software("python-httpserver", "Python http.server", r"^(SimpleHTTP|BaseHTTP)/",
              "SimpleHTTP/0.6 Python/3.11.7"),
     Software("envoy", "Envoy", r"^envoy\b", "envoy"),
@@ -82,8 +84,10 @@ SERVERS: Final[tuple[Software, ...]] = (
 PROXIES: Final = frozenset({"nginx", "apache", "envoy", "haproxy", "caddy"})
 
 # Clients whose pool closes a connection right after a complete response only when the
-# body was closed before EOF (Go's Transport): their FIN after a response is unread-body.
-CLOSES_ON_UNREAD: Final = frozenset({"go"})
+# body was closed before EOF (Go's Transport; HttpURLConnection, whose keep-alive cache
+# takes a connection back only once its stream was read to the end, recorded in
+# captures/java-urlconnection-unread.pcap): their FIN after a response is unread-body.
+CLOSES_ON_UNREAD: Final = frozenset({"go", "java-urlconnection"})
 
 # Which side each code asks to change: its client, its server, or both.
 SIDE: Final[dict[str, str]] = {
@@ -239,13 +243,13 @@ FIXES: Final[dict[str, dict[str, str]]] = {
         "(Werkzeug's dev server answers HTTP/1.0 by default)",
     },
     "server-connection-close": {
+        "go": "don't call srv.SetKeepAlivesEnabled(false), nor set 'Connection: close' "
+        "in a handler",
         "nginx": "keepalive_timeout above 0 (0 turns keep-alive off), and no "
         "keepalive_disable for this client",
         "apache": "KeepAlive On (and MaxKeepAliveRequests above 0)",
         "gunicorn": "gunicorn's sync workers close after every response: use "
         "--worker-class gthread (or gevent) with --keep-alive N",
-        "go": "don't call srv.SetKeepAlivesEnabled(false), nor set 'Connection: close' "
-        "in a handler",
         "node": "don't set 'Connection: close' in the handler; server.keepAliveTimeout "
         "above 0",
         "python-httpserver": "don't set close_connection (or 'Connection: close') in the "
@@ -253,20 +257,20 @@ FIXES: Final[dict[str, dict[str, str]]] = {
         "envoy": "check max_requests_per_connection and the listener's drain settings",
     },
     "request-limit": {
+        "go": "Go's server has no request limit: the limit of {n} comes from middleware or "
+        "a proxy in front of it",
         "nginx": "keepalive_requests above {n} (nginx's default is 1000)",
         "apache": "MaxKeepAliveRequests above {n} (0 is unlimited; the default is 100)",
         "envoy": "max_requests_per_connection above {n}",
-        "go": "Go's server has no request limit: the limit of {n} comes from middleware or "
-        "a proxy in front of it",
     },
     "idle-timeout": {
+        "go": "Server.IdleTimeout above the client's pauses (it falls back to "
+        "ReadTimeout)",
         "nginx": "keepalive_timeout above the client's pauses (nginx's default is 75s)",
         "apache": "KeepAliveTimeout above the client's pauses (the default is 5s)",
         "gunicorn": "--keep-alive above the client's pauses (the default is 2s)",
         "uvicorn": "--timeout-keep-alive above the client's pauses (the default is 5s)",
         "node": "server.keepAliveTimeout above the client's pauses (the default is 5s)",
-        "go": "Server.IdleTimeout above the client's pauses (it falls back to "
-        "ReadTimeout)",
         "envoy": "common_http_protocol_options.idle_timeout above the client's pauses",
         "haproxy": "timeout http-keep-alive above the client's pauses",
         "python-requests": "client side: urllib3 has no idle timeout of its own: send "
@@ -277,10 +281,10 @@ FIXES: Final[dict[str, dict[str, str]]] = {
         "(http.keepAlive.time.server)",
     },
     "close-delimited": {
-        "python-httpserver": "send_header('Content-Length', len(body)) on every response "
-        "(and protocol_version = 'HTTP/1.1')",
         "go": "Go frames every HTTP/1.1 response: a handler that hijacks the connection "
         "writes its own framing",
+        "python-httpserver": "send_header('Content-Length', len(body)) on every response "
+        "(and protocol_version = 'HTTP/1.1')",
     },
     "server-close": {
         "go": "a handler that panics or hijacks the connection closes it; so does a "
@@ -306,11 +310,11 @@ FIXES: Final[dict[str, dict[str, str]]] = {
         "the connection",
     },
     "reset-server": {
+        "go": "no SetLinger(0) on accepted connections; read the request body before "
+        "closing",
         "nginx": "no 'return 444' and no 'reset_timedout_connection on' for these requests; "
         "lingering_close on",
         "haproxy": "no 'option nolinger'",
-        "go": "no SetLinger(0) on accepted connections; read the request body before "
-        "closing",
     },
 }
 
@@ -404,7 +408,7 @@ def hint(
         # Unknown software: the general causes, then the fixes of the most common
         # programs (FIXES rows are in order of how often they are met)
         text = general
-        names = {sw.key: sw.name for sw in (*(SERVERS if side == "server" else CLIENTS),)}
+        names = {sw.key: sw.name for sw in (*SERVERS, *CLIENTS)}  # (Go's server: no Server)
         common = [f"{names[k]}: {fix}" for k, fix in fixes.items() if k in names][:UNKNOWN_ROWS]
         if common:
             text += ". For example — " + "; ".join(common)
