@@ -12,6 +12,7 @@ import gc
 import itertools
 import json
 import os
+import re
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from operator import attrgetter
@@ -141,6 +142,7 @@ def analyze(
     backend: str = "native",
     jobs: int | None = None,
     dask: str | None = None,
+    merge: bool | None = None,
 ) -> Analysis:
     """Analyse one capture file or several (pcap, pcapng, optionally .gz).
 
@@ -149,8 +151,14 @@ def analyze(
     file whose first packet is not earlier than the last packet read before it continues
     that capture, so a connection that crosses a file boundary is one connection. A file
     that starts earlier (overlapping captures of the same traffic, e.g. client and server
-    side) starts a new, separate group. Connections are numbered C1, C2, … in order of
-    first packet (group by group); each names the file where it started.
+    side) starts a new, separate group. So does, by default (``merge`` None), a file
+    whose name is not of the same rotated series as the one before it (``before.pcap``
+    then ``after.pcap``: two experiments; ``dump.pcap``, ``dump.pcap1``: one capture);
+    ``merge=True`` stitches every file that follows the one before it, ``merge=False``
+    analyses every file apart. Each group gets verdicts of its own (``servers[].capture``
+    names the group's first file when there are several) and each file says in its
+    warnings how it was taken. Connections are numbered C1, C2, … in order of first
+    packet (group by group); each names the file where it started.
 
     Raises :class:`~analyzer.errors.CaptureError` (one line naming the file and the
     problem) for a file that cannot be read; a truncated capture gives what it held,
@@ -180,18 +188,21 @@ def analyze(
     conns = ConnectionStore(_connections_limit(paths))  # the connections: on disk when many
     try:
         order = _file_order(paths, backend)
+        breaks = _breaks(paths, order, merge)
         if dask is not None:
             # workers elsewhere: absolute paths (the files must be there at the same path)
             sources = [os.path.abspath(p) for p in paths]
             parts = _run_dask(dask, jobs, (paths, sources, order, idle_timeout, show_secrets,
-                                           backend), store, conns)
+                                           backend, breaks), store, conns)
         elif jobs is not None and jobs > 1:
             parts = _run_processes(jobs, (paths, paths, order, idle_timeout, show_secrets,
-                                          backend), store, conns)
+                                          backend, breaks), store, conns)
         else:
             parts = [_partition(paths, paths, order, idle_timeout, show_secrets, backend,
-                                0, 1, on_progress=on_progress, store=store, conns=conns)]
+                                breaks, 0, 1, on_progress=on_progress, store=store,
+                                conns=conns)]
         captures = _merge(parts)
+        _say_groups(captures, order)
         if on_warning is not None:
             for cap in captures:
                 for w in cap.warnings:
@@ -212,34 +223,37 @@ def _finish(
     """All connections are in: number them, diagnose them, order their exchanges."""
     conns.seal()
     connections: list[ConnectionRecord] | ConnectionStore = conns
+    groups = {c.path: c.group for c in captures} if len({c.group for c in captures}) > 1 else None
     if not conns.spilled:
         connections = conns.records
         _renumber(connections)
-        servers = diagnose(connections)
+        servers = diagnose(connections, groups)
     else:
         # two passes over the connections on disk: by id (mostly by start too), else put
         # in order of start through a window, else (by id is far from by start:
         # overlapping files, a clock that went back) sorted in memory, not flat
-        found = _classify_on_disk(conns)
+        found = _classify_on_disk(conns, groups)
         if found is not None:
             conns.codes = found.codes
             servers = found.servers
         else:
             connections = list(conns)
             conns.close()
-            servers = diagnose(connections)
+            servers = diagnose(connections, groups)
     return Analysis(captures, connections, servers, _settle(store, conns, connections))
 
 
-def _classify_on_disk(conns: ConnectionStore) -> Classification | None:
+def _classify_on_disk(
+    conns: ConnectionStore, groups: dict[str, int] | None
+) -> Classification | None:
     from analyzer.core.classify import OutOfOrder, by_start, classify
 
     try:
-        return classify(lambda: enumerate(conns), len(conns))
+        return classify(lambda: enumerate(conns), len(conns), groups)
     except OutOfOrder:
         pass
     try:
-        return classify(lambda: by_start(enumerate(conns)), len(conns))
+        return classify(lambda: by_start(enumerate(conns)), len(conns), groups)
     except OutOfOrder:
         return None
 
@@ -274,6 +288,50 @@ def _settle(
     store.attach(connections)
     store.close()
     return None
+
+
+def _say_groups(captures: list[CaptureRecord], order: list[int]) -> None:
+    """Say out loud how several files were taken: stitched as one capture, or apart."""
+    if len(captures) < 2:
+        return
+    read = [captures[i] for i in order]
+    for prev, cap in zip(read, read[1:], strict=False):
+        if cap.group == prev.group:
+            cap.warnings.append(
+                f"stitched to {os.path.basename(prev.path)} as one capture (it follows "
+                "it; --separate to analyse the files apart)"
+            )
+        else:
+            cap.warnings.append(
+                f"analysed apart from {os.path.basename(prev.path)}: another experiment "
+                "(it overlaps it or is not of its rotated series; --merge to analyse the "
+                "files as one capture)"
+            )
+
+
+def _series_name(path: str) -> str:
+    """A file's name without its digits: the parts of one rotated capture (tcpdump -C/-G
+    ``dump.pcap``, ``dump.pcap1`` …; editcap ``out_00000_20261202….pcap``) share it."""
+    name = os.path.basename(path)
+    if name.endswith(".gz"):  # one part compressed, the others not: still one series
+        name = name[:-3]
+    return re.sub(r"\d+", "", name)
+
+
+def _breaks(paths: list[str], order: list[int], merge: bool | None) -> list[int]:
+    """The files that start a group of their own, besides those that overlap the files
+    before them (:func:`_partition` finds those while reading). ``merge`` None: a file
+    whose name is not of the same series as the one read before it is another experiment
+    (``a.pcap`` then ``b.pcap``), analysed apart; True: none (files that follow each
+    other are one capture); False: every file."""
+    if merge is True:
+        return []
+    if merge is False:
+        return list(order[1:])
+    return [
+        j for i, j in zip(order, order[1:], strict=False)
+        if _series_name(paths[i]) != _series_name(paths[j])
+    ]
 
 
 def _file_order(paths: list[str], backend: str) -> list[int]:
@@ -323,7 +381,7 @@ def _chunks(
         yield (records[0][0] if records else None), batch
 # what every partition is given: paths, paths to open, order, idle_timeout, show_secrets,
 # backend
-PartArgs = tuple[list[str], list[str], list[int], float, bool, str]
+PartArgs = tuple[list[str], list[str], list[int], float, bool, str, list[int]]
 
 
 def _partition(
@@ -333,6 +391,7 @@ def _partition(
     idle_timeout: float,
     show_secrets: bool,
     backend: str,
+    breaks: list[int],
     index: int,
     count: int,
     on_progress: Callable[[str, int, int], None] | None = None,
@@ -359,6 +418,7 @@ def _partition(
         los: list[int] = []  # per file of the current group: the ordinal of its first record
         files: list[int] = []  # … and the file's index
         base = 0  # records read in the groups before the current one
+        group = -1  # the current group's number
 
         def finished(c: ConnectionRecord) -> None:
             """A connection of the current group is finished."""
@@ -391,9 +451,14 @@ def _partition(
             chunks = _chunks(cf)
             first = next(chunks, None)
             first_ts = first[0] if first is not None else None
-            if table is None or (first_ts is not None and table.fed and first_ts < table.now):
-                # Not a continuation (its first packet is earlier than the last one read):
-                # a separate group, with a table of its own.
+            overlaps = first_ts is not None and table is not None and table.fed and (
+                first_ts < table.now
+            )
+            if table is None or overlaps or i in breaks:
+                # Not a continuation (its first packet is earlier than the last one read,
+                # or it is another experiment: _breaks): a separate group, with a table of
+                # its own.
+                group += 1
                 if table is not None:
                     base = close_group(table)
                 if store is not None:
@@ -425,7 +490,7 @@ def _partition(
             caps[i] = CaptureRecord(
                 path=path, format=cf.format, packets=cf.packets,
                 tcp_packets=table.tcp_packets - tcp0, skipped=dict(sorted(skipped.items())),
-                truncated=cf.truncated, warnings=list(cf.warnings),
+                truncated=cf.truncated, warnings=list(cf.warnings), group=group,
             )
         if table is not None:
             close_group(table)
@@ -797,7 +862,7 @@ def analyze_bytes(data: bytes, name: str = "<bytes>") -> Analysis:
     store = ExchangeStore()
     conns = ConnectionStore()
     try:
-        part = _partition([name], [name], [0], IDLE_TIMEOUT, False, "native", 0, 1,
+        part = _partition([name], [name], [0], IDLE_TIMEOUT, False, "native", [], 0, 1,
                           fileobjs={0: io.BytesIO(data)}, store=store, conns=conns)
         return _finish(_merge([part]), conns, store)
     except BaseException:

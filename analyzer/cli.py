@@ -61,6 +61,16 @@ ShowSecrets = Annotated[
     bool, typer.Option(help="keep URL userinfo and token-like query values unmasked")
 ]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")]
+Merge = Annotated[
+    bool | None,
+    typer.Option(
+        "--merge/--separate", show_default=False,
+        help="several files: --merge stitches every file that follows the one before it "
+        "into one capture; --separate analyses each file apart (own verdicts) "
+        "[default: parts of one rotated series (names that differ only in digits) are "
+        "stitched, other files are apart]",
+    ),
+]
 MaxRows = Annotated[int, typer.Option(help="connections shown in the table")]
 Output = Annotated[
     Path | None, typer.Option("--output", "-o", help="write to this file, not stdout")
@@ -68,8 +78,31 @@ Output = Annotated[
 FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="output format")]
 
 
+def _print_version(wanted: bool) -> None:
+    """--version: the installed distribution's version (the package's own when it runs
+    from a source tree that was never installed)."""
+    if not wanted:
+        return
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        number = version("keepalive-analyzer")
+    except PackageNotFoundError:
+        import analyzer
+
+        number = getattr(analyzer, "__version__", "unknown")
+    print(f"keepalive-analyzer {number}")
+    raise typer.Exit()
+
+
 @app.callback()
-def _root() -> None:
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True,
+                     help="print the version and exit"),
+    ] = False,
+) -> None:
     """Do your HTTP clients and servers reuse TCP connections? If not, why?"""
 
 
@@ -105,22 +138,25 @@ def analyze(
             "files at the same path",
         ),
     ] = None,
+    merge: Merge = None,
 ) -> None:
     """Analyse capture files: a verdict per server, then every connection.
 
     Formats: table, json, csv (connections), jsonl (one object per line with a "type"),
     parquet (--output DIR or NAME.parquet: connections, exchanges, servers), har (HAR 1.2).
 
-    Several files of one capture (tcpdump -C/-G, editcap -c) are stitched: a connection
-    that crosses a file boundary is one connection. Files that overlap in time are
-    analysed apart.
+    Several files of one capture (tcpdump -C/-G, editcap -c: names that differ only in
+    digits) are stitched: a connection that crosses a file boundary is one connection.
+    Other files, and files that overlap in time, are analysed apart (--merge/--separate
+    to choose); each file's warnings say which.
 
     Example: keepalive analyze captures/go-leak.pcap --format json -o result.json
     """
     if jobs is not None and jobs < 1:
         raise AnalyzerError(f"--jobs must be 1 or more (got {jobs})")
     result = _run_analyze(
-        captures, idle_timeout, show_secrets, quiet, backend.value, jobs=jobs, dask=dask
+        captures, idle_timeout, show_secrets, quiet, backend.value, jobs=jobs, dask=dask,
+        merge=merge,
     )
     if plot is not None:
         from analyzer.output.figures import save_timeline
@@ -132,6 +168,7 @@ def analyze(
 def _run_analyze(
     captures: list[Path], idle_timeout: float, show_secrets: bool, quiet: bool,
     backend: str = "native", jobs: int | None = None, dask: str | None = None,
+    merge: bool | None = None,
 ) -> Analysis:
     """analyze() with warnings on stderr and, for long files on a terminal, a progress bar
     (one process only: partitions elsewhere report nothing on the way)."""
@@ -153,7 +190,7 @@ def _run_analyze(
             on_progress = stack.enter_context(progress.progress_bar(paths))
         return run(
             paths, idle_timeout=idle_timeout, on_warning=warn, show_secrets=show_secrets,
-            on_progress=on_progress, backend=backend, jobs=jobs, dask=dask,
+            on_progress=on_progress, backend=backend, jobs=jobs, dask=dask, merge=merge,
         )
 
 
@@ -167,12 +204,13 @@ def report(
     max_rows: Annotated[int, typer.Option(help="connections and exchanges listed")] = 1000,
     show_secrets: ShowSecrets = False,
     quiet: Quiet = False,
+    merge: Merge = None,
 ) -> None:
     """Write one self-contained HTML report: verdicts, evidence, fixes, plots, tables.
 
     Example: keepalive report captures/go-leak.pcap -o report.html
     """
-    result = _run_analyze(captures, idle_timeout, show_secrets, quiet)
+    result = _run_analyze(captures, idle_timeout, show_secrets, quiet, merge=merge)
     from analyzer.output.figures import require_matplotlib
 
     require_matplotlib()

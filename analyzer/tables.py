@@ -53,7 +53,7 @@ SERVER_DTYPES: dict[str, Any] = {
     "evidence": "string", "hint": "string", "persistent": "int64",
     "per_request": "int64", "request_limit": "Int64", "idle_timeout": "float64",
     "client_software": "string", "server_software": "string", "proxy": "string",
-    "extra_handshakes": "float64", "uncertain": "bool",
+    "extra_handshakes": "float64", "uncertain": "bool", "capture": "string",
 }
 
 

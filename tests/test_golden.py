@@ -46,13 +46,22 @@ def test_wire_facts(expected: Path) -> None:
     extra = e.get("extra", {})
     if "request_limit" in extra:
         assert server.request_limit == extra["request_limit"]
+    if "proxy" in e:
+        assert server.proxy is not None and server.proxy.startswith(e["proxy"])
+    for text in e.get("hint_contains", []):  # the fix for the software on the wire
+        assert text in server.hint
+    for text in e.get("hint_excludes", []):  # … and not another program's
+        assert text not in server.hint
+    if "uncertain" in e:
+        assert server.uncertain == e["uncertain"]
     if "idle_timeout_s" in extra:
         assert server.idle_timeout == pytest.approx(extra["idle_timeout_s"], abs=0.05)
     assert server.evidence and server.hint
     # the server's counts of connection diagnoses agree with the connections
     counts: dict[str, int] = {}
     for c in conns:
-        counts[c.diagnosis or "none"] = counts.get(c.diagnosis or "none", 0) + 1
+        if c.label in ("persistent", "per-request"):  # (an unused one has no diagnosis)
+            counts[c.diagnosis or "none"] = counts.get(c.diagnosis or "none", 0) + 1
     assert server.diagnoses == counts
     assert server.handshakes == sum(1 for c in conns if c.handshake_seen)
     if "max_concurrent" in extra:

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 import analyzer
-from analyzer.api import PartArgs, _partition, _renumber, _run_part, _unwire
+from analyzer.api import PartArgs, _breaks, _partition, _renumber, _run_part, _unwire
 from analyzer.core.records import ConnectionRecord, connection_values
 from analyzer.output.store import ConnectionStore, ExchangeStore
 from tests.conftest import CAPTURES, ROOT, needs_editcap, split_capture
@@ -72,7 +72,8 @@ def test_every_partition_has_connections_and_they_add_up() -> None:
     whole = analyzer.analyze(paths)
     stores = [ConnectionStore(limit=None) for _ in range(3)]
     parts = [
-        _partition(paths, paths, order, 300.0, False, "native", i, 3, conns=stores[i])
+        _partition(paths, paths, order, 300.0, False, "native", _breaks(paths, order, None), i, 3,
+                       conns=stores[i])
         for i in range(3)
     ]
     counts = [len(conns) for conns in stores]
@@ -92,7 +93,7 @@ def test_results_travel_intact(tmp_path: Path, by_path: bool) -> None:
     or its file): everything comes back equal, the last exchange still the last of the
     list. The records themselves pickle too."""
     paths = [str(CAPTURES / "go-drain.pcap"), str(CAPTURES / "zeek" / "wikipedia.pcap")]
-    args: PartArgs = (paths, paths, [0, 1], 300.0, False, "native")
+    args: PartArgs = (paths, paths, [0, 1], 300.0, False, "native", [])
     here = ConnectionStore(limit=None)
     # no exchange store: the exchanges stay in the records
     caps = _partition(*args, 0, 1, conns=here)

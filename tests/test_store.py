@@ -393,7 +393,7 @@ def test_workers_hand_over_connections_on_disk(
     to where the worker's exchanges landed. The same answer, no file left behind."""
     import pickle
 
-    from analyzer.api import PartArgs, _file_order, _run_part, _unwire
+    from analyzer.api import PartArgs, _breaks, _file_order, _run_part, _unwire
     from analyzer.output.store import ConnectionStore
 
     paths = [str(CAPTURES / "go-leak.pcap"), str(CAPTURES / "go-drain.pcap")]
@@ -401,7 +401,8 @@ def test_workers_hand_over_connections_on_disk(
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     _same_connections(analyzer.analyze(paths, jobs=2), mem)
     assert not any(tmp_path.iterdir())
-    args: PartArgs = (paths, paths, _file_order(paths, "native"), 300.0, False, "native")
+    order = _file_order(paths, "native")
+    args: PartArgs = (paths, paths, order, 300.0, False, "native", _breaks(paths, order, None))
     for directory in (str(tmp_path), None):
         store, conns = ExchangeStore(), ConnectionStore()
         for i in range(2):

@@ -246,15 +246,18 @@ def by_start(
         yield j, d
 
 
-def diagnose(connections: list[ConnectionRecord]) -> list[ServerRecord]:
-    """Give every HTTP connection its diagnosis and return one record per server."""
+def diagnose(
+    connections: list[ConnectionRecord], groups: dict[str, int] | None = None
+) -> list[ServerRecord]:
+    """Give every HTTP connection its diagnosis and return one record per server (per
+    group of captures: ``groups`` maps a capture path to its group, see classify)."""
     order = connections  # (from analyze(): in order of first packet, mostly of start too)
     if any(
         b.start < a.start or (b.start == a.start and int(b.id[1:]) < int(a.id[1:]))
         for a, b in zip(connections, connections[1:], strict=False)
     ):
         order = sorted(connections, key=lambda c: (c.start, int(c.id[1:])))
-    found = classify(lambda: enumerate(order), len(order))
+    found = classify(lambda: enumerate(order), len(order), groups)
     for i, c in enumerate(order):
         c.diagnosis = CODES[found.codes[i]]
     return found.servers
@@ -322,6 +325,7 @@ class _Server:
 
     def __init__(self, server: str) -> None:
         self.server = server
+        self.group = 0  # the group of captures it belongs to (classify's groups)
         self.connections = 0
         self.requests = 0
         self.handshakes = 0
@@ -349,7 +353,8 @@ class _Server:
 
 
 def classify(
-    passes: Callable[[], Iterable[tuple[int, ConnectionRecord]]], n: int
+    passes: Callable[[], Iterable[tuple[int, ConnectionRecord]]], n: int,
+    groups: dict[str, int] | None = None,
 ) -> Classification:
     """Diagnose the ``n`` connections that ``passes()`` gives, twice, in the same order:
     (index, connection) pairs by start, ties by index (:class:`OutOfOrder` otherwise);
@@ -357,8 +362,11 @@ def classify(
     The first pass learns per client what only the end tells (how deep idle connections
     piled up, its last connection), the second decides each connection and sums up each
     server; state is per server and client, so the connections may come from disk
-    (memory stays flat)."""
-    servers: dict[str, _Server] = {}
+    (memory stays flat). ``groups``: captures analysed apart (other experiments),
+    {capture path: group}: each group's servers are summed up apart, and their records
+    name the group's first file (``capture``)."""
+    servers: dict[tuple[int, str], _Server] = {}
+    firsts: dict[int, str] = {}
     codes = bytearray(n)
     idle = bytearray(n)  # 1: the connection sat idle while its client opened another
     last_start = float("-inf")
@@ -367,26 +375,33 @@ def classify(
         if c.start < last_start or (c.start == last_start and i < last):
             raise OutOfOrder(c.id)
         last_start, last = c.start, i
-        s = servers.get(c.server)
+        g = 0 if groups is None else groups.get(c.capture, 0)
+        s = servers.get((g, c.server))
         if s is None:
-            s = servers[c.server] = _Server(c.server)
+            s = servers[(g, c.server)] = _Server(c.server)
+            s.group = g
         _first_pass(s, c, i, seq, idle)
         codes[i] = _CODE[_rule_diagnosis(c)]
     for seq, (i, c) in enumerate(passes()):
-        s = servers[c.server]
+        s = servers[(0 if groups is None else groups.get(c.capture, 0), c.server)]
         code = codes[i]
         if idle[i] and s.clients[c.client_ip].depth >= LEAK_MIN:
             code = codes[i] = _LEAK
         _second_pass(s, c, i, seq, CODES[code])
     records = []
     proxies = _proxies(servers)
-    for s in servers.values():
-        rec = _summary(s, proxies.get(s.server))
+    for path, g in (groups or {}).items():  # the first file of each group, as named
+        firsts.setdefault(g, path)
+    for key, s in servers.items():
+        rec = _summary(s, proxies.get(key))
+        if groups is not None:
+            rec.capture = firsts.get(s.group)
         if rec.request_limit is not None:
             for i in s.limited:
                 codes[i] = _RL
         records.append(rec)
-    records.sort(key=lambda r: (-r.requests, r.server))
+    order = {id(rec): s.group for rec, s in zip(records, servers.values(), strict=True)}
+    records.sort(key=lambda r: (order[id(r)], -r.requests, r.server))
     return Classification(records, codes)
 
 
@@ -673,7 +688,9 @@ def _uncertain(rec: ServerRecord, s: _Server, could_flip: bool) -> None:
     )
 
 
-def _proxies(servers: dict[str, _Server]) -> dict[str, tuple[str, str]]:
+def _proxies(
+    servers: dict[tuple[int, str], _Server]
+) -> dict[tuple[int, str], tuple[str, str]]:
     """The servers whose client is a reverse proxy: {server: (hints.PROXY_FIXES key,
     description)}. A hop is behind a proxy when its requests carry forwarding fields,
     or when its clients' address is also the address of a server in the capture that
@@ -681,28 +698,28 @@ def _proxies(servers: dict[str, _Server]) -> dict[str, tuple[str, str]]:
     time and passed the same User-Agent on; without such a server in the capture, when
     its requests are HTTP/1.0 with 'Connection: close' yet carry the User-Agent of an
     HTTP/1.1 client (nginx's default upstream request)."""
-    found: dict[str, tuple[str, str]] = {}
-    fronts: dict[str, list[tuple[_Server, hints.Software]]] = {}
+    found: dict[tuple[int, str], tuple[str, str]] = {}
+    fronts: dict[tuple[int, str], list[tuple[_Server, hints.Software]]] = {}
     for a in servers.values():
         sw = hints.identify_server(_most(a.softwares))
         if sw is not None and sw.key in hints.PROXIES:
-            fronts.setdefault(a.server.rsplit(":", 1)[0], []).append((a, sw))
-    for b in servers.values():
+            fronts.setdefault((a.group, a.server.rsplit(":", 1)[0]), []).append((a, sw))
+    for key, b in servers.items():
         if not b.http:
             continue
         candidates = [
-            (a, sw) for ip in b.clients for a, sw in fronts.get(ip, ())
+            (a, sw) for ip in b.clients for a, sw in fronts.get((b.group, ip), ())
             if a is not b and a.first_start <= b.last_end and b.first_start <= a.last_end
             and (not b.agents or set(a.agents) & set(b.agents))
         ]
         if candidates:
             a, sw = max(candidates, key=lambda t: t[0].requests)
-            found[b.server] = (sw.key, f"{sw.name} at {a.server}")
+            found[key] = (sw.key, f"{sw.name} at {a.server}")
         elif b.forwarded * 2 >= b.http:
-            found[b.server] = ("*", f"a reverse proxy at {', '.join(sorted(b.clients))} "
+            found[key] = ("*", f"a reverse proxy at {', '.join(sorted(b.clients))} "
                                "(the requests carry forwarding fields)")
         elif b.proxy_shaped * 2 >= b.http:
-            found[b.server] = (
+            found[key] = (
                 "nginx", "probably nginx with its defaults (HTTP/1.0 requests with "
                 "'Connection: close' that carry an HTTP/1.1 client's User-Agent)",
             )

@@ -46,6 +46,7 @@ RESYNC: Final = 7
 
 MAX_HEAD: Final = 64 * 1024  # header block bound (anomaly "header-too-large" past it)
 MAX_CHUNK_LINE: Final = 4096
+MAX_SOFTWARE: Final = 200  # User-Agent, Server and Via values are kept up to this length
 MAX_INT64: Final = (1 << 63) - 1
 
 _METHOD = re.compile(rb"[A-Za-z][A-Za-z0-9_-]{0,23} ")
@@ -169,8 +170,9 @@ def _scan_fields(
 
 
 def _field_line(buf: bytes, p: int, e: int, headers: dict[str, str], cls: list[str]) -> int:
-    """The line at ``buf[p]`` (before ``e``): when it is one of the framing fields, its
-    value goes to ``headers`` (and ``cls``). Returns where to look on: its value's end,
+    """The line at ``buf[p]`` (before ``e``): when it is one of the framing fields or
+    the fields that name software and proxies, its value goes to ``headers`` (and
+    ``cls``). Returns where to look on: its value's end,
     or ``p``."""
     c = buf[p] | 0x20
     if c == 99:  # c
@@ -185,6 +187,26 @@ def _field_line(buf: bytes, p: int, e: int, headers: dict[str, str], cls: list[s
     elif c == 107:  # k
         name = "keep-alive"
         j = _colon(buf, p, e, b"keep-alive")
+    # The fields that name the software on each side and the proxies between them
+    # (classify's hints): User-Agent, Server, Via and the forwarding fields.
+    elif c == 117:  # u
+        name = "user-agent"
+        j = _colon(buf, p, e, b"user-agent")
+    elif c == 115:  # s
+        name = "server"
+        j = _colon(buf, p, e, b"server")
+    elif c == 118:  # v
+        name = "via"
+        j = _colon(buf, p, e, b"via")
+    elif c == 120:  # x
+        name = "x-forwarded-for"
+        j = _colon(buf, p, e, b"x-forwarded-for")
+        if j < 0:
+            name = "x-real-ip"
+            j = _colon(buf, p, e, b"x-real-ip")
+    elif c == 102:  # f
+        name = "forwarded"
+        j = _colon(buf, p, e, b"forwarded")
     else:
         return p
     if j < 0:
@@ -203,6 +225,12 @@ def _field_line(buf: bytes, p: int, e: int, headers: dict[str, str], cls: list[s
         # (lengths vary: not worth a lookup in _interned, which they would fill)
         v = buf[a:z].decode("latin-1")
         cls.append(v)
+    elif name == "x-forwarded-for" or name == "x-real-ip" or name == "forwarded":
+        v = "1"  # only their presence matters (the addresses are the users')
+        if name in headers:
+            return k
+    elif z - a > MAX_SOFTWARE and (name == "user-agent" or name == "server" or name == "via"):
+        v = _str(buf[a : a + MAX_SOFTWARE])
     else:
         v = _str(buf[a:z])
     old = headers.get(name)
@@ -450,18 +478,38 @@ class MessageReader:
             self._lost_sync()
 
     def _try_http09(self, head: bytes, ts: float, at_eof: bool) -> int:
-        """An HTTP/0.9 simple request is one line: ``GET /path`` and no version.
+        """An HTTP/0.9 simple request is one line, RFC 1945 §4.1: ``Simple-Request =
+        "GET" SP Request-URI CRLF`` (no version, no header fields).
+
+        Only that exact form counts, so that an HTTP/1.x request line cut short, or junk
+        (``GET / HTTP``, ``T / HTTP``), is never taken for a request: ``GET`` in capitals
+        (methods are case-sensitive, RFC 9110 §9.1), one SP, a Request-URI that is an
+        abs_path (``/…``) or an absolute ``http://`` URI, holding no control byte, SP or
+        ``HTTP/``, then CRLF or a bare LF (RFC 9112 §2.2) — or the close, when the client
+        closed right after the line (``at_eof``).
 
         Returns how many bytes of ``head`` it used (0: not such a request)."""
         nl = head.find(b"\n")
         if nl < 0 and not at_eof:
             return 0
-        line = head[: nl if nl >= 0 else len(head)].rstrip(b"\r")
-        parts = line.split()
-        if len(parts) != 2 or parts[0].upper() != b"GET" or b"HTTP/" in line.upper():
+        end = nl if nl >= 0 else len(head)
+        if end > 0 and head[end - 1] == 13:  # the CR of CRLF
+            end -= 1
+        if end <= 4 or not head.startswith(b"GET "):
+            return 0
+        if not head.startswith(b"/", 4) and not (end > 11 and head[4:11].lower() == b"http://"):
+            return 0
+        i = 5
+        while i < end:
+            c = head[i]
+            if c <= 32 or c == 127:  # controls and SP (obs-text, >= 0x80, is tolerated)
+                return 0
+            i += 1
+        target = head[4:end]
+        if b"HTTP/" in target.upper():  # "GET /HTTP/1.1": a request line missing a space
             return 0
         self.messages += 1
-        self.owner.on_request(self.msg_ts or ts, "GET", parts[1].decode("latin-1"), "0.9", {})
+        self.owner.on_request(self.msg_ts or ts, "GET", target.decode("latin-1"), "0.9", {})
         self.owner.on_message_end(True, ts)
         self.head.clear()
         self.searched = 0

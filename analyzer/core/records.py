@@ -249,6 +249,9 @@ class ServerRecord:
     # holes in the capture (lost packets) could have changed the diagnosis: the hint is
     # then a lead to check, not a fact
     uncertain: bool = False
+    # with several captures analysed apart (separate experiments): the first file of
+    # the group this record sums up; None with one group
+    capture: str | None = None
 
 
 @dataclass(slots=True)
@@ -264,6 +267,7 @@ class CaptureRecord:
     anomalies: dict[str, int] = field(default_factory=dict)
     missing_bytes: int = 0
     dropped: int = 0  # live capture: packets the kernel dropped
+    group: int = 0  # files of one group are one capture (stitched); groups are apart
 
 
 def exchange_row(e: ExchangeRecord) -> dict[str, Any]:

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 CAPTURE_FIELDS = (
     "path", "format", "packets", "tcp_packets", "skipped", "truncated", "warnings",
     # additions
-    "anomalies", "missing_bytes", "dropped",
+    "anomalies", "missing_bytes", "dropped", "group",
 )
 CONNECTION_FIELDS = (
     "id", "capture", "client", "server", "start", "end", "handshake_seen", "syn", "synack",
@@ -47,6 +47,7 @@ SERVER_FIELDS = (
     # additions
     "persistent", "per_request", "request_limit", "idle_timeout", "diagnoses",
     "client_software", "server_software", "proxy", "extra_handshakes", "uncertain",
+    "capture",
 )
 
 
