@@ -80,3 +80,27 @@ def test_a_damaged_saved_json_is_one_line(tmp_path: Path) -> None:
                        capture_output=True, text=True, timeout=60)
     assert p.returncode == 2 and "Traceback" not in p.stderr
     assert "bad.json: not a complete keepalive-analyzer/1 document" in p.stderr
+
+
+def _server(verdict: str, diagnosis: str, hpr: float) -> dict[str, object]:
+    return {"server": "s:1", "verdict": verdict, "diagnosis": diagnosis,
+            "handshakes_per_request": hpr}
+
+
+def test_a_change_of_verdict_at_the_same_handshakes_is_reported() -> None:
+    # Four connections of five requests each, twice: 0.2 handshakes per request before
+    # and after, but before they were reused and after each was closed by the server
+    from analyzer.compare import Pair
+
+    p = Pair(_server("reused", "reused", 0.2), _server("partly-reused", "request-limit", 0.2))
+    assert p.outcome() == (
+        "worse: reused [reused] → partly-reused [request-limit] at 0.20 handshakes per request"
+    )
+    p = Pair(_server("not-reused", "client-close", 1.0), _server("nothing-to-reuse",
+                                                                 "client-close", 1.0))
+    assert p.outcome().startswith("better: not-reused [client-close] → nothing-to-reuse")
+    # the verdict kept, its cause changed
+    p = Pair(_server("not-reused", "client-close", 1.0), _server("not-reused", "leak", 1.0))
+    assert p.outcome() == "changed: diagnosis client-close → leak (not-reused, 1.00 handshakes per request)"
+    p = Pair(_server("reused", "reused", 0.1), _server("reused", "reused", 0.1))
+    assert p.outcome() == "unchanged: reused [reused]"

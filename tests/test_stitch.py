@@ -242,3 +242,37 @@ def test_idle_expiry_at_the_end_does_not_depend_on_batching(batch: int | None) -
     assert by_client["10.0.0.1:50001"].held_until == by_client["10.0.0.1:50001"].end
     assert not by_client["10.0.0.1:50002"].expired
 
+
+
+def test_other_experiments_are_analysed_apart_unless_merged() -> None:
+    """Two captures of different experiments (names of no common rotated series) that
+    follow each other in time: each gets verdicts of its own, and says so; --merge stitches
+    them as one capture, --separate splits even a series."""
+    drain, leak = str(CAPTURES / "go-drain.pcap"), str(CAPTURES / "go-leak.pcap")
+    apart = analyzer.analyze([leak, drain])
+    assert [c.group for c in apart.capture_records] == [1, 0]
+    assert {s.server: s.capture for s in apart.server_records} == {
+        "127.0.0.1:18101": drain, "127.0.0.1:18102": leak}
+    (said,) = apart.capture_records[0].warnings
+    assert said.startswith("analysed apart from go-drain.pcap") and "--merge" in said
+    merged = analyzer.analyze([leak, drain], merge=True)
+    assert [c.group for c in merged.capture_records] == [0, 0]
+    assert all(s.capture is None for s in merged.server_records)
+    assert merged.capture_records[0].warnings[0].startswith("stitched to go-drain.pcap")
+    # the same experiment twice, one after the other, on the same server: merged, one
+    # verdict over both; apart, one per file
+    for s in apart.server_records:
+        assert s.verdict == {"127.0.0.1:18101": "reused", "127.0.0.1:18102": "not-reused"}[
+            s.server]
+
+
+@needs_editcap
+def test_a_rotated_series_is_stitched_and_separate_splits_it(tmp_path: Path) -> None:
+    files = [str(f) for f in split_capture(CAPTURES / "go-drain.pcap", tmp_path, 3)]
+    whole = analyzer.analyze(files)
+    assert len({c.group for c in whole.capture_records}) == 1
+    (conn,) = whole.connection_records
+    assert conn.requests == 10
+    apart = analyzer.analyze(files, merge=False)
+    assert [c.group for c in apart.capture_records] == [0, 1, 2]
+    assert len(apart.connection_records) > 1  # the connection is cut at each file
