@@ -101,6 +101,8 @@ def test_a_change_of_verdict_at_the_same_handshakes_is_reported() -> None:
     assert p.outcome().startswith("better: not-reused [client-close] → nothing-to-reuse")
     # the verdict kept, its cause changed
     p = Pair(_server("not-reused", "client-close", 1.0), _server("not-reused", "leak", 1.0))
-    assert p.outcome() == "changed: diagnosis client-close → leak (not-reused, 1.00 handshakes per request)"
+    assert p.outcome() == (
+        "changed: diagnosis client-close → leak (not-reused, 1.00 handshakes per request)"
+    )
     p = Pair(_server("reused", "reused", 0.1), _server("reused", "reused", 0.1))
     assert p.outcome() == "unchanged: reused [reused]"

@@ -481,3 +481,101 @@ def test_fields_agree_with_the_reference_regex(pieces: list[bytes]) -> None:
 
     block = b"".join(pieces)
     assert _fields(block) == _reference_fields(block)
+
+
+# ==== HTTP/0.9 simple requests: only the exact RFC 1945 §4.1 form (issue 12, item 6b) ====
+# Simple-Request = "GET" SP Request-URI CRLF. An HTTP/1.x request line cut short, or junk,
+# is not one. (This block belongs to the _try_http09 change; other tests go below it.)
+HTTP09_ACCEPTED = [
+    (b"GET /\r\n", "/"),
+    (b"GET /old.html\n", "/old.html"),  # bare LF (RFC 9112 §2.2)
+    (b"GET /a/b?c=d%20e#f\r\n", "/a/b?c=d%20e#f"),
+    (b"GET http://example.com/x\r\n", "http://example.com/x"),
+    (b"GET HTTP://example.com\r\n", "HTTP://example.com"),  # the scheme is case-insensitive
+    (b"GET /caf\xc3\xa9\r\n", "/caf\xc3\xa9"),  # obs-text is tolerated, as in request lines
+]
+HTTP09_REJECTED = [
+    b"T / HTTP\r\n",  # junk: the tail of a request line
+    b"GET / HTTP\r\n",  # a request line cut short
+    b"GET /HTTP/1.1\r\n",  # "HTTP/" in it: a request line missing a space
+    b"GET /x/HTTP/\r\n",
+    b"GET http://h/HTTP/1.0\r\n",
+    b"get /x\r\n",  # methods are case-sensitive
+    b"Get /x\r\n",
+    b"POST /x\r\n",
+    b"GET  /x\r\n",  # two SP
+    b"GET\t/x\r\n",
+    b"GET /x \r\n",  # a trailing SP
+    b"GET x\r\n",  # neither an abs_path nor an absolute http URI
+    b"GET ftp://h/x\r\n",
+    b"GET http://\r\n",
+    b"GET \r\n",
+    b"GET\r\n",
+    b"GET /x\x00y\r\n",  # control bytes
+    b"GET /x\x1b[0m\r\n",
+    b"GET /x\x7f\r\n",
+    b"GET /x\r\r\n",
+    b"GET /\rx\n",
+]
+
+
+@pytest.mark.parametrize(("line", "target"), HTTP09_ACCEPTED)
+@pytest.mark.parametrize("split", ["whole", "bytes", "split7"])
+def test_http09_exact_form_is_a_request(line: bytes, target: str, split: str) -> None:
+    conv = talk([(0, line), (1, b"<html>very old</html>")], split)
+    assert [(e.method, e.target, e.version) for e in conv.exchanges] == [
+        ("GET", target, "0.9")]
+    assert conv.exchanges[0].response_version == "0.9"
+
+
+@pytest.mark.parametrize("line", HTTP09_REJECTED)
+@pytest.mark.parametrize("split", ["whole", "bytes", "split7"])
+def test_http09_lookalikes_are_not_requests(line: bytes, split: str) -> None:
+    for eof in (True, False):
+        conv = talk([(0, line)], split, eof)
+        assert conv.requests == 0 and conv.exchanges == [], (line, eof)
+
+
+def test_http09_line_followed_by_more_lines_is_still_one_request() -> None:
+    """The line is the whole request; what follows it is the next message's start."""
+    conv = talk([(0, b"GET /a\r\nGET /b\r\n")])
+    assert [(e.target, e.version) for e in conv.exchanges] == [("/a", "0.9"), ("/b", "0.9")]
+
+
+# The exact form as a regex: the reference the reader must agree with on any line.
+_HTTP09_FORM = re.compile(rb"GET (?:/|[Hh][Tt][Tt][Pp]://[^\x00-\x20\x7f])[^\x00-\x20\x7f]*\Z")
+_HTTP09_PIECES = [
+    b"GET", b"get", b"T", b"POST", b" ", b"  ", b"\t", b"/", b"//", b"http://", b"HTTP://",
+    b"h", b"x.html", b"?q=1", b"%20", b"#", b"HTTP", b"HTTP/", b"HTTP/1.1", b"http/1.0",
+    b"\r", b"\x00", b"\x1b", b"\x7f", b"\xff", b"\xc3\xa9",
+]
+
+
+def _is_http09_request(stream: bytes) -> bool:
+    """The reference: ``stream`` (one line and its end, after any empty-line bytes the
+    reader skips) is an HTTP/0.9 simple request."""
+    s = stream.lstrip(b"\r\n")
+    line = s.split(b"\n", 1)[0]
+    if line.endswith(b"\r"):
+        line = line[:-1]
+    return bool(_HTTP09_FORM.match(line)) and b"HTTP/" not in line[4:].upper()
+
+
+@given(
+    st.sampled_from([b"", b"GET ", b"GET /", b"GET http://"]),
+    st.lists(st.sampled_from(_HTTP09_PIECES), max_size=8),
+    st.sampled_from([b"\r\n", b"\n", b""]),
+    st.sampled_from(["whole", "bytes", "split7"]),
+)
+def test_garbage_lines_are_requests_only_in_the_exact_form(
+    start: bytes, pieces: list[bytes], end: bytes, split: str
+) -> None:
+    """A line with no LF in it, then CRLF, LF or the close: counted as a request exactly
+    when it has the Simple-Request form (a line with no LF after it is only complete at
+    the close, which is what ``end == b""`` with EOF means)."""
+    stream = start + b"".join(pieces) + end
+    conv = talk([(0, stream)], split)
+    expected = _is_http09_request(stream)
+    assert conv.requests == (1 if expected else 0), stream
+    if expected:
+        assert [(e.method, e.version) for e in conv.exchanges] == [("GET", "0.9")]

@@ -3,22 +3,26 @@
 ``keepalive analyze FILE --backend scapy``. scapy's streaming reader (``RawPcapReader``,
 which opens pcapng as ``RawPcapNgReader`` and gzip on the fly — the readers under
 ``PcapReader`` / ``PcapNgReader``) gives each frame with its exact timestamp integers;
-the frame is dissected by the layer scapy registers for its link type
+records are read whole, however long (see :meth:`ScapyCapture._records`); the frame is
+dissected by the layer scapy registers for its link type
 (``conf.l2types``: Ether, CookedLinux/V2, Loopback, IPv46, …), exactly as ``PcapReader``
 does. From the innermost IP/IPv6 layer that carries a TCP layer we take addresses,
 ports, seq, ack, flags, the payload and the IP-announced payload length, and hand them
 to :class:`~analyzer.capture.canonical.Batcher` (a canonical raw IP packet per segment).
 
 What scapy does not dissect is counted, never guessed: link types without a scapy layer
-(NFLOG) and UDP tunnels scapy has no layer for (AYIYA, Teredo) are counted as
-``backend-undecoded`` with a warning naming them. scapy is imported only when this
-backend is chosen.
+(NFLOG), UDP tunnels scapy has no layer for (AYIYA, Teredo on UDP 3544) and GTP-U packets
+whose extension headers scapy's GTP layer stops at (a chain of them, or a type it does not
+know) are counted as ``backend-undecoded`` with a warning naming them. Teredo on other
+ports, which the native decoder recognises by its form, is plain UDP to scapy. scapy is
+imported only when this backend is chosen.
 """
 
 from __future__ import annotations
 
 import logging
 import socket
+import struct
 from collections.abc import Iterator
 from typing import Any
 
@@ -29,6 +33,7 @@ from analyzer.capture.canonical import (
     Batcher,
     time_layout,
 )
+from analyzer.capture.files import MAX_BLOCK, MAX_RECORD
 from analyzer.errors import LINKTYPE_NAMES
 
 INSTALL = (
@@ -47,6 +52,7 @@ def _import_scapy() -> dict[str, Any]:
         import scapy.layers.ppp  # noqa: F401 - registers PPP (link type 9)
         import scapy.layers.vxlan  # noqa: F401 - binds VXLAN to UDP 4789
         from scapy.config import conf
+        from scapy.contrib.gtp import GTP_U_Header  # binds GTPv1-U to UDP 2152
         from scapy.packet import NoPayload, Padding, Raw
         from scapy.utils import RawPcapReader
     except ImportError:
@@ -56,7 +62,7 @@ def _import_scapy() -> dict[str, Any]:
         "TCP": inet.TCP, "UDP": inet.UDP, "ICMP": inet.ICMP,
         "ICMPv6": (inet6._ICMPv6, inet6.ICMPv6Unknown),
         "Frag6": inet6.IPv6ExtHdrFragment, "IPv46": inet6.IPv46,
-        "NoPayload": NoPayload, "Raw": Raw, "Padding": Padding,
+        "NoPayload": NoPayload, "Raw": Raw, "Padding": Padding, "GTP_U": GTP_U_Header,
     }
 
 
@@ -102,7 +108,7 @@ class ScapyCapture:
         level = log.level
         log.setLevel(logging.ERROR)
         try:
-            for data, meta in reader:
+            for data, meta in self._records(reader, ng):
                 self.packets += 1
                 if ng:
                     lt = meta.linktype
@@ -115,14 +121,6 @@ class ScapyCapture:
                     ts = last_ts
                 else:
                     lt = pcap_lt
-                    if len(data) < meta.caplen:
-                        self.packets -= 1
-                        self.truncated = True
-                        self.warnings.append(
-                            f"capture is truncated: last record cut after {self.packets} "
-                            "packets"
-                        )
-                        break
                     ts = meta.sec + meta.usec * (1e-9 if nano else 1e-6)
                 cls = layers.get(lt)
                 if cls is None and lt == 14:
@@ -160,13 +158,64 @@ class ScapyCapture:
                 "(backend-undecoded); try --backend native or --backend pyshark"
             )
 
+    def _records(self, reader: Any, ng: bool) -> Iterator[tuple[bytes, Any]]:
+        """Every record of the file, whole: ``(frame, scapy's PacketMetadata)``.
+
+        Iterating a scapy reader calls ``_read_packet(size=MTU)``, and scapy's MTU is
+        65,535: every longer frame came back cut to that, and the check that a classic pcap
+        record was whole (``len(data) < caplen``) then took it for the end of a truncated
+        file. Loopback captures with TSO/GRO carry 64 KiB+ frames (tcpdump's snaplen is
+        262,144). For pcapng, scapy reads each block whole and only the slice is bounded,
+        so we ask for records up to our own block bound. For classic pcap, scapy 2.8 also
+        reads at most ``4 * MTU`` = 262,140 bytes of a record and skips the rest, short of
+        a full 262,144-byte record; so the record walk (16-byte header, then the frame) is
+        done here, on the stream scapy opened (gzip included) with the byte order it read
+        from the file header, bounded like the native reader (``MAX_RECORD``)."""
+        if ng:
+            while True:
+                try:
+                    yield reader._read_packet(size=MAX_BLOCK)
+                except EOFError:
+                    return
+        f = reader.f
+        header = struct.Struct(reader.endian + "IIII").unpack
+        metadata = reader.PacketMetadata
+        n = 0
+        while True:
+            head = f.read(16)
+            if len(head) < 16:
+                if head:
+                    self._cut(n, len(head))
+                return
+            sec, frac, caplen, wirelen = header(head)
+            if caplen > MAX_RECORD:
+                self.truncated = True
+                self.warnings.append(
+                    f"corrupt record after {n} packets (captured length {caplen}); "
+                    "stopped reading"
+                )
+                return
+            data = f.read(caplen)
+            if len(data) < caplen:
+                self._cut(n, 16 + len(data))
+                return
+            n += 1
+            yield data, metadata(sec=sec, usec=frac, wirelen=wirelen, caplen=caplen)
+
+    def _cut(self, n: int, left: int) -> None:
+        self.truncated = True
+        self.warnings.append(
+            f"capture is truncated: last record cut after {n} packets ({left} bytes left over)"
+        )
+
     def _segment(self, pkt: Any, ts: float, wirelen: int) -> None:
         s = self._s
         IP, IPv6, TCP, UDP = s["IP"], s["IPv6"], s["TCP"], s["UDP"]
         NoPayload = s["NoPayload"]
         b = self._batcher
         ip = None
-        layer = pkt
+        gtp = None
+        layer = last = pkt
         while not isinstance(layer, NoPayload):
             t = type(layer)
             if t is TCP:
@@ -176,8 +225,10 @@ class ScapyCapture:
                     b.skip("ip-fragment")
                     return
                 ip = layer
+                gtp = None  # an IP layer after GTP-U: scapy walked its extension headers
             elif t is IPv6:
                 ip = layer
+                gtp = None
             elif t is s["Frag6"]:
                 b.skip("ip-fragment")
                 return
@@ -191,9 +242,17 @@ class ScapyCapture:
                 self._undecoded[name] = self._undecoded.get(name, 0) + 1
                 b.skip("backend-undecoded")
                 return
+            elif t is s["GTP_U"]:
+                gtp = layer
+            last = layer
             layer = layer.payload
         else:
-            if ip is None:
+            if gtp is not None and gtp.gtp_type == 0xFF and gtp.E and type(last) is s["Raw"]:
+                # a G-PDU whose extension headers scapy could not walk to the user packet
+                name = "some GTP-U extension headers (UDP 2152)"
+                self._undecoded[name] = self._undecoded.get(name, 0) + 1
+                b.skip("backend-undecoded")
+            elif ip is None:
                 b.skip("not-ip")
             elif ip.haslayer(UDP):
                 b.skip("udp")

@@ -10,10 +10,16 @@ destination port (sliced straight from the frame): 12 bytes for IPv4, 36 for IPv
 directional; the reverse key is built only when a new flow is created (:func:`reverse_key`).
 
 Link types (https://www.tcpdump.org/linktypes.html): Ethernet (1) with any depth of
-802.1Q/802.1ad tags and MPLS; BSD loopback NULL (0, host byte order) and LOOP (108,
-network order), both byte orders accepted; raw IP (12, 14, 101), IPv4 (228), IPv6 (229);
-Linux cooked SLL (113) and SLL2 (276); NFLOG (239). Tunnels carrying TCP are followed
-(VXLAN, AYIYA, Teredo, GRE): the connection is the inner one.
+802.1Q/802.1ad tags and MPLS, and IEEE 802.3 frames carrying IP in 802.2 LLC/SNAP
+(RFC 1042); BSD loopback NULL (0, host byte order) and LOOP (108, network order), both
+byte orders accepted; raw IP (12, 14, 101), IPv4 (228), IPv6 (229); Linux cooked SLL (113)
+and SLL2 (276); NFLOG (239). Tunnels carrying TCP are followed (VXLAN, AYIYA, Teredo, GRE,
+GRE-in-UDP, GTP-U): the connection is the inner one.
+
+LLC/SNAP and the tunnels are off the hot path: only Ethernet frames whose type is not IP
+or MPLS reach the SNAP check, and only UDP and GRE packets (skipped unless a tunnel is
+found) reach the tunnel code. A header cut by the snaplen is a skip reason like any other
+(``truncated-link``, ``truncated-udp``, ``truncated-gre``, ``truncated-gtp``).
 """
 
 from __future__ import annotations
@@ -37,7 +43,25 @@ _TCP = struct.Struct("!IIBB").unpack_from  # seq, ack, data offset byte, flags
 _IPV4 = struct.Struct("!BxHxxHBB").unpack_from  # ver/ihl, total length, frag, ttl, proto
 _NFLOG_TLV = struct.Struct("<HH").unpack_from
 _GRE = struct.Struct("!HH").unpack_from
-_UDP_PORTS = struct.Struct("!HH").unpack_from
+_UDP = struct.Struct("!HHH").unpack_from  # source port, destination port, length
+# 802.2 LLC + SNAP (RFC 1042): DSAP AA, SSAP AA, control 03 and the OUI's first byte; the
+# OUI's other two bytes (00-00-00: the ethertype follows); the ethertype.
+_SNAP = struct.Struct("!IHH").unpack_from
+_LLC_SNAP: Final = 0xAAAA0300
+# GTPv1-U (3GPP TS 29.281 §5.1): flags (version, PT, E, S, PN), message type, length.
+_GTP = struct.Struct("!BBH").unpack_from
+_GTP_G_PDU: Final = 0xFF  # a G-PDU carries a user packet (T-PDU); other types signal
+# An IPv6 header as Teredo's any-port check reads it: version byte, payload length, first
+# 32 bits of the source and of the destination address.
+_TEREDO_IPV6 = struct.Struct("!BxxxHxxI12xI").unpack_from
+_TEREDO_PREFIX: Final = 0x20010000  # 2001::/32, Teredo addresses (RFC 4380 §2.6)
+
+# UDP ports of the tunnels followed (the IANA assignments)
+VXLAN_PORT: Final = 4789  # RFC 7348
+AYIYA_PORT: Final = 5072
+TEREDO_PORT: Final = 3544  # RFC 4380
+GRE_IN_UDP_PORT: Final = 4754  # RFC 8086
+GTP_U_PORT: Final = 2152  # 3GPP TS 29.281
 
 # BSD AF_INET6 values differ by OS: 24 (NetBSD/OpenBSD), 28 (FreeBSD), 30 (macOS).
 _NULL_FAMILIES_V6 = frozenset({24, 28, 30, 10})
@@ -91,6 +115,21 @@ def decode(buf: bytes, off: int, caplen: int, linktype: int, depth: int = 0) -> 
             ip = p
             if ver != 4 and ver != 6:
                 return "mpls-not-ip"
+        elif etype <= 1500:
+            # IEEE 802.3: a length, not a type; an 802.2 LLC header follows, and IP rides
+            # in SNAP (RFC 1042: AA AA 03, OUI 00-00-00, then the ethertype).
+            if p + 8 > end:
+                return "truncated-link"
+            llc, oui, etype = _SNAP(buf, p)
+            if llc != _LLC_SNAP or oui != 0:
+                return "not-ip"  # other LLC users: spanning tree, NetBIOS, IPX, ...
+            ip = p + 8
+            if etype == 0x0800:
+                ver = 4
+            elif etype == 0x86DD:
+                ver = 6
+            else:
+                return "not-ip"
         else:
             return "not-ip"
     elif linktype == 113 or linktype == 276:
@@ -216,8 +255,10 @@ MAX_TUNNEL_DEPTH: Final = 2  # tunnels inside tunnels beyond this are skipped, n
 
 def _tunnel(buf: bytes, p: int, end: int, proto: int, depth: int) -> Decoded | str:
     """Follow the tunnels Zeek decodes by default when they carry TCP: VXLAN (UDP 4789,
-    RFC 7348), AYIYA (UDP 5072), Teredo (UDP 3544, RFC 4380) and GRE (RFC 2784/2890).
-    The connection is the inner one; anything else is counted as ``udp`` / ``not-tcp``."""
+    RFC 7348), AYIYA (UDP 5072), Teredo (UDP 3544 or unmistakable on any port, RFC 4380),
+    GRE (RFC 2784/2890), GRE-in-UDP (UDP destination port 4754, RFC 8086) and GTP-U (UDP
+    2152, 3GPP TS 29.281). The connection is the inner one; anything else is counted as
+    ``udp`` / ``not-tcp``."""
     if depth >= MAX_TUNNEL_DEPTH:
         return "tunnel-too-deep"
     if proto == 47:
@@ -236,28 +277,89 @@ def _tunnel(buf: bytes, p: int, end: int, proto: int, depth: int) -> Decoded | s
         return "gre-not-ip"
     if p + 8 > end:
         return "truncated-udp"
-    sport, dport = _UDP_PORTS(buf, p)
+    sport, dport, ulen = _UDP(buf, p)
     u = p + 8
-    if dport == 4789 or sport == 4789:
+    if dport == VXLAN_PORT or sport == VXLAN_PORT:
         if u + 8 <= end and buf[u] & 0x08:  # VXLAN "I" flag: a valid VNI follows
             return decode(buf, u + 8, end - u - 8, 1, depth + 1)
-    elif dport == 5072 or sport == 5072:
+    elif dport == AYIYA_PORT or sport == AYIYA_PORT:
         if u + 8 <= end:
             hl = 8 + (1 << (buf[u] >> 4)) + (buf[u + 1] >> 4) * 4
             nxt = buf[u + 3]
             if (nxt == 41 or nxt == 4) and u + hl < end:
                 return decode(buf, u + hl, end - u - hl, 101, depth + 1)
-    elif dport == 3544 or sport == 3544:
-        q = u
-        if q + 2 <= end and buf[q] == 0 and buf[q + 1] == 1:  # authentication indicator
-            if q + 4 > end:
-                return "udp"
-            q += 13 + buf[q + 2] + buf[q + 3]
-        if q + 2 <= end and buf[q] == 0 and buf[q + 1] == 0:  # origin indication
-            q += 8
-        if q < end and buf[q] >> 4 == 6:
-            return decode(buf, q, end - q, 229, depth + 1)
+    elif dport == TEREDO_PORT or sport == TEREDO_PORT:
+        return _teredo(buf, u, end, -1, depth)
+    elif dport == GRE_IN_UDP_PORT:  # the source port is flow entropy (RFC 8086)
+        return _tunnel(buf, u, end, 47, depth)
+    elif dport == GTP_U_PORT or sport == GTP_U_PORT:
+        return _gtp_u(buf, u, end, depth)
+    else:
+        # Teredo relays and clients talk from ports of their own (RFC 4380), so
+        # Teredo is looked for on any port; what decides there is a strict check.
+        return _teredo(buf, u, end, p + ulen, depth)
     return "udp"
+
+
+def _teredo(buf: bytes, q: int, end: int, udp_end: int, depth: int) -> Decoded | str:
+    """Teredo (RFC 4380): IPv6 in UDP after an optional authentication indicator
+    and origin indication. On the Teredo server port (``udp_end`` < 0) a payload that
+    starts like IPv6 is followed; on any other port only an unmistakable one: its IPv6
+    payload length fills the UDP payload (which ends at ``udp_end``) exactly and one of
+    its addresses is a Teredo address (2001::/32)."""
+    if q + 2 <= end and buf[q] == 0 and buf[q + 1] == 1:  # authentication indicator
+        if q + 4 > end:
+            return "udp"
+        q += 13 + buf[q + 2] + buf[q + 3]
+    if q + 2 <= end and buf[q] == 0 and buf[q + 1] == 0:  # origin indication
+        q += 8
+    if q >= end or buf[q] >> 4 != 6:
+        return "udp"
+    if udp_end >= 0:
+        if q + 40 > end:
+            return "udp"
+        _vtc, plen, src, dst = _TEREDO_IPV6(buf, q)
+        if q + 40 + plen != udp_end or (src != _TEREDO_PREFIX and dst != _TEREDO_PREFIX):
+            return "udp"
+    return decode(buf, q, end - q, 229, depth + 1)
+
+
+def _gtp_u(buf: bytes, g: int, end: int, depth: int) -> Decoded | str:
+    """GTPv1-U (3GPP TS 29.281 §5): an 8-byte header (flags, message type, length, TEID);
+    when E, S or PN is set, 4 more bytes (sequence number, N-PDU number, next extension
+    header type) and, with E, a chain of extension headers, each a length in 4-octet
+    units, its content and the next type (0: none). A G-PDU (type 0xFF) carries the user's
+    IPv4 or IPv6 packet; the other types are signalling (echo, error indication, end
+    marker) and count as ``udp``, as does GTP' (PT 0) or another version."""
+    if g + 8 > end:
+        return "truncated-gtp"
+    flags, mtype, length = _GTP(buf, g)
+    if flags >> 5 != 1 or not flags & 0x10 or mtype != _GTP_G_PDU:
+        return "udp"
+    q = g + 8
+    if q + length < end:  # the length counts everything after the first 8 bytes
+        end = q + length
+    if flags & 0x07:
+        if q + 4 > end:
+            return "truncated-gtp"
+        nxt = buf[q + 3] if flags & 0x04 else 0  # read only with E (§5.1)
+        q += 4
+        while nxt:
+            if q >= end:
+                return "truncated-gtp"
+            n = buf[q] * 4
+            if n == 0:
+                return "bad-gtp-header"
+            if q + n > end:
+                return "truncated-gtp"
+            nxt = buf[q + n - 1]
+            q += n
+    if q >= end:
+        return "truncated-gtp"
+    ver = buf[q] >> 4
+    if ver != 4 and ver != 6:
+        return "not-ip"
+    return decode(buf, q, end - q, 101, depth + 1)
 
 
 def reverse_key(key: bytes) -> bytes:

@@ -113,7 +113,7 @@ def _fields(block: bytes) -> tuple[dict[str, str], list[str]]:
     Content-Length values in order."""
     headers: dict[str, str] = {}
     cls: list[str] = []
-    _scan_fields(block, 0, 0, len(block), False, headers, cls)
+    _scan_fields(block, 0, 0, len(block), False, headers, cls, True)
     return headers, cls
 
 
@@ -138,7 +138,8 @@ def _colon(buf: bytes, p: int, e: int, name: bytes) -> int:
 
 
 def _scan_fields(
-    buf: bytes, s: int, p: int, e: int, fast: bool, headers: dict[str, str], cls: list[str]
+    buf: bytes, s: int, p: int, e: int, fast: bool, headers: dict[str, str], cls: list[str],
+    software: bool = False,
 ) -> int:
     """The framing fields of the header block that starts at ``buf[s]``, from ``p`` (a
     point of its first line) on: each ``\n<name>[ \t]*:<value>`` up to the end of its
@@ -165,11 +166,13 @@ def _scan_fields(
             break
         if fast and buf[p] == 10:
             return -1  # an empty line: the slow path ends the block there
-        p = _field_line(buf, p, e, headers, cls)
+        p = _field_line(buf, p, e, headers, cls, software)
     return end
 
 
-def _field_line(buf: bytes, p: int, e: int, headers: dict[str, str], cls: list[str]) -> int:
+def _field_line(
+    buf: bytes, p: int, e: int, headers: dict[str, str], cls: list[str], software: bool
+) -> int:
     """The line at ``buf[p]`` (before ``e``): when it is one of the framing fields or
     the fields that name software and proxies, its value goes to ``headers`` (and
     ``cls``). Returns where to look on: its value's end,
@@ -188,7 +191,10 @@ def _field_line(buf: bytes, p: int, e: int, headers: dict[str, str], cls: list[s
         name = "keep-alive"
         j = _colon(buf, p, e, b"keep-alive")
     # The fields that name the software on each side and the proxies between them
-    # (classify's hints): User-Agent, Server, Via and the forwarding fields.
+    # (classify's hints): User-Agent, Server, Via and the forwarding fields — read in
+    # the first message each way only (``software``): the connection keeps those.
+    elif not software:
+        return p
     elif c == 117:  # u
         name = "user-agent"
         j = _colon(buf, p, e, b"user-agent")
@@ -552,7 +558,7 @@ class MessageReader:
         le = p  # the first line's end
         headers: dict[str, str] = {}
         cls: list[str] = []
-        end = _scan_fields(buf, s, p, e, fast, headers, cls)
+        end = _scan_fields(buf, s, p, e, fast, headers, cls, self.messages == 0)
         if end < 0 or end - s > MAX_HEAD:
             return -1
         while le > s and buf[le - 1] == 13:

@@ -97,10 +97,17 @@ def _verdicts(a: Analysis) -> str:
             f'<div class="muted">{s.requests} requests · {s.connections} connections · '
             f"{s.handshakes} handshakes · {s.handshakes_per_request:.2f} handshakes/request"
             f" · max {s.max_concurrent} open at once · {s.clients} client(s)</div>"
-            f"<dl><dt>evidence</dt><dd>{escape(s.evidence)}</dd>"
+            f"<dl>{_seen(s)}<dt>evidence</dt><dd>{escape(s.evidence)}</dd>"
             f"<dt>fix</dt><dd>{escape(s.hint)}</dd></dl></div>"
         )
     return "".join(out)
+
+
+def _seen(s: Any) -> str:
+    """The capture group, the software on the wire and the proxy, where known."""
+    rows = [("capture", s.capture), ("client", s.client_software),
+            ("server", s.server_software), ("via proxy", s.proxy)]
+    return "".join(f"<dt>{k}</dt><dd>{escape(v)}</dd>" for k, v in rows if v)
 
 
 def _port_pressure(a: Analysis) -> str:
