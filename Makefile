@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 DEMO   ?= captures/go-leak.pcap captures/go-drain.pcap
 
-.PHONY: demo test bench lint clean setup apt-bench apt-live apt-chromium apt-tshark fuzz
+.PHONY: demo test bench lint clean setup apt-bench apt-live apt-chromium apt-tshark fuzz notebook
 
 setup: $(STAMP)
 
@@ -58,6 +58,16 @@ fuzz: $(STAMP)
 	cp -n tests/fuzz/corpus/* bench/out/fuzz-corpus/
 	$(PY) tests/fuzz/fuzz_capture.py bench/out/fuzz-corpus tests/fuzz/regressions \
 	  -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -timeout=10 -artifact_prefix=bench/out/
+
+# The walkthrough, notebooks/explore.ipynb, in JupyterLab with the venv's kernel. JupyterLab
+# is a tool for this target, not a dependency of the package: installed into the venv the
+# first time (from PyPI). The notebook finds captures/ from the package, so it runs from any
+# directory. NOTEBOOK_ARGS: more options, e.g. NOTEBOOK_ARGS='--no-browser --port 8899'.
+NOTEBOOK_ARGS ?=
+notebook: $(STAMP)
+	@$(PY) -c 'import jupyterlab' 2>/dev/null || $(PY) -m pip install -q jupyterlab
+	$(VENV)/bin/jupyter lab $$([ "$$(id -u)" = 0 ] && echo --allow-root) $(NOTEBOOK_ARGS) \
+	  notebooks/explore.ipynb
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check analyzer tests bench

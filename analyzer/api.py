@@ -202,7 +202,7 @@ def analyze(
                                 breaks, 0, 1, on_progress=on_progress, store=store,
                                 conns=conns)]
         captures = _merge(parts)
-        _say_groups(captures, order)
+        _say_groups(captures, order, breaks)
         if on_warning is not None:
             for cap in captures:
                 for w in cap.warnings:
@@ -290,22 +290,27 @@ def _settle(
     return None
 
 
-def _say_groups(captures: list[CaptureRecord], order: list[int]) -> None:
+def _say_groups(captures: list[CaptureRecord], order: list[int], breaks: list[int]) -> None:
     """Say out loud how several files were taken: stitched as one capture, or apart."""
     if len(captures) < 2:
         return
-    read = [captures[i] for i in order]
-    for prev, cap in zip(read, read[1:], strict=False):
+    for i, j in zip(order, order[1:], strict=False):
+        prev, cap = captures[i], captures[j]
+        before = os.path.basename(prev.path)
         if cap.group == prev.group:
             cap.warnings.append(
-                f"stitched to {os.path.basename(prev.path)} as one capture (it follows "
-                "it; --separate to analyse the files apart)"
+                f"stitched to {before} as one capture (it follows it; --separate to "
+                "analyse the files apart)"
+            )
+        elif j in breaks:
+            cap.warnings.append(
+                f"analysed apart from {before}: another experiment (its name is not of "
+                "the same rotated series; --merge to analyse the files as one capture)"
             )
         else:
             cap.warnings.append(
-                f"analysed apart from {os.path.basename(prev.path)}: another experiment "
-                "(it overlaps it or is not of its rotated series; --merge to analyse the "
-                "files as one capture)"
+                f"analysed apart from {before}: it overlaps it in time (the same traffic "
+                "seen twice?)"
             )
 
 

@@ -194,3 +194,64 @@ def test_no_permission(tmp_path: Path) -> None:
         env={**os.environ, "HOME": "/tmp"},
     )
     _one_line_error(p, "secret.pcap", "permission denied")
+
+
+def test_version() -> None:
+    from importlib.metadata import version
+
+    from typer.testing import CliRunner
+
+    from analyzer.cli import app
+
+    result = CliRunner().invoke(app, ["--version"])
+    assert result.exit_code == 0, result.output
+    assert result.output == f"keepalive-analyzer {version('keepalive-analyzer')}\n"
+    p = run("--version")  # through main(), as the console script runs it
+    assert p.returncode == 0 and p.stdout == result.output
+
+
+def _on_terminal(columns: int, *args: str) -> str:
+    """The command's stdout on a pseudo-terminal ``columns`` wide, escape codes removed."""
+    import fcntl
+    import pty
+    import re
+    import struct
+    import termios
+
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 50, columns, 0, 0))
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES", "NO_COLOR")}
+    with subprocess.Popen([*KEEPALIVE, *args], stdin=follower, stdout=follower,
+                          stderr=subprocess.DEVNULL, env={**env, "TERM": "xterm"}) as proc:
+        os.close(follower)
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # EIO: the terminal's other end closed
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        assert proc.wait(timeout=120) == 0
+    os.close(leader)
+    text = b"".join(chunks).decode().replace("\r\n", "\n")
+    return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\].*?(?:\x1b\\|\x07)", "", text)
+
+
+@pytest.mark.parametrize("columns", [60, 80, 100])
+def test_narrow_terminal_keeps_endpoints_whole(columns: int) -> None:
+    import re
+
+    text = _on_terminal(columns, "analyze", str(CAPTURES / "go-leak.pcap"),
+                        str(CAPTURES / "ipv6.pcap"))
+    lines = text.splitlines()
+    assert lines and max(len(line) for line in lines) <= columns
+    rows = [line for line in lines if line.startswith("│C")]
+    assert len(rows) == 11
+    for row in rows:  # │C2 │ 127.0.0.1:41676 │ 127.0.0.1:18102 │ …: whole cells
+        client, server = [cell.strip() for cell in row.split("│")[1:-1]][1:3]
+        assert re.fullmatch(r"(127\.0\.0\.1|\[::1\]):\d{5}", client), row
+        assert server in ("127.0.0.1:18102", "[::1]:18114"), row
+    assert sum("│ 127.0.0.1:18102 " in row for row in rows) == 10
+    assert "not shown" in text  # a column or more gave way, and the report says so

@@ -395,8 +395,9 @@ def hint(
     if proxy is not None and code in PROXY_CODES:
         parts.append(PROXY_FIXES.get(proxy, PROXY_FIXES["*"]))
     else:
-        for sw, blamed in ((client, side in ("client", "both")),
-                           (server, side in ("server", "both"))):
+        # (both sides: the server's setting first — it is the one that closes)
+        for sw, blamed in ((server, side in ("server", "both")),
+                           (client, side in ("client", "both"))):
             if sw is not None and blamed and sw.key in fixes:
                 parts.append(f"{sw.name}: {fixes[sw.key]}")
     general = LIKELY.get(code, "")

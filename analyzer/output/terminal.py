@@ -1,25 +1,63 @@
-"""The human report: one verdict block per server endpoint (the answer), then connections."""
+"""The human report: one verdict block per server endpoint (the answer), then connections.
+
+The connection table fits the console's width. Rich would squeeze every column of a table
+too wide for the terminal, cutting ``127.0.0.1:18102`` down to ``127.…``; but the
+endpoints are what a reader looks for. So the client and server columns never wrap, and on
+a narrow terminal the table drops its least useful columns first (``DROP_ORDER``) until it
+fits at its natural width, and says which it left out. Only when the id and both endpoints
+alone are wider than the terminal do the endpoints fold onto a second line (whole, never
+cut with an ellipsis).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from rich.console import Console, Group
+from rich.measure import Measurement
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
 if TYPE_CHECKING:
     from analyzer.api import Analysis
+    from analyzer.core.records import ConnectionRecord
 
 VERDICT_STYLE = {
     "reused": "bold green",
     "partly-reused": "bold yellow",
     "not-reused": "bold red",
+    "nothing-to-reuse": "bold",
     "no-http": "dim",
 }
 LABEL_STYLE = {"persistent": "green", "per-request": "red", "unused": "dim", "not-http": "dim"}
+
+
+@dataclass(frozen=True, slots=True)
+class _Column:
+    header: str
+    justify: str = "left"
+    endpoint: bool = False
+
+
+COLUMNS: Final = (
+    _Column("id"), _Column("client", endpoint=True), _Column("server", endpoint=True),
+    _Column("start (UTC)"), _Column("dur s", "right"), _Column("hs"),
+    _Column("req", "right"), _Column("resp", "right"), _Column("label"),
+    _Column("closed by"), _Column("diagnosis"),
+)
+# Left out first on a narrow terminal: what the verdict panels and the other columns
+# already say (handshake seen, start time, responses ≈ requests) before what only this
+# table says per connection (its label, then its request count). id, client and server
+# are never left out.
+DROP_ORDER: Final = (
+    "hs", "start (UTC)", "resp", "dur s", "closed by", "diagnosis", "req", "label",
+)
+# Wide enough that rich never squeezes a column while the table is measured.
+_UNBOUNDED: Final = 1_000_000
 
 
 def render(a: Analysis, console: Console, max_connections: int = 40) -> None:
@@ -48,32 +86,81 @@ def render(a: Analysis, console: Console, max_connections: int = 40) -> None:
             f"open at once · {s.clients} client(s)",
             style="dim",
         )
+        seen = [
+            (k, v) for k, v in (
+                ("capture ", s.capture), ("client  ", s.client_software),
+                ("server  ", s.server_software), ("proxy   ", s.proxy),
+            ) if v
+        ]
         body = Group(
             stats,
+            *(Text.assemble((k + "  ", "bold"), (v, "dim")) for k, v in seen),
             Text.assemble(("evidence  ", "bold"), s.evidence),
-            Text.assemble(("fix       ", "bold"), s.hint),
+            Text.assemble(("fix       ", "bold"), (s.hint, "yellow" if s.uncertain else "")),
         )
         console.print(Panel(body, title=title, title_align="left", border_style=style or "dim"))
-    t = Table(title="connections", title_justify="left", show_lines=False, pad_edge=False)
-    for col, kw in (
-        ("id", {}), ("client", {}), ("server", {}), ("start (UTC)", {}),
-        ("dur s", {"justify": "right"}), ("hs", {}), ("req", {"justify": "right"}),
-        ("resp", {"justify": "right"}), ("label", {}), ("closed by", {}), ("diagnosis", {}),
-    ):
-        t.add_column(col, **kw)  # type: ignore[arg-type]
     conns = a.connection_records
-    for c in conns[:max_connections]:
-        t.add_row(
-            c.id, c.client, c.server,
-            datetime.fromtimestamp(c.start, tz=timezone.utc).strftime("%H:%M:%S.%f")[:-3],
-            f"{c.end - c.start:.3f}", "yes" if c.handshake_seen else "no",
-            str(c.requests), str(c.responses),
-            Text(c.label, style=LABEL_STYLE.get(c.label, "")), c.closed_by,
-            c.diagnosis or "",
+    table, left_out = connections_table(conns[:max_connections], console)
+    console.print(table)
+    if left_out:
+        console.print(
+            Text(f"(a {console.width}-column terminal: {', '.join(left_out)} not shown; "
+                 "--format csv has every column)", style="dim")
         )
-    console.print(t)
     if len(conns) > max_connections:
         console.print(
             Text(f"… {len(conns) - max_connections} more connections (use --format json "
                  "or csv for all)", style="dim")
         )
+
+
+def _cells(c: ConnectionRecord) -> dict[str, str | Text]:
+    return {
+        "id": c.id,
+        "client": c.client,
+        "server": c.server,
+        "start (UTC)": datetime.fromtimestamp(c.start, tz=timezone.utc).strftime(
+            "%H:%M:%S.%f")[:-3],
+        "dur s": f"{c.end - c.start:.3f}",
+        "hs": "yes" if c.handshake_seen else "no",
+        "req": str(c.requests),
+        "resp": str(c.responses),
+        "label": Text(c.label, style=LABEL_STYLE.get(c.label, "")),
+        "closed by": c.closed_by,
+        "diagnosis": c.diagnosis or "",
+    }
+
+
+def _table(
+    rows: Sequence[dict[str, str | Text]], shown: Sequence[_Column], fold: bool = False
+) -> Table:
+    t = Table(title="connections", title_justify="left", show_lines=False, pad_edge=False)
+    for col in shown:
+        if col.endpoint and not fold:
+            t.add_column(col.header, no_wrap=True)
+        elif col.endpoint:
+            t.add_column(col.header, overflow="fold")
+        else:
+            t.add_column(col.header, justify=col.justify)  # type: ignore[arg-type]
+    for row in rows:
+        t.add_row(*(row[col.header] for col in shown))
+    return t
+
+
+def connections_table(
+    conns: Sequence[ConnectionRecord], console: Console
+) -> tuple[Table, list[str]]:
+    """The connection table for this console's width, and the headers left out to fit."""
+    rows = [_cells(c) for c in conns]
+    width = console.width
+    shown = list(COLUMNS)
+    left_out: list[str] = []
+    unbounded = console.options.update_width(_UNBOUNDED)
+    for header in (None, *DROP_ORDER):
+        if header is not None:
+            shown = [col for col in shown if col.header != header]
+            left_out.append(header)
+        table = _table(rows, shown)
+        if Measurement.get(console, unbounded, table).maximum <= width:
+            return table, left_out
+    return _table(rows, shown, fold=True), left_out
