@@ -22,15 +22,17 @@ from analyzer import _compiled
 
 _compiled.install()  # before any core module loads: compiled, or pure when stale
 
-from analyzer.api import SCHEMA, Analysis, analyze, sniff  # noqa: E402
+from analyzer.analysis import SCHEMA, Analysis  # noqa: E402
 from analyzer.errors import AnalyzerError, CaptureError, UnsupportedLinkType  # noqa: E402
+from analyzer.pipeline import analyze, analyze_bytes  # noqa: E402
 from analyzer.ports import port_pressure  # noqa: E402
+from analyzer.sniffing import sniff  # noqa: E402
 
 __version__ = "0.1.0"
 
 __all__ = [
     "SCHEMA", "Analysis", "AnalyzerError", "CaptureError", "UnsupportedLinkType", "analyze",
-    "compare_captures", "plots", "port_pressure", "sniff",
+    "analyze_bytes", "compare_captures", "plots", "port_pressure", "sniff",
 ]
 
 

@@ -33,7 +33,7 @@ def test_truncation_at_every_byte_of_a_golden_capture() -> None:
     full = None
     for cut in range(len(data) + 1):
         check(data[:cut])
-    from analyzer.api import analyze_bytes
+    from analyzer.pipeline import analyze_bytes
 
     full = analyze_bytes(data)
     half = analyze_bytes(data[: len(data) // 2])

@@ -45,7 +45,7 @@ def test_json_analysis_imports_no_pandas() -> None:
 
 def test_dataframes_are_typed_even_when_empty() -> None:
     import analyzer
-    from analyzer.api import Analysis
+    from analyzer.analysis import Analysis
 
     empty = Analysis([], [], [])
     for full, df in (

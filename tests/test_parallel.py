@@ -18,7 +18,9 @@ from pathlib import Path
 import pytest
 
 import analyzer
-from analyzer.api import PartArgs, _breaks, _partition, _renumber, _run_part, _unwire
+from analyzer.parallel import run_part, unwire
+from analyzer.passes import PartitionSpec, breaks_of, run_partition
+from analyzer.pipeline import renumber
 from analyzer.core.records import ConnectionRecord, connection_values
 from analyzer.output.store import ConnectionStore, ExchangeStore
 from tests.conftest import CAPTURES, ROOT, needs_editcap, split_capture
@@ -72,8 +74,8 @@ def test_every_partition_has_connections_and_they_add_up() -> None:
     whole = analyzer.analyze(paths)
     stores = [ConnectionStore(limit=None) for _ in range(3)]
     parts = [
-        _partition(paths, paths, order, 300.0, False, "native", _breaks(paths, order, None), i, 3,
-                       conns=stores[i])
+        run_partition(PartitionSpec(paths, paths, order, 300.0, False, "native",
+                                    breaks_of(paths, order, None)), i, 3, conns=stores[i])
         for i in range(3)
     ]
     counts = [len(conns) for conns in stores]
@@ -93,15 +95,15 @@ def test_results_travel_intact(tmp_path: Path, by_path: bool) -> None:
     or its file): everything comes back equal, the last exchange still the last of the
     list. The records themselves pickle too."""
     paths = [str(CAPTURES / "go-drain.pcap"), str(CAPTURES / "zeek" / "wikipedia.pcap")]
-    args: PartArgs = (paths, paths, [0, 1], 300.0, False, "native", [])
+    spec = PartitionSpec(paths, paths, [0, 1], 300.0, False, "native", [])
     here = ConnectionStore(limit=None)
     # no exchange store: the exchanges stay in the records
-    caps = _partition(*args, 0, 1, conns=here)
+    caps = run_partition(spec, 0, 1, conns=here)
     conns = here.records
     store = ExchangeStore()
-    wire = _run_part(args, 0, 1, str(tmp_path) if by_path else None)
+    wire = run_part(spec, 0, 1, str(tmp_path) if by_path else None)
     back = ConnectionStore(limit=None)
-    back_caps = _unwire(pickle.loads(pickle.dumps(wire)), store, back)
+    back_caps = unwire(pickle.loads(pickle.dumps(wire)), store, back)
     back_conns = back.records
     assert not any(tmp_path.iterdir())  # the worker's file was taken over
     assert back_caps == caps
@@ -112,8 +114,8 @@ def test_results_travel_intact(tmp_path: Path, by_path: bool) -> None:
 
     assert [values(c) for c in back_conns] == [values(c) for c in conns]
     assert [c.last_exchange for c in back_conns] == [c.last_exchange for c in conns]
-    _renumber(conns)
-    _renumber(back_conns)
+    renumber(conns)
+    renumber(back_conns)
     store.seal(lambda: ((c.id, c.exchange_runs) for c in back_conns))
     assert list(store.records()) == [e for c in conns for e in c.exchanges]
     store.attach(back_conns)

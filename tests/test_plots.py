@@ -12,7 +12,7 @@ import pytest
 
 import analyzer
 from analyzer import ports
-from analyzer.api import Analysis
+from analyzer.analysis import Analysis
 from analyzer.core.records import ConnectionRecord
 from tests.conftest import CAPTURES
 

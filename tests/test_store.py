@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 import analyzer
-import analyzer.api as api
+import analyzer.pipeline as pipeline
 from analyzer.output.jsonout import exchange_dict
 from analyzer.output.store import ExchangeStore
 from tests import builders as b
@@ -27,7 +27,7 @@ OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
 
 @pytest.fixture
 def on_disk(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(api, "INLINE_BYTES", -1)
+    monkeypatch.setattr(pipeline, "INLINE_BYTES", -1)
 
 
 def _same(disk: analyzer.Analysis, mem: analyzer.Analysis) -> None:
@@ -47,7 +47,7 @@ def _same(disk: analyzer.Analysis, mem: analyzer.Analysis) -> None:
 def test_every_capture_gives_the_same_answer_from_disk(path: Path, on_disk: None) -> None:
     disk = analyzer.analyze(str(path))
     with pytest.MonkeyPatch.context() as m:
-        m.setattr(api, "INLINE_BYTES", 1 << 40)
+        m.setattr(pipeline, "INLINE_BYTES", 1 << 40)
         mem = analyzer.analyze(str(path))
     _same(disk, mem)
 
@@ -56,7 +56,7 @@ def test_tables_are_the_same(on_disk: None) -> None:
     path = str(CAPTURES / "nginx-request-limit.pcap")
     disk = analyzer.analyze(path)
     with pytest.MonkeyPatch.context() as m:
-        m.setattr(api, "INLINE_BYTES", 1 << 40)
+        m.setattr(pipeline, "INLINE_BYTES", 1 << 40)
         mem = analyzer.analyze(path)
     assert disk.exchanges.equals(mem.exchanges)
     assert disk.exchanges.to_csv() == mem.exchanges.to_csv()
@@ -67,7 +67,7 @@ def test_several_files_and_partitions(on_disk: None) -> None:
     paths = [str(CAPTURES / n) for n in ("go-leak.pcap", "go-drain.pcap", "ipv6.pcap",
                                          "pipelined.pcap", "zeek/wikipedia.pcap")]
     with pytest.MonkeyPatch.context() as m:
-        m.setattr(api, "INLINE_BYTES", 1 << 40)
+        m.setattr(pipeline, "INLINE_BYTES", 1 << 40)
         mem = analyzer.analyze(paths)
     _same(analyzer.analyze(paths), mem)
     _same(analyzer.analyze(paths, jobs=2), mem)
@@ -103,7 +103,7 @@ def test_long_connections_spill_in_order(tmp_path: Path, on_disk: None) -> None:
     path = b.write(tmp_path / "long.pcap", _long_and_short())
     disk = analyzer.analyze(path)
     with pytest.MonkeyPatch.context() as m:
-        m.setattr(api, "INLINE_BYTES", 1 << 40)
+        m.setattr(pipeline, "INLINE_BYTES", 1 << 40)
         mem = analyzer.analyze(path)
     assert max(c.exchange_count for c in mem.connection_records) == 300
     runs = sum(len(c.exchange_runs or ()) // 2 for c in disk.connection_records)
@@ -175,7 +175,7 @@ def test_without_orjson_the_same(monkeypatch: pytest.MonkeyPatch, on_disk: None)
     monkeypatch.setattr(store, "encoder", std)
     path = str(CAPTURES / "pipelined.pcap")
     disk = analyzer.analyze(path)
-    monkeypatch.setattr(api, "INLINE_BYTES", 1 << 40)
+    monkeypatch.setattr(pipeline, "INLINE_BYTES", 1 << 40)
     mem = analyzer.analyze(path)
     assert '"connection": "C1", "index": 1' in mem.to_json()
     _same(disk, mem)
@@ -393,7 +393,8 @@ def test_workers_hand_over_connections_on_disk(
     to where the worker's exchanges landed. The same answer, no file left behind."""
     import pickle
 
-    from analyzer.api import PartArgs, _breaks, _file_order, _run_part, _unwire
+    from analyzer.parallel import run_part, unwire
+    from analyzer.passes import PartitionSpec, breaks_of, file_order
     from analyzer.output.store import ConnectionStore
 
     paths = [str(CAPTURES / "go-leak.pcap"), str(CAPTURES / "go-drain.pcap")]
@@ -401,14 +402,14 @@ def test_workers_hand_over_connections_on_disk(
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     _same_connections(analyzer.analyze(paths, jobs=2), mem)
     assert not any(tmp_path.iterdir())
-    order = _file_order(paths, "native")
-    args: PartArgs = (paths, paths, order, 300.0, False, "native", _breaks(paths, order, None))
+    order = file_order(paths, "native")
+    spec = PartitionSpec(paths, paths, order, 300.0, False, "native", breaks_of(paths, order, None))
     for directory in (str(tmp_path), None):
         store, conns = ExchangeStore(), ConnectionStore()
         for i in range(2):
-            wire = pickle.loads(pickle.dumps(_run_part(args, i, 2, directory, 0)))
+            wire = pickle.loads(pickle.dumps(run_part(spec, i, 2, directory, 0)))
             assert isinstance(wire[1], tuple)  # blocks, not values
-            _unwire(wire, store, conns)
+            unwire(wire, store, conns)
         assert not any(tmp_path.iterdir())
         conns.seal()
         assert len(conns) == len(mem.connection_records)

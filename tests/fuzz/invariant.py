@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from analyzer.api import analyze_bytes
+from analyzer.pipeline import analyze_bytes
 from analyzer.errors import CaptureError
 
 

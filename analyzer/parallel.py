@@ -1,0 +1,100 @@
+"""``--jobs N``: the partitions of one analysis in N worker processes, and what travels
+between them and the parent (:data:`Wire`). Each partition is the same pass over every
+file (:func:`analyzer.passes.run_partition`) keeping the connections the partition rule
+(:mod:`analyzer.core.partition`) gives it; the parent adopts the results in order.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from operator import attrgetter
+from typing import TYPE_CHECKING, Any
+
+from analyzer.core.records import CaptureRecord
+from analyzer.passes import Part, PartitionSpec, run_partition
+
+if TYPE_CHECKING:
+    from analyzer.output.store import ConnectionStore, ExchangeStore
+
+
+# What a worker sends back: each record as plain values (store.pack_connection: its
+# fields in declaration order, the same in both processes: same source), so the parent
+# rebuilds them with its own classes — compiled (mypyc) or not on either side, which
+# pickled objects would not survive. Tuples of ints, floats and strings pickle ~5x faster
+# than dicts or objects. The exchanges travel as the worker's exchange store (encoded
+# lines, ExchangeStore.export); each connection says where its own are.
+Wire = tuple[list[tuple[Any, ...]], Any, Any]
+
+_CAPTURE_FIELDS = tuple(f.name for f in dataclasses.fields(CaptureRecord))
+_capture_tuple = attrgetter(*_CAPTURE_FIELDS)
+
+
+def run_part(
+    spec: PartitionSpec, index: int, count: int, directory: str | None = None,
+    limit: int | None = None,
+) -> Wire:
+    """One partition in a worker (process pool, dask): importable, so it pickles. Its
+    exchanges come back as its store's file in ``directory`` (a parent on the same
+    machine reads it there), or as bytes; its connections as plain values, or, past
+    ``limit`` of them (ConnectionStore; None: no limit), as the blocks of a connection
+    store, by file or bytes the same way."""
+    from analyzer.output.store import ConnectionStore, ExchangeStore, pack_connection
+
+    store = ExchangeStore(directory)
+    conns = ConnectionStore(limit, directory)
+    try:
+        caps = run_partition(spec, index, count, store=store, conns=conns)
+        conns.seal()
+        if conns.spilled:
+            out: Any = conns.export()
+        else:
+            out = [pack_connection(c) for c in conns.records]
+        return [_capture_tuple(c) for c in caps], out, store.export()
+    finally:
+        store.close()
+        conns.close()
+
+
+def unwire(wire: Wire, store: ExchangeStore, conns: ConnectionStore) -> Part:
+    """A worker's result as records: its connections join ``conns``, its exchanges
+    ``store`` (and the connections' exchange runs are shifted to where they landed)."""
+    from analyzer.output.store import unpack_connection
+
+    caps, packed, exchanges = wire
+    base = store.adopt(exchanges)
+    if isinstance(packed, tuple):  # on disk (ConnectionStore.export)
+        conns.adopt(packed, base)
+    else:
+        for t in packed:
+            c = unpack_connection(t)
+            if c.exchange_runs:
+                c.exchange_runs = [x + base for x in c.exchange_runs]
+            conns.add(c)
+    return [CaptureRecord(*c) for c in caps]
+
+
+def run_processes(
+    jobs: int, spec: PartitionSpec, store: ExchangeStore, conns: ConnectionStore
+) -> list[Part]:
+    """The partitions in a pool of ``jobs`` processes (started fresh: no fork of a
+    process that may hold threads). Their exchange files go to a temporary directory of
+    ours, removed when done (whatever happens to the workers)."""
+    import multiprocessing
+    import tempfile
+    from concurrent.futures import ProcessPoolExecutor
+
+    method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context(method))
+    with tempfile.TemporaryDirectory(prefix="keepalive-") as directory:
+        try:
+            futures = [
+                pool.submit(run_part, spec, i, jobs, directory, conns.limit)
+                for i in range(jobs)
+            ]
+            futures.reverse()
+            parts = []
+            while futures:  # in order; each result dropped once unwired
+                parts.append(unwire(futures.pop().result(), store, conns))
+            return parts
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)

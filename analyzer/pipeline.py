@@ -1,0 +1,236 @@
+"""analyze(): capture files in, an :class:`~analyzer.analysis.Analysis` out.
+
+The pipeline: the files' order and groups, one pass of the core over them (in this
+process, in ``--jobs`` worker processes, or on a Dask cluster — the same partitions,
+merged in order), then the finish: connections numbered by first packet, diagnosed
+(:mod:`analyzer.core.classify`), their exchanges put in order. Data flows one way:
+capture → decode → flows → streams → protocols → http1 → exchanges → labels → classify →
+records → stores → Analysis.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gc
+import os
+from collections.abc import Callable, Iterable
+from operator import attrgetter
+from typing import TYPE_CHECKING
+
+from analyzer.analysis import Analysis
+from analyzer.core.classify import diagnose
+from analyzer.core.flows import IDLE_TIMEOUT
+from analyzer.core.records import CaptureRecord, ConnectionRecord
+from analyzer.errors import AnalyzerError
+from analyzer.passes import (
+    PartitionSpec,
+    breaks_of,
+    file_order,
+    merge_parts,
+    run_partition,
+    say_groups,
+)
+
+if TYPE_CHECKING:
+    from analyzer.core.classify import Classification
+    from analyzer.output.store import ConnectionStore, ExchangeStore
+
+# An analysis whose exchanges encode to at most this many bytes keeps them in memory, in
+# their connections' ``exchanges`` (as small analyses always did); a larger one keeps
+# them on disk (analyzer.output.store) and reads them back when asked.
+INLINE_BYTES = 4 << 20
+
+
+def analyze(
+    paths: str | Iterable[str],
+    *,
+    idle_timeout: float = IDLE_TIMEOUT,
+    on_warning: Callable[[str], None] | None = None,
+    show_secrets: bool = False,
+    on_progress: Callable[[str, int, int], None] | None = None,
+    backend: str = "native",
+    jobs: int | None = None,
+    dask: str | None = None,
+    merge: bool | None = None,
+) -> Analysis:
+    """Analyse one capture file or several (pcap, pcapng, optionally .gz).
+
+    Several files are one capture cut in parts (tcpdump ``-C``/``-G``, ``editcap -c``)
+    when they follow each other: they are read in order of their first packet, and a
+    file whose first packet is not earlier than the last packet read before it continues
+    that capture, so a connection that crosses a file boundary is one connection. A file
+    that starts earlier (overlapping captures of the same traffic, e.g. client and server
+    side) starts a new, separate group. So does, by default (``merge`` None), a file
+    whose name is not of the same rotated series as the one before it (``before.pcap``
+    then ``after.pcap``: two experiments; ``dump.pcap``, ``dump.pcap1``: one capture);
+    ``merge=True`` stitches every file that follows the one before it, ``merge=False``
+    analyses every file apart. Each group gets verdicts of its own (``servers[].capture``
+    names the group's first file when there are several) and each file says in its
+    warnings how it was taken. Connections are numbered C1, C2, … in order of first
+    packet (group by group); each names the file where it started.
+
+    Raises :class:`~analyzer.errors.CaptureError` (one line naming the file and the
+    problem) for a file that cannot be read; a truncated capture gives what it held,
+    with a warning in ``captures[].warnings`` (and to ``on_warning``). Secrets in request
+    targets (URL userinfo, token-like query values) are masked unless ``show_secrets``.
+    ``on_progress(path, bytes_read, packets)`` is called after each chunk (~1 MiB; not
+    with ``jobs`` > 1 or ``dask``).
+    ``backend``: ``native`` (our own readers), ``scapy`` or ``pyshark`` (docs/backends.md).
+
+    ``jobs``: run that many partitions in as many processes. Connections are split by
+    their 4-tuple; every process reads every packet, keeps its own connections' state,
+    and the results are merged: the same result as ``jobs=1``, to the byte. ``dask``:
+    the address of a dask.distributed scheduler (``tcp://host:8786``) whose workers run
+    the partitions instead (``jobs`` of them, default: the cluster's threads); the files
+    must be readable by the workers at the same path (``pip install
+    keepalive-analyzer[dask]``). Worker processes are started fresh (forkserver), so a
+    script that calls ``analyze(jobs=N)`` does it under ``if __name__ == "__main__":``.
+    """
+    from analyzer.output.store import ConnectionStore, ExchangeStore
+
+    paths = [paths] if isinstance(paths, str) else [str(p) for p in paths]
+    if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
+        raise AnalyzerError(f"jobs must be a whole number of at least 1, not {jobs!r}")
+    enabled = gc.isenabled()
+    gc.disable()  # the pass makes no cycles worth collecting; saves a few percent
+    store = ExchangeStore()  # the exchanges, on disk (memory follows open connections)
+    conns = ConnectionStore(connections_limit(paths))  # the connections: on disk when many
+    try:
+        order = file_order(paths, backend)
+        breaks = breaks_of(paths, order, merge)
+        spec = PartitionSpec(paths, paths, order, idle_timeout, show_secrets, backend, breaks)
+        if dask is not None:
+            from analyzer.distributed import run_dask
+
+            # workers elsewhere: absolute paths (the files must be there at the same path)
+            spec = dataclasses.replace(spec, sources=[os.path.abspath(p) for p in paths])
+            parts = run_dask(dask, jobs, spec, store, conns)
+        elif jobs is not None and jobs > 1:
+            from analyzer.parallel import run_processes
+
+            parts = run_processes(jobs, spec, store, conns)
+        else:
+            parts = [run_partition(spec, 0, 1, on_progress=on_progress, store=store,
+                                   conns=conns)]
+        captures = merge_parts(parts)
+        say_groups(captures, order, breaks)
+        if on_warning is not None:
+            for cap in captures:
+                for w in cap.warnings:
+                    on_warning(f"{cap.path}: {w}")
+        return finish(captures, conns, store)
+    except BaseException:
+        store.close()
+        conns.close()
+        raise
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def finish(
+    captures: list[CaptureRecord], conns: ConnectionStore, store: ExchangeStore
+) -> Analysis:
+    """All connections are in: number them, diagnose them, order their exchanges."""
+    conns.seal()
+    connections: list[ConnectionRecord] | ConnectionStore = conns
+    groups = {c.path: c.group for c in captures} if len({c.group for c in captures}) > 1 else None
+    if not conns.spilled:
+        connections = conns.records
+        renumber(connections)
+        servers = diagnose(connections, groups)
+    else:
+        # two passes over the connections on disk: by id (mostly by start too), else put
+        # in order of start through a window, else (by id is far from by start:
+        # overlapping files, a clock that went back) sorted in memory, not flat
+        found = classify_on_disk(conns, groups)
+        if found is not None:
+            conns.codes = found.codes
+            servers = found.servers
+        else:
+            connections = list(conns)
+            conns.close()
+            servers = diagnose(connections, groups)
+    return Analysis(captures, connections, servers, settle(store, conns, connections))
+
+
+def classify_on_disk(
+    conns: ConnectionStore, groups: dict[str, int] | None
+) -> Classification | None:
+    from analyzer.core.classify import OutOfOrder, by_start, classify
+
+    try:
+        return classify(lambda: enumerate(conns), len(conns), groups)
+    except OutOfOrder:
+        pass
+    try:
+        return classify(lambda: by_start(enumerate(conns)), len(conns), groups)
+    except OutOfOrder:
+        return None
+
+
+def connections_limit(paths: list[str]) -> int:
+    """How many finished connections stay in memory: none for a big capture (its
+    connections go to disk from the start), else the store's default."""
+    from analyzer.output import store
+
+    size = 0
+    for p in paths:
+        try:
+            size += os.path.getsize(p)
+        except OSError:
+            pass  # (reading it will say what is wrong)
+    return 0 if size > store.STREAM_BYTES else -1
+
+
+def settle(
+    store: ExchangeStore,
+    conns: ConnectionStore,
+    connections: list[ConnectionRecord] | ConnectionStore,
+) -> ExchangeStore | None:
+    """The connections are final: order the stored exchanges by them. A small analysis
+    takes its exchanges back into memory (``INLINE_BYTES``)."""
+    if isinstance(connections, list):
+        store.seal(lambda: ((c.id, c.exchange_runs) for c in connections))
+    else:  # on disk: read again, in order, when the report is
+        store.seal(conns.runs)
+    if not isinstance(connections, list) or store.size > INLINE_BYTES:
+        return store
+    store.attach(connections)
+    store.close()
+    return None
+
+
+def renumber(connections: list[ConnectionRecord]) -> None:
+    """Ids follow the first packet across all files and partitions (DESIGN: "order of
+    first packet, stable"), whatever order the files were named in: ``first`` counts every
+    record read, group after group."""
+    connections.sort(key=attrgetter("first"))
+    for i, c in enumerate(connections, 1):
+        cid = f"C{i}"
+        if c.id == cid:
+            continue
+        c.id = cid
+        for e in c.exchanges:
+            e.connection = cid
+        if c.last_exchange is not None:
+            c.last_exchange.connection = cid
+
+
+def analyze_bytes(data: bytes, name: str = "<bytes>") -> Analysis:
+    """Analyse a capture held in memory (tests, fuzzing): the same path as a file."""
+    import io
+
+    from analyzer.output.store import ConnectionStore, ExchangeStore
+
+    store = ExchangeStore()
+    conns = ConnectionStore()
+    try:
+        spec = PartitionSpec([name], [name], [0], IDLE_TIMEOUT, False, "native", [])
+        part = run_partition(spec, 0, 1, fileobjs={0: io.BytesIO(data)}, store=store,
+                             conns=conns)
+        return finish(merge_parts([part]), conns, store)
+    except BaseException:
+        store.close()
+        conns.close()
+        raise

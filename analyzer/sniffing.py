@@ -1,0 +1,120 @@
+"""sniff(): the same pipeline fed by a live capture (scapy on a packet socket, Linux),
+until a duration, a packet count or Ctrl-C; the packets can be saved as pcap, and
+``keepalive analyze`` of that file gives the same answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from analyzer.analysis import Analysis
+from analyzer.core.classify import diagnose
+from analyzer.core.flows import IDLE_TIMEOUT, FlowTable
+from analyzer.passes import capture_record
+
+
+def capture_filter(ports: Iterable[int] = (), bpf: str | None = None) -> str:
+    """The BPF filter of a live capture: TCP, on these ports, and the user's own."""
+    f = "tcp"
+    ports = list(ports)
+    if ports:
+        f += " and (" + " or ".join(f"port {int(p)}" for p in ports) + ")"
+    if bpf:
+        f = f"({f}) and ({bpf})"
+    return f
+
+
+def sniff(
+    iface: str | None = None,
+    *,
+    ports: Iterable[int] = (),
+    bpf: str | None = None,
+    duration: float | None = None,
+    count: int | None = None,
+    write: str | None = None,
+    idle_timeout: float = IDLE_TIMEOUT,
+    on_tick: Callable[[FlowTable], None] | None = None,
+    on_start: Callable[[str], None] | None = None,
+    on_ready: Callable[[], None] | None = None,
+    drop_privileges: bool = True,
+    show_secrets: bool = False,
+) -> Analysis:
+    """Capture live (scapy) until ``duration`` seconds, ``count`` packets or Ctrl-C, and
+    analyse what was seen exactly as :func:`analyze` would analyse a file of it.
+
+    ``write`` saves those packets as pcap; ``on_tick(table)`` is called about once a
+    second (under a lock) for a live view; ``on_start(iface)`` once the socket is open.
+    Under sudo the process becomes the invoking user as soon as the socket is open
+    (``drop_privileges``), so the files it writes are theirs; ``on_ready()`` runs then,
+    before the capture starts (the CLI opens its report file there).
+    Raises :class:`~analyzer.capture.live.PrivilegeError` without root/CAP_NET_RAW.
+    """
+    import threading
+
+    from analyzer.capture import live
+    from analyzer.output.spool import ExchangeSpool
+
+    cap = live.LiveCapture(iface, capture_filter(ports, bpf))
+    spool = None
+    try:
+        # The packet socket is the only thing opened with privileges: under sudo, become
+        # the invoking user now, so every file below is theirs (and only where they may).
+        if drop_privileges:
+            live.drop_privileges()
+        spool = ExchangeSpool()  # a live capture may run for hours: exchanges go to disk
+        if write is not None:
+            cap.write_to(write)
+        if on_ready is not None:
+            on_ready()
+        name = f"live:{cap.iface}"
+        table = FlowTable(
+            name, idle_timeout=idle_timeout, spool=spool.add, show_secrets=show_secrets
+        )
+        lock = threading.Lock()
+
+        def on_batch(buf: bytes, records: list[tuple[float, int, int, int, int]]) -> None:
+            with lock:
+                table.feed(buf, records)
+
+        def tick() -> None:
+            if on_tick is not None:
+                with lock:
+                    on_tick(table)
+
+        cap.run(
+            on_batch, duration=duration, count=count, tick=tick,
+            started=(lambda: on_start(cap.iface)) if on_start is not None else None,
+        )
+        received, dropped = cap.close()
+        with lock:
+            conns = table.finish()
+        warnings = []
+        if dropped:
+            warnings.append(
+                f"the kernel dropped {dropped} of {received + dropped} packets: the result "
+                "is incomplete (raise the load limit or narrow the filter with --port)"
+            )
+        record = capture_record(table, conns, name, "live", cap.frames, False, warnings)
+        record.dropped = dropped
+        servers = diagnose(conns)
+        if dropped:
+            for srv in servers:
+                srv.evidence += (
+                    f" (caution: the kernel dropped {dropped} packets during the capture; "
+                    "the verdict rests on what was seen)"
+                )
+                if srv.verdict != "no-http":  # drops can change any diagnosis: a lead
+                    srv.uncertain = True
+                    srv.hint = (
+                        f"uncertain: the kernel dropped {dropped} packets during the "
+                        "capture, which could change this diagnosis — capture again with "
+                        "a narrower filter (--port) or a lower load to confirm. If "
+                        "confirmed: " + srv.hint
+                    )
+        return Analysis([record], conns, servers, spool)
+    except BaseException:
+        if spool is not None:
+            spool.close()
+        raise
+    finally:
+        cap.close()
