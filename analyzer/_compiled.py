@@ -23,14 +23,19 @@ import sys
 
 SOURCES = [
     "analyzer/core/records.py",
+    "analyzer/core/linktypes.py",
     "analyzer/core/decode.py",
+    "analyzer/core/partition.py",
     "analyzer/core/streams.py",
     "analyzer/core/http1.py",
+    "analyzer/core/protocols.py",
     "analyzer/core/secrets.py",
     "analyzer/core/exchanges.py",
+    "analyzer/core/labels.py",
     "analyzer/core/flows.py",
     "analyzer/core/classify.py",
     "analyzer/capture/files.py",
+    "analyzer/capture/pcapwalk.py",
 ]
 MODULES = [s[:-3].replace("/", ".") for s in SOURCES]
 

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from analyzer.output.spool import ExchangeSpool
-    from analyzer.output.store import ExchangeStore
+    from analyzer.store import ExchangeStore
 
 SCHEMA = "keepalive-analyzer/1"
 
@@ -36,7 +36,7 @@ class Analysis:
     empty (each keeps ``exchange_count`` and ``last_exchange``). The connections of an
     analysis with more than ``store.MEMORY_CONNECTIONS`` of them, or of input files over
     ``store.STREAM_BYTES`` in all, are on disk too:
-    ``connection_records`` is then a :class:`~analyzer.output.store.ConnectionStore`
+    ``connection_records`` is then a :class:`~analyzer.store.ConnectionStore`
     (iterate it, ``len()`` it, index or slice it; ``list()`` loads them all). The
     temporary files go with the Analysis.
     """

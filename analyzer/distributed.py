@@ -12,7 +12,7 @@ from analyzer.parallel import run_part, unwire
 from analyzer.passes import Part, PartitionSpec
 
 if TYPE_CHECKING:
-    from analyzer.output.store import ConnectionStore, ExchangeStore
+    from analyzer.store import ConnectionStore, ExchangeStore
 
 
 DASK_CONNECT_TIMEOUT = 5.0  # seconds to reach the scheduler

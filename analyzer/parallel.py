@@ -14,7 +14,7 @@ from analyzer.core.records import CaptureRecord
 from analyzer.passes import Part, PartitionSpec, run_partition
 
 if TYPE_CHECKING:
-    from analyzer.output.store import ConnectionStore, ExchangeStore
+    from analyzer.store import ConnectionStore, ExchangeStore
 
 
 # What a worker sends back: each record as plain values (store.pack_connection: its
@@ -38,7 +38,7 @@ def run_part(
     machine reads it there), or as bytes; its connections as plain values, or, past
     ``limit`` of them (ConnectionStore; None: no limit), as the blocks of a connection
     store, by file or bytes the same way."""
-    from analyzer.output.store import ConnectionStore, ExchangeStore, pack_connection
+    from analyzer.store import ConnectionStore, ExchangeStore, pack_connection
 
     store = ExchangeStore(directory)
     conns = ConnectionStore(limit, directory)
@@ -58,7 +58,7 @@ def run_part(
 def unwire(wire: Wire, store: ExchangeStore, conns: ConnectionStore) -> Part:
     """A worker's result as records: its connections join ``conns``, its exchanges
     ``store`` (and the connections' exchange runs are shifted to where they landed)."""
-    from analyzer.output.store import unpack_connection
+    from analyzer.store import unpack_connection
 
     caps, packed, exchanges = wire
     base = store.adopt(exchanges)

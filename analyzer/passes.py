@@ -24,14 +24,15 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING
 
-from analyzer.capture.canonical import BackendCapture, open_backend
+from analyzer.capture import open_backend
+from analyzer.capture.canonical import BackendCapture
 from analyzer.capture.files import CaptureFile, Record, first_timestamp, open_capture
 from analyzer.core.flows import FlowTable
 from analyzer.core.records import CaptureRecord, ConnectionRecord
 from analyzer.errors import AnalyzerError
 
 if TYPE_CHECKING:
-    from analyzer.output.store import ConnectionStore, ExchangeStore
+    from analyzer.store import ConnectionStore, ExchangeStore
 
 
 @dataclass(frozen=True)
@@ -155,12 +156,12 @@ def run_partition(
 ) -> Part:
     """One partition (``index`` of ``count``) of the whole analysis: every file, in
     ``spec.order``, grouped as :func:`analyzer.pipeline.analyze` says. Runs in this
-    process or in a worker (process pool, dask): arguments and result pickle. Returns per file (in the order
-    given) its counters — TCP packets, missing bytes and anomalies of *this* partition's
-    connections; packets, skips, warnings of the file. This partition's connections go
-    to ``conns`` as they finish, ``capture`` set and ``first`` counted over all records
-    read (the merge numbers them by it); their exchanges go to ``store``, and each
-    connection notes where (``exchange_runs``)."""
+    process or in a worker (process pool, dask): arguments and result pickle. Returns
+    per file (in the order given) its counters — TCP packets, missing bytes and
+    anomalies of *this* partition's connections; packets, skips, warnings of the file.
+    This partition's connections go to ``conns`` as they finish, ``capture`` set and
+    ``first`` counted over all records read (the merge numbers them by it); their
+    exchanges go to ``store``, and each connection notes where (``exchange_runs``)."""
     paths, sources, order, breaks = spec.paths, spec.sources, spec.order, spec.breaks
     idle_timeout, show_secrets, backend = spec.idle_timeout, spec.show_secrets, spec.backend
     enabled = gc.isenabled()

@@ -33,11 +33,11 @@ from analyzer.passes import (
 
 if TYPE_CHECKING:
     from analyzer.core.classify import Classification
-    from analyzer.output.store import ConnectionStore, ExchangeStore
+    from analyzer.store import ConnectionStore, ExchangeStore
 
 # An analysis whose exchanges encode to at most this many bytes keeps them in memory, in
 # their connections' ``exchanges`` (as small analyses always did); a larger one keeps
-# them on disk (analyzer.output.store) and reads them back when asked.
+# them on disk (analyzer.store) and reads them back when asked.
 INLINE_BYTES = 4 << 20
 
 
@@ -86,7 +86,7 @@ def analyze(
     keepalive-analyzer[dask]``). Worker processes are started fresh (forkserver), so a
     script that calls ``analyze(jobs=N)`` does it under ``if __name__ == "__main__":``.
     """
-    from analyzer.output.store import ConnectionStore, ExchangeStore
+    from analyzer.store import ConnectionStore, ExchangeStore
 
     paths = [paths] if isinstance(paths, str) else [str(p) for p in paths]
     if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
@@ -172,7 +172,7 @@ def classify_on_disk(
 def connections_limit(paths: list[str]) -> int:
     """How many finished connections stay in memory: none for a big capture (its
     connections go to disk from the start), else the store's default."""
-    from analyzer.output import store
+    from analyzer.store import connections as store
 
     size = 0
     for p in paths:
@@ -221,7 +221,7 @@ def analyze_bytes(data: bytes, name: str = "<bytes>") -> Analysis:
     """Analyse a capture held in memory (tests, fuzzing): the same path as a file."""
     import io
 
-    from analyzer.output.store import ConnectionStore, ExchangeStore
+    from analyzer.store import ConnectionStore, ExchangeStore
 
     store = ExchangeStore()
     conns = ConnectionStore()

@@ -358,3 +358,32 @@ def test_analyze_gives_the_same_answer_for_every_format(tmp_path) -> None:
         assert cap.tcp_packets == len(frames)
         results.append([(e.method, e.target, e.status) for e in a.exchange_records])
     assert results == [[("GET", "/a", 200), ("GET", "/b", 404)]] * 4
+
+
+@pytest.mark.parametrize("order,nsec", [("<", False), (">", False), ("<", True), (">", True)])
+def test_the_pcap_walk_feeds_a_table_as_the_record_lists_do(tmp_path, order, nsec) -> None:
+    """Classic pcap runs walked in place (capture.pcapwalk) and the same file's record
+    lists give a flow table the same frames at the same times: the same records."""
+    from analyzer.capture.pcapwalk import walk_pcap
+    from analyzer.core.flows import FlowTable
+
+    c = b.Conversation().handshake()
+    c.exchange(b"GET /a HTTP/1.1\r\n\r\n", b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx")
+    c.exchange(b"GET /b HTTP/1.1\r\n\r\n", b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\ny")
+    c.close()
+    udp = b.ethernet(b.ipv4("10.0.0.1", "10.0.0.3", b.udp(53, 53, b"q"), proto=17))
+    path = b.write(tmp_path / "w.pcap", b.pcap([*c.frames(), (c.frames()[0][0], udp)],
+                                                order=order, nsec=nsec))
+    walked, listed, shim = FlowTable("w"), FlowTable("w"), FlowTable("w")
+    cf = open_capture(path)
+    n = 0
+    for buf, start, end, count in cf.runs():
+        n += walk_pcap(walked, buf, start, end, cf.little_endian, cf.ts_scale, cf.linktype)
+        shim.feed_pcap(buf, start, end, cf.little_endian, cf.ts_scale, cf.linktype)
+        assert count
+    assert n == cf.packets == len(c.segments) + 1
+    for buf, recs in open_capture(path).batches():
+        listed.feed(buf, recs)
+    for t in (walked, listed, shim):
+        assert (t.tcp_packets, t.skipped, t.fed) == (len(c.segments), {"udp": 1}, n)
+    assert walked.finish() == listed.finish() == shim.finish()

@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -77,72 +78,48 @@ def test_stale_build_falls_back_to_the_sources(tmp_path: Path) -> None:
     assert p.stderr.count("\n") == 1 and "core/streams.py" in p.stderr
 
 
-@pytest.mark.parametrize("name", ["ExchangeRecord", "ConnectionRecord"])
-def test_record_init_matches_its_fields(name: str) -> None:
-    """The records spell out their __init__ (so mypyc compiles it): the parameters and
-    their defaults must be the dataclass fields, in order, with the same defaults (None
-    standing for a default_factory, which must then give a fresh object each time).
-    Every field has a default: a compiled record is unpickled by building it empty."""
-    import dataclasses
-    import importlib.util
-    import inspect
-
-    # the source, not the build: a compiled __init__ shows only (*args, **kwargs)
-    spec = importlib.util.spec_from_file_location(
-        "records_source", ROOT / "analyzer" / "core" / "records.py"
-    )
-    assert spec is not None and spec.loader is not None
-    records = importlib.util.module_from_spec(spec)
-    sys.modules["records_source"] = records  # dataclasses look the module up
-    spec.loader.exec_module(records)
-    cls = getattr(records, name)
-    params = list(inspect.signature(cls.__init__).parameters.values())[1:]
-    fields = dataclasses.fields(cls)
-    assert [p.name for p in params] == [f.name for f in fields]
-    for p, f in zip(params, fields, strict=True):
-        if f.default_factory is not dataclasses.MISSING:
-            assert p.default is None, f.name
-            continue
-        assert f.default is not dataclasses.MISSING, f"{f.name}: no default (pickle)"
-        assert p.default == f.default, f.name
-    one, two = cls(), cls()
-    for f in fields:
-        if f.default_factory is not dataclasses.MISSING:
-            assert getattr(one, f.name) == f.default_factory()
-            assert getattr(one, f.name) is not getattr(two, f.name)
-
-
-def test_json_rows_follow_the_contract_order() -> None:
-    """The dict literals that build the JSON objects list the contract's fields, in its
-    order (required first, additions after), and read the record's own values."""
-    from analyzer.core.records import connection_row, exchange_row
-    from analyzer.output.jsonout import CONNECTION_FIELDS, EXCHANGE_FIELDS
-
-    a = analyzer.analyze(str(ROOT / "captures" / "go-leak.pcap"))
-    c = a.connection_records[0]
-    e = a.exchange_records[0]
-    assert tuple(connection_row(c)) == CONNECTION_FIELDS
-    assert tuple(exchange_row(e)) == EXCHANGE_FIELDS
-    assert connection_row(c) == {f: getattr(c, f) for f in CONNECTION_FIELDS}
-    assert exchange_row(e) == {f: getattr(e, f) for f in EXCHANGE_FIELDS}
+# The records' fields, their written-out __init__ and the JSON rows are checked against
+# core/schema.py in tests/test_schema.py.
 
 
 def test_records_pickle() -> None:
-    """Records survive pickle, compiled or not (multiprocessing, notebooks)."""
+    """Records survive pickle, compiled or not (multiprocessing, notebooks): a compiled
+    record is rebuilt empty and filled in again."""
     import pickle
 
     a = analyzer.analyze(str(ROOT / "captures" / "go-leak.pcap"))
-    assert pickle.loads(pickle.dumps(a.connection_records)) == a.connection_records
-    assert pickle.loads(pickle.dumps(a.exchange_records)) == a.exchange_records
+    for records in (a.connection_records, a.exchange_records, a.server_records,
+                    a.capture_records):
+        assert records
+        assert pickle.loads(pickle.dumps(records)) == records
+
+
+def _distinct(record: Any, skip: tuple[str, ...] = ()) -> dict[str, object]:
+    """A value of its own for each field of ``record`` (a core.schema.Record), by type."""
+    out: dict[str, object] = {}
+    for k, f in enumerate(record.fields):
+        if f.name in skip:
+            continue
+        if f.type.startswith("bool"):
+            out[f.name] = k % 2 == 0
+        elif f.type.startswith("dict["):
+            out[f.name] = {f"a{k}": k}
+        elif f.type.startswith("list[int]"):
+            out[f.name] = [k, k + 1]
+        elif f.type.startswith("float"):
+            out[f.name] = k + 0.5
+        elif f.type.startswith("int"):
+            out[f.name] = k + 1000
+        else:
+            assert f.type.startswith("str"), f"{f.name}: a value for {f.type}?"
+            out[f.name] = f"s{k}"
+    return out
 
 
 def test_connection_values_round_trip_every_field() -> None:
     """records.connection_values / connection_from_values (how connections go to disk and
-    come back from workers) spell the fields out: every field, each with a value of its
-    own, comes back in its place; a field added to the record and forgotten there fails
-    here."""
-    import dataclasses
-    import importlib.util
+    come back from workers), generated from core/schema.py: every field, each with a
+    value of its own, comes back in its place, through marshal."""
     import marshal
 
     from analyzer.core.records import (
@@ -152,42 +129,29 @@ def test_connection_values_round_trip_every_field() -> None:
         connection_values,
         exchange_values,
     )
+    from analyzer.core.schema import CONNECTION, EXCHANGE
 
-    # the field types from the source (a compiled record's fields say only `type`)
-    spec = importlib.util.spec_from_file_location(
-        "records_source", ROOT / "analyzer" / "core" / "records.py"
-    )
-    assert spec is not None and spec.loader is not None
-    source = importlib.util.module_from_spec(spec)
-    sys.modules["records_source"] = source
-    spec.loader.exec_module(source)
-
-    def distinct(cls: type, skip: tuple[str, ...] = ()) -> dict[str, object]:
-        out: dict[str, object] = {}
-        for k, f in enumerate(dataclasses.fields(getattr(source, cls.__name__))):
-            if f.name in skip:
-                continue
-            t = str(f.type)
-            if "bool" in t:
-                out[f.name] = k % 2 == 0
-            elif "dict" in t:
-                out[f.name] = {f"a{k}": k}
-            elif "list[int]" in t:
-                out[f.name] = [k, k + 1]
-            elif "float" in t:
-                out[f.name] = k + 0.5
-            elif t.startswith("int"):
-                out[f.name] = k + 1000
-            else:
-                out[f.name] = f"s{k}"
-        return out
-
-    ex = ExchangeRecord(**distinct(ExchangeRecord))  # type: ignore[arg-type]
+    ex = ExchangeRecord(**_distinct(EXCHANGE))  # type: ignore[arg-type]
     assert ExchangeRecord(*exchange_values(ex)) == ex
-    fields = distinct(ConnectionRecord, ("exchanges", "last_exchange"))
+    fields = _distinct(CONNECTION, ("exchanges", "last_exchange"))
     c = ConnectionRecord(**fields, last_exchange=ex, exchanges=[ex])  # type: ignore[arg-type]
     back = connection_from_values(marshal.loads(marshal.dumps(connection_values(c))), [ex])
     assert back == c
     assert connection_values(back)[0] == c.first
     none = ConnectionRecord(**fields)  # type: ignore[arg-type]
     assert connection_from_values(connection_values(none), []) == none
+
+
+def test_the_per_packet_path_is_compiled_as_one_group() -> None:
+    """Every module the per-packet step calls is in the compiled group, so each call
+    between them is native (the pcap walk → flows → decode/partition/streams → http1)."""
+    per_packet = {
+        "analyzer/capture/pcapwalk.py", "analyzer/capture/files.py",
+        "analyzer/core/flows.py", "analyzer/core/decode.py", "analyzer/core/linktypes.py",
+        "analyzer/core/partition.py", "analyzer/core/streams.py",
+        "analyzer/core/protocols.py", "analyzer/core/http1.py",
+        "analyzer/core/exchanges.py", "analyzer/core/labels.py",
+    }
+    assert per_packet <= set(_compiled.SOURCES)
+    assert all((ROOT / s).is_file() for s in _compiled.SOURCES)
+    assert len(set(_compiled.SOURCES)) == len(_compiled.SOURCES)

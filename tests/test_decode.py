@@ -13,12 +13,14 @@ import pytest
 from analyzer.core.decode import (
     ACK,
     FIN,
+    NOT_LOCATED,
     PSH,
     RST,
     SUPPORTED_LINKTYPES,
     SYN,
     decode,
     endpoint,
+    locate,
     reverse_key,
 )
 from tests import builders as b
@@ -594,3 +596,62 @@ def test_new_encapsulations_whole_and_cut_through_analyze(tmp_path, name, wrap, 
     cap = cut["captures"][0]
     assert cap["packets"] == len(cuts) and not cap["truncated"]
     assert cap["tcp_packets"] == 0 and sum(cap["skipped"].values()) == len(cuts), cap
+
+
+# ---- the fast path: locate() gives what decode() gives, for the frames it takes
+def _located(buf: bytes, off: int, caplen: int, lt: int = 1) -> tuple[object, ...] | None:
+    ks, ke, seq, ack, flags, ps, pe, seglen = locate(buf, off, caplen, lt)
+    if ks < 0:
+        return None
+    return (buf[ks:ke], seq, ack, flags, buf[ps:pe], seglen)
+
+
+FAST = [
+    ("v4", lambda: b.ethernet(_v4())),
+    ("v6", lambda: b.ethernet(_v6())),
+    ("v4-no-payload", lambda: b.ethernet(_v4(b""))),
+    ("v4-tcp-options", lambda: b.ethernet(b.ipv4(*V4[:2], _segment(options=b"\x02\x04\x05\xb4")))),
+    ("v6-tcp-options", lambda: b.ethernet(b.ipv6(*V6[:2], _segment(options=b"\x01" * 12)))),
+    ("v4-padded", lambda: b.ethernet(_v4(b"x"), pad_to=60)),
+]
+
+
+@pytest.mark.parametrize("name,build", FAST, ids=[f[0] for f in FAST])
+def test_locate_agrees_with_decode(name: str, build) -> None:  # type: ignore[no-untyped-def]
+    frame = build()
+    buf = b"\xee" * 7 + frame + b"\xee" * 7  # a decoder that reads past the frame is caught
+    got = _located(buf, 7, len(frame))
+    assert got is not None
+    assert got == _fields(buf, decode(buf, 7, len(frame), 1))
+    addrs = V6 if name.startswith("v6") else V4
+    assert got[0] == _key(addrs)
+
+
+@pytest.mark.parametrize("name,build", FAST[:2], ids=[f[0] for f in FAST[:2]])
+def test_locate_with_the_payload_cut_by_the_snaplen(name: str, build) -> None:  # type: ignore[no-untyped-def]
+    frame = build()
+    for cut in range(len(frame) - len(PAYLOAD), len(frame)):
+        buf = frame[:cut] + b"\xee" * 7
+        got = _located(buf, 0, cut)
+        assert got is not None and got == _fields(buf, decode(buf, 0, cut, 1))
+        assert got[5] == len(PAYLOAD)  # announced, not captured
+
+
+NOT_FAST = [
+    ("vlan", 1, lambda: b.ethernet(_v4(), vlans=[10])),
+    ("ip-options", 1, lambda: b.ethernet(_v4(options=b"\x01\x01\x01\x00"))),
+    ("fragment", 1, lambda: b.ethernet(_v4(frag=0x2000))),
+    ("tso-length-0", 1, lambda: b.ethernet(_v4(total=0))),
+    ("udp", 1, lambda: b.ethernet(b.ipv4(V4[0], V4[1], b.udp(1, 2, b"x"), proto=17))),
+    ("v6-extension", 1,
+     lambda: b.ethernet(b.ipv6(*V6[:2], _segment(), nxt=0, ext=[b.ipv6_ext(6)]))),
+    ("short", 1, lambda: b.ethernet(_v4())[:53]),
+    ("sll", 113, lambda: b.sll(_v4())),
+    ("raw", 101, lambda: _v4()),
+]
+
+
+@pytest.mark.parametrize("name,lt,build", NOT_FAST, ids=[f[0] for f in NOT_FAST])
+def test_locate_leaves_the_rest_to_decode(name: str, lt: int, build) -> None:  # type: ignore[no-untyped-def]
+    frame = build()
+    assert locate(frame, 0, len(frame), lt) == NOT_LOCATED

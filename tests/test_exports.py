@@ -107,3 +107,25 @@ def test_progress_callback_and_when_the_bar_shows(monkeypatch: pytest.MonkeyPatc
 def test_no_progress_bar_in_a_pipe() -> None:
     p = run("analyze", str(CAPTURES / "go-leak.pcap"), "-f", "json")
     assert p.returncode == 0 and p.stderr == ""
+
+
+def test_csv_rows_are_the_json_connections() -> None:
+    """The CSV holds each connection's JSON fields (core/schema.py), in their order, the
+    ``{name: n}`` anomalies last as ``name=n;…`` sorted by name."""
+    import csv
+    import io
+
+    from analyzer.output.csvout import connections_csv
+    from analyzer.output.jsonout import connection_dict
+
+    a = analyzer.analyze(str(CAPTURES / "drops-half.pcap"))
+    rows = list(csv.DictReader(io.StringIO(connections_csv(a))))
+    assert len(rows) == len(a.connection_records)
+    assert any(r["anomalies"] for r in rows)
+    for row, c in zip(rows, a.connection_records, strict=True):
+        want = connection_dict(c)
+        anomalies = want.pop("anomalies")
+        assert list(row) == [*want, "anomalies"]
+        assert row["anomalies"] == ";".join(f"{k}={v}" for k, v in sorted(anomalies.items()))
+        for k, v in want.items():
+            assert row[k] == ("" if v is None else str(v)), k

@@ -301,3 +301,41 @@ def test_closed_connections_are_finished_after_the_linger() -> None:
     assert [r.client for r in table.records] == ["10.0.0.1:50001"]
     assert not table.records[0].expired
     assert len(table.finish()) == 2
+
+
+def test_progress_and_recent_for_a_live_view() -> None:
+    """Per server so far (finished and open connections together) and the latest
+    connections, labelled as their records will be."""
+    persistent = b.Conversation(("10.0.0.1", 50001), t0=0.0).handshake()
+    persistent.exchange(REQ, RESP).exchange(REQ, RESP)
+    once = b.Conversation(("10.0.0.1", 50002), t0=0.5).handshake().exchange(REQ, RESP).close(1)
+    fresh = b.Conversation(("10.0.0.1", 50003), ("10.0.0.3", 8080), t0=0.7).handshake()
+    buf, recs = b.records(b.merge(persistent.frames(), once.frames(), fresh.frames()))
+    table = FlowTable(capture="t", close_linger=0.1)
+    table.feed(buf, recs)
+    later = b.Conversation(("10.0.0.1", 50004), t0=20.0).handshake()  # sweeps "once" away
+    buf, recs = b.records(later.frames())
+    table.feed(buf, recs)
+    assert [r.id for r in table.records] == ["C2"]
+    p = table.progress()
+    assert p["10.0.0.2:80"] == (2, 3, 3, 3, 1, 1)  # open, conns, handshakes, requests, …
+    assert p["10.0.0.2:80"].persistent == 1 and p["10.0.0.2:80"].per_request == 1
+    assert p["10.0.0.3:8080"] == (1, 1, 1, 0, 0, 0)
+    assert table.recent(3) == [
+        ("C2", "10.0.0.1:50002", "10.0.0.2:80", 1, "per-request", "server"),
+        ("C3", "10.0.0.1:50003", "10.0.0.3:8080", 0, "…", "open"),
+        ("C4", "10.0.0.1:50004", "10.0.0.2:80", 0, "…", "open"),
+    ]
+
+
+def test_tcp_packets_are_counted_at_the_end_of_each_batch() -> None:
+    c = b.Conversation().handshake().exchange(REQ, RESP)
+    udp = b.ethernet(b.ipv4("10.0.0.1", "10.0.0.3", b.udp(53, 53, b"q"), proto=17))
+    frames = c.frames()
+    buf, recs = b.records([frames[0], (frames[0][0], udp), *frames[1:]])
+    table = FlowTable(capture="t")
+    for i, (ts, lt, off, caplen, _wire) in enumerate(recs):
+        table.frame(buf, ts, lt, off, caplen, i)
+    assert table.tcp_packets == 0  # (not yet: the batch is not over)
+    table.end_batch(recs[-1][0], len(recs))
+    assert table.tcp_packets == len(frames) and table.skipped == {"udp": 1}

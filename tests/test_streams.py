@@ -323,3 +323,17 @@ def test_zero_length_segments_and_keepalive_probes_are_harmless() -> None:
     seg(st, 1009, DATA[9:10])  # keep-alive probe with one old byte
     seg(st, 1010, DATA[10:20])
     assert sink.delivered == DATA[:20] and st.missing == 0
+
+
+def test_delivers_says_whether_a_segment_goes_to_the_sink_at_once() -> None:
+    """What the flow table asks before it chooses a protocol from a segment's bytes."""
+    s = Stream()
+    assert s.delivers(12345)  # the first segment starts the stream wherever it is
+    s.start(MASK - 1)
+    assert s.delivers(MASK - 1) and not s.delivers(0) and not s.delivers(MASK - 2)
+    sink = Sink()
+    s.sink = sink
+    s.segment(MASK - 1, DATA, 0, 4, 4, 1.0, False)  # wraps past 2**32
+    assert s.delivers(2) and not s.delivers(MASK - 1)
+    s.segment(10, DATA, 0, 4, 4, 1.0, False)  # out of order: pending
+    assert s.delivers(2)

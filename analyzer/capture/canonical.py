@@ -1,5 +1,8 @@
 """Canonical packets: how the scapy and pyshark backends feed the one core.
 
+(The backends import their helpers from here; this module imports no backend. Which
+backends there are, and how each is opened, is the registry in :mod:`analyzer.capture`.)
+
 A backend dissects each packet with its own library (scapy's layers, Wireshark's
 dissectors) and hands us the fields the core needs: addresses, ports, sequence and
 acknowledgement numbers, flags, the captured payload and the payload length the IP header
@@ -29,20 +32,17 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from analyzer.capture.files import idb_time, open_file, ts_multiplier
+from analyzer.core.linktypes import LINKTYPE_RAW
 from analyzer.errors import AnalyzerError, CaptureError
 
 Record = tuple[float, int, int, int, int]
 Batch = tuple[bytes, list[Record]]
 
-LINKTYPE_RAW = 101
 BATCH = 2048  # packets per batch handed to the core
 
 _IPV4 = struct.Struct("!BBHHHBBH4s4s").pack
 _IPV6 = struct.Struct("!IHBB16s16s").pack
 _TCP = struct.Struct("!HHIIBBHHH").pack
-
-
-BACKENDS = ("native", "scapy", "pyshark")
 
 
 class BackendUnavailable(AnalyzerError):
@@ -60,19 +60,6 @@ class BackendCapture(Protocol):
     skipped: dict[str, int]
 
     def batches(self) -> Iterator[Batch]: ...
-
-
-def open_backend(path: str, backend: str) -> BackendCapture:
-    """Open ``path`` with the scapy or pyshark backend (imported only now)."""
-    if backend == "scapy":
-        from analyzer.capture.scapy_backend import ScapyCapture
-
-        return ScapyCapture(path)
-    if backend == "pyshark":
-        from analyzer.capture.pyshark_backend import PysharkCapture
-
-        return PysharkCapture(path)
-    raise AnalyzerError(f"unknown backend {backend!r}: choose one of {', '.join(BACKENDS)}")
 
 
 class Batcher:

@@ -21,7 +21,7 @@ import zlib
 from collections.abc import Iterator
 from typing import IO, TypeVar
 
-from analyzer.core.decode import SUPPORTED_LINKTYPES
+from analyzer.core import linktypes
 from analyzer.errors import CaptureError, UnsupportedLinkType
 
 CHUNK = 1 << 20
@@ -81,7 +81,7 @@ class CaptureFile:
             self._order = order
             (network,) = struct.unpack_from(order + "I", head, 20)
             self.linktype = network & 0x0FFFFFFF
-            if self.linktype not in SUPPORTED_LINKTYPES:
+            if self.linktype not in linktypes.SUPPORTED:
                 self._fh.close()
                 raise UnsupportedLinkType(path, self.linktype)
             self.nanosecond = self._tsres == 1e-9
@@ -139,8 +139,8 @@ class CaptureFile:
 
     def runs(self) -> Iterator[tuple[bytes, int, int, int]]:
         """Classic pcap only: ``(buf, start, end, packets)``, runs of whole, checked
-        records for :meth:`analyzer.core.flows.FlowTable.feed_pcap`, which walks them
-        itself (no tuple per packet). Same warnings and truncation as :meth:`batches`."""
+        records for :func:`analyzer.capture.pcapwalk.walk_pcap`, which walks them into a
+        flow table (no tuple per packet). Same warnings and truncation as :meth:`batches`."""
         for buf, _out, start, end, count in self._guarded(self._pcap(walk=True)):
             yield buf, start, end, count
 
@@ -343,8 +343,8 @@ class CaptureFile:
                     lt, _res, snap = struct.unpack_from(order + "HHI", buf, body)
                     mul, tsoff = _idb_options(buf, body + 8, bend, order)
                     ifaces.append((lt, mul, tsoff, snap))
-                    any_supported = any_supported or lt in SUPPORTED_LINKTYPES
-                    if lt not in SUPPORTED_LINKTYPES and lt not in seen_unsupported:
+                    any_supported = any_supported or lt in linktypes.SUPPORTED
+                    if lt not in linktypes.SUPPORTED and lt not in seen_unsupported:
                         seen_unsupported.add(lt)
                         self.warnings.append(
                             f"interface {len(ifaces) - 1} has unsupported link type {lt}; "

@@ -34,7 +34,7 @@ from analyzer.capture.canonical import (
     time_layout,
 )
 from analyzer.capture.files import MAX_BLOCK, MAX_RECORD
-from analyzer.errors import LINKTYPE_NAMES
+from analyzer.core import linktypes
 
 INSTALL = (
     "the scapy backend needs scapy: pip install 'keepalive-analyzer[live]' "
@@ -123,10 +123,10 @@ class ScapyCapture:
                     lt = pcap_lt
                     ts = meta.sec + meta.usec * (1e-9 if nano else 1e-6)
                 cls = layers.get(lt)
-                if cls is None and lt == 14:
-                    cls = raw_ip  # LINKTYPE_RAW's other number: raw IPv4/IPv6
+                if cls is None and linktypes.framing(lt) == linktypes.RAW_IP:
+                    cls = raw_ip  # a raw-IP number scapy does not register (14)
                 if cls is None:
-                    name = f"link type {lt} ({LINKTYPE_NAMES.get(lt, 'unknown')})"
+                    name = f"link type {lt} ({linktypes.name(lt)})"
                     self._undecoded[name] = self._undecoded.get(name, 0) + 1
                     b.skip("backend-undecoded")
                     continue

@@ -9,12 +9,21 @@ The flow key is the raw bytes of source address, destination address, source por
 destination port (sliced straight from the frame): 12 bytes for IPv4, 36 for IPv6. It is
 directional; the reverse key is built only when a new flow is created (:func:`reverse_key`).
 
-Link types (https://www.tcpdump.org/linktypes.html): Ethernet (1) with any depth of
-802.1Q/802.1ad tags and MPLS, and IEEE 802.3 frames carrying IP in 802.2 LLC/SNAP
-(RFC 1042); BSD loopback NULL (0, host byte order) and LOOP (108, network order), both
-byte orders accepted; raw IP (12, 14, 101), IPv4 (228), IPv6 (229); Linux cooked SLL (113)
-and SLL2 (276); NFLOG (239). Tunnels carrying TCP are followed (VXLAN, AYIYA, Teredo, GRE,
-GRE-in-UDP, GTP-U): the connection is the inner one.
+Link types (:mod:`analyzer.core.linktypes` says which number is which framing): Ethernet
+(1) with any depth of 802.1Q/802.1ad tags and MPLS, and IEEE 802.3 frames carrying IP in
+802.2 LLC/SNAP (RFC 1042); BSD loopback NULL (0, host byte order) and LOOP (108, network
+order), both byte orders accepted; raw IP (12, 14, 101), IPv4 (228), IPv6 (229); Linux
+cooked SLL (113) and SLL2 (276); NFLOG (239). Tunnels carrying TCP are followed (VXLAN,
+AYIYA, Teredo, GRE, GRE-in-UDP, GTP-U): the connection is the inner one.
+
+The common frame has a fast path, :func:`locate`: Ethernet, IPv4 without options or IPv6
+with TCP as its first next header. It returns only ints — where the flow key lies in the
+frame (for IPv4 without options and for IPv6 the addresses and ports are contiguous), the
+TCP fields, where the payload lies — so the packet loop can decide the connection's
+partition (:mod:`analyzer.core.partition`) before it slices the key, and compiled (mypyc)
+the result is a C struct, not a tuple object. Anything else, or anything odd, is for
+:func:`decode`, which gives the same fields for the frames both read
+(tests/test_decode.py checks it).
 
 LLC/SNAP and the tunnels are off the hot path: only Ethernet frames whose type is not IP
 or MPLS reach the SNAP check, and only UDP and GRE packets (skipped unless a tunnel is
@@ -27,7 +36,19 @@ from __future__ import annotations
 import struct
 from typing import Final
 
-SUPPORTED_LINKTYPES = frozenset({0, 1, 12, 14, 101, 108, 113, 228, 229, 239, 276})
+from analyzer.core.linktypes import (
+    BSD_LOOPBACK,
+    ETHERNET,
+    FRAMINGS,
+    LINKTYPE_ETHERNET,
+    LINUX_SLL,
+    LINUX_SLL2,
+    NFLOG,
+    RAW_IP,
+    SUPPORTED,
+)
+
+SUPPORTED_LINKTYPES: Final = SUPPORTED  # (the name older code imports)
 
 # TCP flag bits (RFC 9293 §3.1)
 FIN: Final = 0x01
@@ -73,6 +94,61 @@ Decoded = tuple[bytes, int, int, int, int, int, int]
 """(key, seq, ack, flags, payload_start, payload_end, segment_length)"""
 
 
+Located = tuple[int, int, int, int, int, int, int, int]
+"""(key_start, key_end, seq, ack, flags, payload_start, payload_end, segment_length)"""
+NOT_LOCATED: Final = (-1, 0, 0, 0, 0, 0, 0, 0)  # not the common frame: decode() it
+_FRAMINGS: Final = FRAMINGS
+
+
+def locate(buf: bytes, off: int, caplen: int, linktype: int) -> Located:
+    """The fast path for the common frame ``buf[off:off+caplen]``: Ethernet + IPv4
+    without options, or Ethernet + IPv6 with TCP as its first next header (RFC 8200).
+
+    Returns ``(key_start, key_end, seq, ack, flags, payload_start, payload_end, seglen)``:
+    the flow key is ``buf[key_start:key_end]`` (addresses and ports, contiguous in these
+    frames), the rest as :func:`decode` gives them. ``key_start`` is -1 for any other
+    frame, and for anything odd in these: :func:`decode` then says what it is."""
+    if linktype != LINKTYPE_ETHERNET or caplen < 54:
+        return NOT_LOCATED
+    # Byte indexing rather than struct: compiled (mypyc), each is a C read.
+    etype = buf[off + 12] << 8 | buf[off + 13]
+    if etype == 0x0800:
+        doff = buf[off + 46]
+        payload = off + 34 + ((doff >> 4) << 2)
+        seglen = off + 14 + (buf[off + 16] << 8 | buf[off + 17]) - payload
+        if not (
+            buf[off + 14] == 0x45 and buf[off + 23] == 6
+            and not (buf[off + 20] & 0x3F or buf[off + 21])  # not a fragment
+            and doff >= 0x50 and seglen >= 0
+        ):
+            return NOT_LOCATED
+        key = off + 26
+        p = off + 38  # the TCP sequence number
+    elif etype == 0x86DD and caplen >= 74 and buf[off + 20] == 6:
+        plen = buf[off + 18] << 8 | buf[off + 19]
+        doff = buf[off + 66]
+        payload = off + 54 + ((doff >> 4) << 2)
+        seglen = off + 54 + plen - payload
+        if not (doff >= 0x50 and seglen >= 0 and plen):
+            return NOT_LOCATED
+        key = off + 22
+        p = off + 58
+    else:
+        return NOT_LOCATED
+    payload_end = payload + seglen
+    if payload_end > off + caplen:
+        payload_end = off + caplen
+    if payload_end < payload:
+        payload_end = payload
+    return (
+        key, p,  # (the key ends where the sequence number starts)
+        buf[p] << 24 | buf[p + 1] << 16 | buf[p + 2] << 8 | buf[p + 3],
+        buf[p + 4] << 24 | buf[p + 5] << 16 | buf[p + 6] << 8 | buf[p + 7],
+        buf[p + 9],
+        payload, payload_end, seglen,
+    )
+
+
 def decode(buf: bytes, off: int, caplen: int, linktype: int, depth: int = 0) -> Decoded | str:
     """Decode one frame ``buf[off:off+caplen]`` of the given link type.
 
@@ -83,7 +159,8 @@ def decode(buf: bytes, off: int, caplen: int, linktype: int, depth: int = 0) -> 
     """
     end = off + caplen
     # ---- link layer: find the IP header and its version
-    if linktype == 1:
+    framing = _FRAMINGS.get(linktype, 0)
+    if framing == ETHERNET:
         p = off + 12
         if p + 2 > end:
             return "truncated-link"
@@ -132,8 +209,8 @@ def decode(buf: bytes, off: int, caplen: int, linktype: int, depth: int = 0) -> 
                 return "not-ip"
         else:
             return "not-ip"
-    elif linktype == 113 or linktype == 276:
-        if linktype == 113:
+    elif framing == LINUX_SLL or framing == LINUX_SLL2:
+        if framing == LINUX_SLL:
             if off + 16 > end:
                 return "truncated-link"
             etype = _H(buf, off + 14)[0]
@@ -149,7 +226,7 @@ def decode(buf: bytes, off: int, caplen: int, linktype: int, depth: int = 0) -> 
             ver = 6
         else:
             return "not-ip"
-    elif linktype == 0 or linktype == 108:
+    elif framing == BSD_LOOPBACK:
         if off + 4 > end:
             return "truncated-link"
         fam = _I_LE(buf, off)[0]
@@ -162,14 +239,14 @@ def decode(buf: bytes, off: int, caplen: int, linktype: int, depth: int = 0) -> 
             ver = 6
         else:
             return "not-ip"
-    elif linktype == 101 or linktype == 12 or linktype == 14 or linktype == 228 or linktype == 229:
+    elif framing == RAW_IP:
         if off >= end:
             return "truncated-link"
         ip = off
         ver = buf[off] >> 4
         if ver != 4 and ver != 6:
             return "not-ip"
-    elif linktype == 239:
+    elif framing == NFLOG:
         r = _nflog_payload(buf, off, end)
         if r is None:
             return "nflog-no-payload"

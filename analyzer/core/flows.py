@@ -2,51 +2,87 @@
 
 Theory of operation
 -------------------
-:meth:`FlowTable.feed` is *the* per-packet loop of the whole program. For each record
-it decodes the frame (:func:`analyzer.core.decode.decode`), finds the connection by its
-directional flow key (the table holds both directions' keys, each mapped to
-``(flow, direction)``, so one dict lookup gives both), counts control flags, and hands
-payload segments to that direction's :class:`~analyzer.core.streams.Stream`. Pure ACKs
-touch almost nothing.
+:meth:`FlowTable.frame` is *the* per-packet step of the whole program, and every input
+hands it frames the same way: the capture readers' record lists through
+:meth:`FlowTable.feed`, classic pcap runs walked in place by
+:func:`analyzer.capture.pcapwalk.walk_pcap` (no tuple per packet), the backends' canonical
+packets and live sniffing through :meth:`~FlowTable.feed` too. For each frame it takes the
+TCP fields (:func:`analyzer.core.decode.locate` for the common frame, else
+:func:`~analyzer.core.decode.decode`), keeps its partition's connections only
+(:mod:`analyzer.core.partition`), finds the connection by its directional flow key (the
+table holds both directions' keys, each mapped to ``(flow, direction)``, so one dict
+lookup gives both), counts control flags, and hands payload segments to that direction's
+:class:`~analyzer.core.streams.Stream`. Pure ACKs touch almost nothing.
 
 Roles (DESIGN.md vocabulary): the sender of a SYN without ACK is the client. Without a
-handshake (the capture started mid-way) the first payload decides — the side that sends
-an HTTP request line is the client, the side that sends a status line is the server —
-and failing that the lower port is the server. ``handshake_seen`` says which.
+handshake (the capture started mid-way) the first payload decides
+(:func:`analyzer.core.protocols.sender`) — the side that sends an HTTP request line is the
+client, the side that sends a status line is the server — and failing that the lower port
+is the server. ``handshake_seen`` says which.
+
+Readers: at a connection's first payload its two streams go to an
+:class:`~analyzer.core.protocols.Opening`, which chooses the protocol from the first bytes
+and then asks :meth:`FlowTable._readers` for that protocol's readers (the HTTP/1
+:class:`~analyzer.core.exchanges.Conversation`, or none). A swap of roles starts the
+readers, and the choice, afresh.
 
 Port reuse: a SYN whose initial sequence number differs from the connection's starts a
 new connection on the same 4-tuple; a retransmitted SYN (same ISN) does not.
 
 Memory follows open connections: a connection closed by RST or by FINs both ways is
-finished (turned into a record, its state dropped) once it has been quiet for
+finished (turned into a record whose label and closed_by come from
+:mod:`analyzer.core.labels`, its state dropped) once it has been quiet for
 ``close_linger`` seconds of capture time, and an idle one after ``idle_timeout`` (Zeek's
 default is 5 minutes); the rest are finished at the end of the capture.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections import deque
 from collections.abc import Callable
-from sys import intern
-from typing import Final
+from sys import intern, modules
+from typing import Final, NamedTuple
 
-from analyzer.core.decode import ACK, FIN, RST, SYN, decode, endpoint, reverse_key
+from analyzer.core import labels
+from analyzer.core.decode import ACK, FIN, RST, SYN, decode, endpoint, locate, reverse_key
 from analyzer.core.exchanges import Conversation
-from analyzer.core.http1 import looks_like_request, looks_like_response
+from analyzer.core.partition import partition_at, partition_of
+from analyzer.core.protocols import (
+    CLIENT,
+    HTTP1_READER,
+    NEITHER,
+    PENDING,
+    SNIFF_MAX,
+    Opening,
+    Readers,
+    identify,
+    sender,
+)
 from analyzer.core.records import ConnectionRecord, ExchangeRecord
 from analyzer.core.streams import Stream
+
+__all__ = [
+    "CLOSE_LINGER", "IDLE_TIMEOUT", "SPOOLED", "Flow", "FlowTable", "ServerSoFar",
+    "connection_record", "partition_of",
+]
 
 IDLE_TIMEOUT: Final = 300.0
 CLOSE_LINGER: Final = 10.0
 SWEEP_EVERY: Final = 5.0
+ROLE_HEAD: Final = 64  # bytes of a payload looked at to settle the roles
+_PCAPWALK: Final = "analyzer.capture.pcapwalk"  # (FlowTable.feed_pcap, deprecated)
 
 
-def partition_of(key: bytes, count: int) -> int:
-    """The partition (of ``count``) a flow key belongs to: the same for both directions
-    (:func:`~analyzer.core.decode.reverse_key`) and in every process — the bytes of both
-    ports and the last byte of each address, summed (never ``hash()``, salted per
-    process). :meth:`FlowTable._packet` reads the same bytes straight from an Ethernet frame."""
-    return (key[-1] + key[-2] + key[-3] + key[-4] + key[-5] + key[(len(key) >> 1) - 3]) % count
+class ServerSoFar(NamedTuple):
+    """One server endpoint so far, finished and open connections together (live view)."""
+
+    open: int  # connections not yet closed
+    connections: int
+    handshakes: int
+    requests: int
+    persistent: int  # connections labelled so (so far)
+    per_request: int
 
 
 class Flow:
@@ -56,7 +92,7 @@ class Flow:
         "num", "ckey", "skey", "start", "last", "handshake_seen", "roles_final",
         "syn", "synack", "fin", "rst", "teardown", "client_isn", "server_isn",
         "syn_ts", "synack_ts", "streams", "conv", "packets", "nbytes", "closed_ts",
-        "first", "s0", "s1",
+        "first", "s0", "s1", "protocol",
     )
 
     def __init__(self, num: int, ckey: bytes, skey: bytes, ts: float) -> None:
@@ -81,6 +117,8 @@ class Flow:
         self.s1 = Stream()
         self.streams = [self.s0, self.s1]
         self.conv: Conversation | None = None
+        # "" until the first payload, then protocols.PENDING until chosen, then its name
+        self.protocol = ""
         self.packets = 0
         self.nbytes = [0, 0]
         self.closed_ts: float | None = None
@@ -105,8 +143,9 @@ class FlowTable:
         # Finished connections go to on_record when given (analyze(): a store that may
         # put them on disk), else they are kept in ``records``.
         self.on_record = on_record
-        # Only the connections with partition_of(key, count) == index (analyze(jobs=N)):
-        # every partition still walks every record, so time and sweeps are the same.
+        # Only the connections with partition_of(key, count) == index (analyze(jobs=N),
+        # analyzer.core.partition): every partition still walks every record, so time and
+        # sweeps are the same.
         self.part_index, self.part_count = partition
         self.fed = 0  # records fed before the current batch (Flow.first counts from here)
         self.spool = spool
@@ -118,120 +157,70 @@ class FlowTable:
         self.table: dict[bytes, tuple[Flow, int]] = {}
         self.open: dict[int, Flow] = {}
         self.records: list[ConnectionRecord] = []
+        # TCP packets of this partition, counted at the end of each batch: the frames fed
+        # less those skipped (per reason in ``skipped``) or of another partition
         self.tcp_packets = 0
         self.skipped: dict[str, int] = {}
+        self.not_taken = 0
         self.now = 0.0
         self._next_sweep = 0.0
         self._next_idle_sweep = 0.0
         # connections with a teardown, in order of it: (when the linger is over, flow)
         self.closing: deque[tuple[float, Flow]] = deque()
-        # per server endpoint, over finished connections: [connections, handshakes, requests]
+        # per server endpoint, over finished connections: [connections, handshakes,
+        # requests, persistent, per-request]
         self.finished_totals: dict[str, list[int]] = {}
 
-    # ---- the per-packet loop
+    # ---- the per-packet step
     def feed(self, buf: bytes, records: list[tuple[float, int, int, int, int]]) -> None:
         """A batch of records ``(ts, linktype, offset, caplen, wirelen)`` of ``buf``."""
         ts = self.now
         i = 0
         for ts, lt, off, caplen, _wirelen in records:
-            self._packet(buf, ts, lt, off, caplen, i)
+            self.frame(buf, ts, lt, off, caplen, i)
             i += 1
-        self._batch_done(ts, i)
+        self.end_batch(ts, i)
 
     def feed_pcap(
         self, buf: bytes, start: int, end: int, little: bool, scale: float, lt: int
     ) -> int:
-        """Classic pcap records ``buf[start:end]`` (whole ones, checked by the reader:
-        :meth:`analyzer.capture.files.CaptureFile.runs`), walked here, so no tuple is
-        made per packet. Returns how many there were."""
-        ts = self.now
-        pos = start
-        i = 0
-        while pos < end:
-            if little:
-                sec = buf[pos] | buf[pos + 1] << 8 | buf[pos + 2] << 16 | buf[pos + 3] << 24
-                frac = buf[pos + 4] | buf[pos + 5] << 8 | buf[pos + 6] << 16 | buf[pos + 7] << 24
-                incl = (buf[pos + 8] | buf[pos + 9] << 8 | buf[pos + 10] << 16
-                        | buf[pos + 11] << 24)
-            else:
-                sec = buf[pos] << 24 | buf[pos + 1] << 16 | buf[pos + 2] << 8 | buf[pos + 3]
-                frac = buf[pos + 4] << 24 | buf[pos + 5] << 16 | buf[pos + 6] << 8 | buf[pos + 7]
-                incl = (buf[pos + 8] << 24 | buf[pos + 9] << 16 | buf[pos + 10] << 8
-                        | buf[pos + 11])
-            ts = sec + frac * scale
-            self._packet(buf, ts, lt, pos + 16, incl, i)
-            pos += 16 + incl
-            i += 1
-        self._batch_done(ts, i)
-        return i
+        """Deprecated: :func:`analyzer.capture.pcapwalk.walk_pcap(table, …)
+        <analyzer.capture.pcapwalk.walk_pcap>` walks classic pcap records now (the pcap
+        format is the capture package's). Kept for callers not yet moved; the module is
+        found by name, since the core imports nothing outside it."""
+        module = modules.get(_PCAPWALK) or importlib.import_module(_PCAPWALK)
+        return int(module.walk_pcap(self, buf, start, end, little, scale, lt))
 
-    def _batch_done(self, ts: float, n: int) -> None:
+    def end_batch(self, ts: float, n: int) -> None:
+        """``n`` frames were fed, the last at ``ts``: the clock moves on, and what is over
+        may be finished."""
         self.now = ts
         self.fed += n
+        self.tcp_packets = self.fed - self.not_taken
         if ts >= self._next_sweep:
             self._sweep(ts)
 
-    def _packet(self, buf: bytes, ts: float, lt: int, off: int, caplen: int, i: int) -> None:
-        """One frame ``buf[off:off+caplen]``, the ``i``-th of its batch. Fast path:
-        Ethernet + IPv4 without options (or IPv6) + TCP, whose flow key (addresses and
-        ports) is one contiguous slice; anything else, or anything odd, goes through
-        decode()."""
-        key = b""
-        fast = False  # (a flag: cheaper than the truth of the key)
-        if lt == 1 and caplen >= 54:
-            # Byte indexing rather than struct: compiled (mypyc), each is a C read.
-            etype = buf[off + 12] << 8 | buf[off + 13]
-            if etype == 0x0800:
-                doff = buf[off + 46]
-                ps = off + 34 + ((doff >> 4) << 2)
-                seglen = off + 14 + (buf[off + 16] << 8 | buf[off + 17]) - ps
-                if (
-                    buf[off + 14] == 0x45 and buf[off + 23] == 6
-                    and not (buf[off + 20] & 0x3F or buf[off + 21])
-                    and doff >= 0x50 and seglen >= 0
-                ):
-                    if self.part_count > 1 and (  # another partition's: before any slice
-                        buf[off + 37] + buf[off + 36] + buf[off + 35] + buf[off + 34]
-                        + buf[off + 33] + buf[off + 29]
-                    ) % self.part_count != self.part_index:
-                        return
-                    key = buf[off + 26 : off + 38]
-                    p = off + 38
-                    fast = True
-            elif etype == 0x86DD and caplen >= 74 and buf[off + 20] == 6:
-                # Ethernet + IPv6 with TCP as the first next header (RFC 8200).
-                plen = buf[off + 18] << 8 | buf[off + 19]
-                doff = buf[off + 66]
-                ps = off + 54 + ((doff >> 4) << 2)
-                seglen = off + 54 + plen - ps
-                if doff >= 0x50 and seglen >= 0 and plen:
-                    if self.part_count > 1 and (
-                        buf[off + 57] + buf[off + 56] + buf[off + 55] + buf[off + 54]
-                        + buf[off + 53] + buf[off + 37]
-                    ) % self.part_count != self.part_index:
-                        return
-                    key = buf[off + 22 : off + 58]
-                    p = off + 58
-                    fast = True
-            if fast:
-                seq = buf[p] << 24 | buf[p + 1] << 16 | buf[p + 2] << 8 | buf[p + 3]
-                ack = buf[p + 4] << 24 | buf[p + 5] << 16 | buf[p + 6] << 8 | buf[p + 7]
-                flags = buf[p + 9]
-                pe = ps + seglen
-                if pe > off + caplen:
-                    pe = off + caplen
-                if pe < ps:
-                    pe = ps
-        if not fast:
+    def frame(self, buf: bytes, ts: float, lt: int, off: int, caplen: int, i: int) -> None:
+        """One frame ``buf[off:off+caplen]`` of link type ``lt``, the ``i``-th of its
+        batch (see :meth:`end_batch`)."""
+        ks, ke, seq, ack, flags, ps, pe, seglen = locate(buf, off, caplen, lt)
+        if ks >= 0:
+            if self.part_count > 1 and (
+                partition_at(buf, ks, ke, self.part_count) != self.part_index
+            ):
+                self.not_taken += 1  # another partition's: decided before any slice
+                return
+            key = buf[ks:ke]
+        else:
             r = decode(buf, off, caplen, lt)
             if isinstance(r, str):
                 self.skipped[r] = self.skipped.get(r, 0) + 1
+                self.not_taken += 1
                 return
             key, seq, ack, flags, ps, pe, seglen = r
-            # (the fast paths above decided the partition from the frame already)
             if self.part_count > 1 and partition_of(key, self.part_count) != self.part_index:
+                self.not_taken += 1
                 return
-        self.tcp_packets += 1
         table = self.table
         ent = table.get(key)
         if ent is None:
@@ -256,14 +245,14 @@ class FlowTable:
         if flags & 7:
             self._control(flow, d, flags, seq, ts)
         if seglen or flags & FIN:
+            if flags & SYN:
+                seq += 1  # (the data starts after it)
             if seglen:
                 if not flow.roles_final:
-                    d = self._settle_roles(flow, d, buf[ps : ps + 64 if ps + 64 < pe else pe])
-                elif flow.conv is None:
-                    self._attach_http(flow)
+                    d = self._settle_roles(flow, d, buf, ps, pe, seq)
+                elif not flow.protocol:
+                    self._open(flow, d, buf, ps, pe, seq)
                 flow.nbytes[d] += seglen
-            if flags & SYN:
-                seq += 1
             (flow.s1 if d else flow.s0).segment(seq, buf, ps, pe, seglen, ts, bool(flags & FIN))
         if flags & ACK:
             other = flow.s0 if d else flow.s1
@@ -322,32 +311,53 @@ class FlowTable:
                 flow.closed_ts = ts
                 self.closing.append((ts + self.close_linger, flow))
 
-    def _attach_http(self, flow: Flow) -> None:
-        """Give the connection its HTTP readers (at its first payload)."""
+    def _open(self, flow: Flow, d: int, buf: bytes, ps: int, pe: int, seq: int) -> None:
+        """The connection's first payload (or, seen without its handshake, a swap of its
+        roles), ``buf[ps:pe]`` at ``seq`` in direction ``d``, is about to reach its
+        stream: the protocol is chosen from the first bytes. When these are the next
+        bytes that stream delivers and they decide (the common case), at once; else its
+        streams go to an :class:`~analyzer.core.protocols.Opening`, which waits for the
+        bytes in order and then calls :meth:`_readers` the same way."""
+        if (flow.s1 if d else flow.s0).delivers(seq):
+            protocol = identify(buf[ps : ps + SNIFF_MAX if ps + SNIFF_MAX < pe else pe], d == 0)
+            if protocol:
+                self._readers(flow, protocol)
+                return
+        flow.protocol = PENDING
+        opening = Opening(lambda protocol: self._readers(flow, protocol))
+        flow.s0.sink, flow.s1.sink = opening.sinks()
+
+    def _readers(self, flow: Flow, protocol: str) -> Readers:
+        """The readers of the protocol chosen for the connection, made its streams' sinks
+        (client→server, server→client). Only HTTP/1 has readers yet."""
+        flow.protocol = protocol
+        if protocol not in HTTP1_READER:
+            flow.s0.sink = flow.s1.sink = None
+            return None, None
         # No spool until the roles are final: a swap drops these readers' exchanges, so
         # none may have gone to the spool (_settle_roles hands it over once they are).
         conv = flow.conv = Conversation(
             midstream=not flow.handshake_seen, cid=f"C{flow.num}",
             spool=self.spool if flow.roles_final else None, show_secrets=self.show_secrets,
         )
-        flow.streams[0].sink = conv.requests_reader
-        flow.streams[1].sink = conv.responses_reader
+        flow.s0.sink = conv.requests_reader
+        flow.s1.sink = conv.responses_reader
+        return conv.requests_reader, conv.responses_reader
 
-    def _settle_roles(self, flow: Flow, d: int, head: bytes) -> int:
-        """A connection seen without its handshake: the side that sends a request line is
-        the client, the side that sends a status line the server. Until a payload starts
-        with either (the capture may begin inside a body), the lower port stays the
-        server and the roles stay open; a later swap starts the HTTP readers afresh."""
-        if looks_like_request(head):
-            client_side = d
-        elif looks_like_response(head):
-            client_side = 1 - d
-        else:
-            if flow.conv is None:
-                self._attach_http(flow)
+    def _settle_roles(self, flow: Flow, d: int, buf: bytes, ps: int, pe: int, seq: int) -> int:
+        """A connection seen without its handshake, and a payload ``buf[ps:pe]`` at
+        ``seq`` in direction ``d``: the side that sends a request line is the client, the
+        side that sends a status line the server. Until a payload starts with either (the
+        capture may begin inside a body), the lower port stays the server and the roles
+        stay open; a later swap starts the readers afresh. Returns the payload's
+        direction, as the roles now say."""
+        side = sender(buf[ps : ps + ROLE_HEAD if ps + ROLE_HEAD < pe else pe])
+        if side == NEITHER:
+            if not flow.protocol:
+                self._open(flow, d, buf, ps, pe, seq)
             return d
         flow.roles_final = True
-        if client_side == 1:
+        if (d if side == CLIENT else 1 - d) == 1:
             # Swap: the side we called server is the client.
             flow.ckey, flow.skey = flow.skey, flow.ckey
             self.table[flow.ckey] = (flow, 0)
@@ -358,15 +368,16 @@ class FlowTable:
             flow.s0, flow.s1 = flow.s1, flow.s0
             flow.nbytes.reverse()
             if flow.teardown is not None:
-                side, kind, tts = flow.teardown
-                flow.teardown = (1 - side, kind, tts)
+                by, kind, tts = flow.teardown
+                flow.teardown = (1 - by, kind, tts)
             d = 1 - d
             if flow.conv is not None:
                 flow.conv.release()
                 flow.conv = None
-        if flow.conv is None:
-            self._attach_http(flow)
-        else:
+            self._open(flow, d, buf, ps, pe, seq)
+        elif not flow.protocol:
+            self._open(flow, d, buf, ps, pe, seq)
+        elif flow.conv is not None:
             flow.conv.spool = self.spool  # kept: from now on it may spill
         return d
 
@@ -398,20 +409,25 @@ class FlowTable:
             for f in done:
                 self._finish(f, f.closed_ts is None)
 
-    def progress(self) -> dict[str, tuple[int, int, int, int]]:
-        """So far, per server endpoint: (open connections, connections, handshakes,
-        requests) — for a live view; finished and open connections together."""
-        out = {k: [0, v[0], v[1], v[2]] for k, v in self.finished_totals.items()}
+    def progress(self) -> dict[str, ServerSoFar]:
+        """So far, per server endpoint, finished and open connections together — for a
+        live view. An open connection counts as persistent or per-request once its
+        exchanges say so (:func:`analyzer.core.labels.label_so_far`)."""
+        out = {k: [0, *v] for k, v in self.finished_totals.items()}
         for f in self.open.values():
             server = endpoint(f.ckey, True)
             t = out.get(server)
             if t is None:
-                t = out[server] = [0, 0, 0, 0]
+                t = out[server] = [0, 0, 0, 0, 0, 0]
             t[0] += f.closed_ts is None
             t[1] += 1
             t[2] += f.handshake_seen
-            t[3] += f.conv.requests if f.conv is not None else 0
-        return {k: (v[0], v[1], v[2], v[3]) for k, v in out.items()}
+            if f.conv is not None:
+                t[3] += f.conv.requests
+                so_far = labels.label_so_far(f.conv.count)
+                t[4] += so_far == labels.PERSISTENT
+                t[5] += so_far == labels.PER_REQUEST
+        return {k: ServerSoFar(v[0], v[1], v[2], v[3], v[4], v[5]) for k, v in out.items()}
 
     def recent(self, n: int) -> list[tuple[str, str, str, int, str, str]]:
         """The ``n`` latest connections, open or finished, for a live view: (id, client,
@@ -422,15 +438,13 @@ class FlowTable:
             for c in self.records[-n:]
         ]
         for f in flows:
-            count = f.conv.count if f.conv is not None else 0
-            label = "persistent" if count >= 2 else "per-request" if count else "…"
-            td = f.teardown
-            closed = "open" if td is None else (
-                ("client" if td[0] == 0 else "server") + ("" if td[1] == "fin" else "-rst")
-            )
-            requests = f.conv.requests if f.conv is not None else 0
-            out.append((f"C{f.num}", endpoint(f.ckey, False), endpoint(f.ckey, True),
-                        requests, label, closed))
+            conv = f.conv
+            out.append((
+                f"C{f.num}", endpoint(f.ckey, False), endpoint(f.ckey, True),
+                conv.requests if conv is not None else 0,
+                labels.label_so_far(conv.count if conv is not None else 0),
+                labels.closed_by(f.teardown),
+            ))
         out.sort(key=lambda r: int(r[0][1:]))
         return out[-n:]
 
@@ -458,6 +472,7 @@ class FlowTable:
             del self.table[flow.skey]
         for st in flow.streams:
             st.flush(flow.last)
+            st.sink = None  # (an Opening that never chose refers back to the flow)
         rec = connection_record(flow, self.capture, expired)
         if self.spool is not None:
             for ex in rec.exchanges:
@@ -471,10 +486,14 @@ class FlowTable:
             self.records.append(rec)
         t = self.finished_totals.get(rec.server)
         if t is None:
-            t = self.finished_totals[rec.server] = [0, 0, 0]
+            t = self.finished_totals[rec.server] = [0, 0, 0, 0, 0]
         t[0] += 1
         t[1] += rec.handshake_seen
         t[2] += rec.requests
+        if rec.label == labels.PERSISTENT:
+            t[3] += 1
+        elif rec.label == labels.PER_REQUEST:
+            t[4] += 1
         if flow.conv is not None:
             flow.conv.release()
 
@@ -487,18 +506,11 @@ SPOOLED: list[ExchangeRecord] = []
 
 
 def connection_record(flow: Flow, capture: str, expired: bool) -> ConnectionRecord:
+    """The record of a finished connection (its streams flushed)."""
     conv = flow.conv
     cid = conv.cid if conv is not None else f"C{flow.num}"  # (its exchanges share it)
     td = flow.teardown
-    if td is None:
-        closed_by = "open"
-        teardown_ts = None
-    else:
-        if td[1] == "fin":
-            closed_by = "client" if td[0] == 0 else "server"
-        else:
-            closed_by = "client-rst" if td[0] == 0 else "server-rst"
-        teardown_ts = td[2]
+    teardown_ts = td[2] if td is not None else None
     exchanges: list[ExchangeRecord] = []
     requests = responses = interim = count = 0
     upgraded = close_delimited = forwarded = False
@@ -516,10 +528,6 @@ def connection_record(flow: Flow, capture: str, expired: bool) -> ConnectionReco
         close_delimited = conv.close_delimited
         if exchanges:
             exchanges[-1].closed_connection = td is not None
-    if not count:
-        label = "unused" if not (flow.nbytes[0] or flow.nbytes[1]) else "not-http"
-    else:
-        label = "persistent" if count >= 2 else "per-request"
     missing = flow.streams[0].missing + flow.streams[1].missing
     if missing:
         anomalies = dict(anomalies)  # (never the shared one)
@@ -541,11 +549,11 @@ def connection_record(flow: Flow, capture: str, expired: bool) -> ConnectionReco
         fin_server=flow.fin[1],
         rst_client=flow.rst[0],
         rst_server=flow.rst[1],
-        closed_by=closed_by,
+        closed_by=labels.closed_by(td),
         requests=requests,
         responses=responses,
         interim_responses=interim,
-        label=label,
+        label=labels.label(count, bool(flow.nbytes[0] or flow.nbytes[1])),
         upgraded=upgraded,
         missing_bytes=missing,
         packets=flow.packets,

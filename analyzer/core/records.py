@@ -1,7 +1,16 @@
-"""The records the core produces: one per connection, one per exchange, one per server.
+"""The records the core produces: one per capture, connection, exchange and server.
 
-Field names are those of the JSON contract (DESIGN.md, schema ``keepalive-analyzer/1``);
-fields past the contract are additions, never renames.
+Their fields are declared once, in :mod:`analyzer.core.schema` (names, types, defaults,
+which are DESIGN.md's JSON contract, which are additions, which are never output). The
+parts of this module that spell every field out — the declarations, the written-out
+``__init__``, the JSON rows, the plain values — are generated from it between marker
+lines by :mod:`analyzer.core._schema_gen`: edit the schema, then run
+``python -m analyzer.core._schema_gen`` (tests/test_schema.py fails while they are stale).
+
+They are written out rather than built at import because this module is compiled with
+mypyc: a compiled dataclass-generated ``__init__`` runs as interpreted code for each of a
+million exchanges, and a dict literal built natively encodes ~2x faster than a record read
+through ``attrgetter``.
 """
 
 from __future__ import annotations
@@ -10,15 +19,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
-# init=False and a written-out __init__: compiled, the dataclass-generated one would run
-# as interpreted code for each of a million exchanges. Every field has a default, so a
-# compiled record can be rebuilt empty and filled in again: pickle needs that.
+# init=False: the __init__ is written out (module docstring). Every field has a default,
+# so a compiled record can be rebuilt empty and filled in again: pickle needs that.
 @dataclass(slots=True, init=False)
 class ExchangeRecord:
     """One HTTP request and its final response. Built while the connection is parsed
     (:mod:`analyzer.core.exchanges`); ``connection``, ``opened_connection`` and
     ``closed_connection`` are filled in when the connection is finished."""
 
+    # ---- ExchangeRecord: generated from core/schema.py (python -m analyzer.core._schema_gen)
+    # contract (DESIGN.md's JSON, never renamed)
     connection: str = ""
     index: int = 0
     method: str | None = None
@@ -29,12 +39,14 @@ class ExchangeRecord:
     response_ts: float | None = None
     opened_connection: bool = False
     closed_connection: bool = False
-    # additions
+    # additions (output)
     response_end_ts: float | None = None
     response_version: str | None = None
-    request_connection: str = ""  # Connection header tokens, lower-case
+    # Connection header tokens, lower-case
+    request_connection: str = ""
     response_connection: str = ""
-    framing: str | None = None  # length | chunked | close | none | tunnel
+    # length | chunked | close | none | tunnel
+    framing: str | None = None
     interim_responses: int = 0
     request_end_ts: float | None = None
     reason: str = ""
@@ -78,10 +90,16 @@ class ExchangeRecord:
         self.interim_responses = interim_responses
         self.request_end_ts = request_end_ts
         self.reason = reason
+    # ---- end of generated code
 
 
 @dataclass(slots=True, init=False)  # __init__ written out, as ExchangeRecord's
 class ConnectionRecord:
+    """One TCP connection, from its first packet to its close (:mod:`analyzer.core.flows`
+    builds it when the connection is finished)."""
+
+    # ---- ConnectionRecord: generated from core/schema.py (python -m analyzer.core._schema_gen)
+    # contract (DESIGN.md's JSON, never renamed)
     id: str = ""
     capture: str = ""
     client: str = ""
@@ -103,33 +121,42 @@ class ConnectionRecord:
     upgraded: bool = False
     missing_bytes: int = 0
     diagnosis: str | None = None
-    # additions
+    # additions (output)
     packets: int = 0
     client_bytes: int = 0
     server_bytes: int = 0
     teardown_ts: float | None = None
     handshake_rtt: float | None = None
     expired: bool = False
-    held_until: float = 0.0  # end, or the capture's end for a connection still open then
+    # internal: never output
+    # end, or the capture's end for a connection still open then
+    held_until: float = 0.0
+    # additions (output)
     anomalies: dict[str, int] = field(default_factory=dict)
-    # The exchanges: all of them, unless they went to a spool (long live captures), in
-    # which case only the count, the last one and what the rules need stay here.
+    # internal: never output
+    # the exchanges: all of them, unless they went to an exchange store (a large analysis,
+    # long live captures), in which case only the count, the last one and what the rules
+    # need stay here
     exchanges: list[ExchangeRecord] = field(default_factory=list)
     exchange_count: int = 0
-    last_exchange: ExchangeRecord | None = None
-    close_delimited: bool = False  # a response (not HTTP/0.9) ended with the connection
-    # Internal, never output: the ordinal of the connection's first packet among all the
-    # records read (analyze() numbers the connections C1, C2, … by it).
+    # a response (not HTTP/0.9) ended with the connection
+    close_delimited: bool = False
+    # the ordinal of the connection's first packet among all the records read (analyze()
+    # numbers the connections C1, C2, … by it)
     first: int = 0
-    # Internal, never output: where its exchanges are in the analysis' exchange store
-    # (start, end offsets of each run of lines; analyzer.output.store).
+    # where its exchanges are in the analysis' exchange store (start, end offsets of each
+    # run of lines; analyzer.store)
     exchange_runs: list[int] | None = None
-    # additions: the software on each side as the first request and response name it
-    # (User-Agent, Server), whether requests carried forwarding fields (Via,
-    # X-Forwarded-For, X-Real-IP, Forwarded: the client is a proxy) and the response's Via
+    last_exchange: ExchangeRecord | None = None
+    # additions (output)
+    # the software on each side as the first request and response name it (User-Agent,
+    # Server)
     user_agent: str | None = None
     server_software: str | None = None
+    # requests carried forwarding fields (Via, X-Forwarded-For, X-Real-IP, Forwarded): the
+    # client is a proxy
     forwarded: bool = False
+    # the response's Via
     via: str | None = None
 
     def __init__(
@@ -165,10 +192,10 @@ class ConnectionRecord:
         anomalies: dict[str, int] | None = None,
         exchanges: list[ExchangeRecord] | None = None,
         exchange_count: int = 0,
-        last_exchange: ExchangeRecord | None = None,
         close_delimited: bool = False,
         first: int = 0,
         exchange_runs: list[int] | None = None,
+        last_exchange: ExchangeRecord | None = None,
         user_agent: str | None = None,
         server_software: str | None = None,
         forwarded: bool = False,
@@ -205,14 +232,15 @@ class ConnectionRecord:
         self.anomalies = dict() if anomalies is None else anomalies
         self.exchanges = list() if exchanges is None else exchanges
         self.exchange_count = exchange_count
-        self.last_exchange = last_exchange
         self.close_delimited = close_delimited
         self.first = first
         self.exchange_runs = exchange_runs
+        self.last_exchange = last_exchange
         self.user_agent = user_agent
         self.server_software = server_software
         self.forwarded = forwarded
         self.via = via
+    # ---- end of generated code
 
     @property
     def client_ip(self) -> str:
@@ -221,6 +249,11 @@ class ConnectionRecord:
 
 @dataclass(slots=True)
 class ServerRecord:
+    """One server endpoint, all its clients together: verdict, diagnosis, evidence, hint
+    (:mod:`analyzer.core.classify`)."""
+
+    # ---- ServerRecord: generated from core/schema.py (python -m analyzer.core._schema_gen)
+    # contract (DESIGN.md's JSON, never renamed)
     server: str
     clients: int
     connections: int
@@ -229,33 +262,40 @@ class ServerRecord:
     handshakes_per_request: float
     max_concurrent: int
     verdict: str
-    diagnosis: str
+    # None for no-http, and for nothing-to-reuse when the connections have none
+    diagnosis: str | None
     evidence: str
     hint: str
-    # additions
+    # additions (output)
     persistent: int = 0
     per_request: int = 0
-    diagnoses: dict[str, int] = field(default_factory=dict)
     request_limit: int | None = None
     idle_timeout: float | None = None
-    # the software on each side (hints.identify's names: "Go net/http", "nginx", …; the
-    # most frequent), the reverse proxy the requests came through, if one was recognised
+    diagnoses: dict[str, int] = field(default_factory=dict)
+    # the software on each side (hints.identify's names: "Go net/http", "nginx", …; the most
+    # frequent)
     client_software: str | None = None
     server_software: str | None = None
+    # the reverse proxy the requests came through, if one was recognised
     proxy: str | None = None
     # the share of extra handshakes the diagnosis costs (handshakes a client paid again
     # after a connection had done its work, per request)
     extra_handshakes: float = 0.0
-    # holes in the capture (lost packets) could have changed the diagnosis: the hint is
-    # then a lead to check, not a fact
+    # holes in the capture (lost packets) could have changed the diagnosis: the hint is then
+    # a lead to check, not a fact
     uncertain: bool = False
-    # with several captures analysed apart (separate experiments): the first file of
-    # the group this record sums up; None with one group
+    # with several captures analysed apart (separate experiments): the first file of the
+    # group this record sums up; None with one group
     capture: str | None = None
+    # ---- end of generated code
 
 
 @dataclass(slots=True)
 class CaptureRecord:
+    """One input file (or live interface): what was read from it."""
+
+    # ---- CaptureRecord: generated from core/schema.py (python -m analyzer.core._schema_gen)
+    # contract (DESIGN.md's JSON, never renamed)
     path: str
     format: str
     packets: int = 0
@@ -263,115 +303,239 @@ class CaptureRecord:
     skipped: dict[str, int] = field(default_factory=dict)
     truncated: bool = False
     warnings: list[str] = field(default_factory=list)
-    # additions
+    # additions (output)
     anomalies: dict[str, int] = field(default_factory=dict)
     missing_bytes: int = 0
-    dropped: int = 0  # live capture: packets the kernel dropped
-    group: int = 0  # files of one group are one capture (stitched); groups are apart
+    # live capture: packets the kernel dropped
+    dropped: int = 0
+    # files of one group are one capture (stitched); groups are apart
+    group: int = 0
+    # ---- end of generated code
 
 
-def exchange_row(e: ExchangeRecord) -> dict[str, Any]:
-    """The exchange as its JSON object (jsonout.EXCHANGE_FIELDS, in order; a test checks):
-    a dict literal, built natively when compiled, encodes ~2x faster than the record."""
+# ---- functions: generated from core/schema.py (python -m analyzer.core._schema_gen)
+def capture_row(capture: CaptureRecord) -> dict[str, Any]:
+    """The capture as its JSON object: the keys of schema.CAPTURE.json, in order."""
     return {
-        "connection": e.connection,
-        "index": e.index,
-        "method": e.method,
-        "target": e.target,
-        "version": e.version,
-        "status": e.status,
-        "request_ts": e.request_ts,
-        "response_ts": e.response_ts,
-        "opened_connection": e.opened_connection,
-        "closed_connection": e.closed_connection,
-        "response_end_ts": e.response_end_ts,
-        "response_version": e.response_version,
-        "request_connection": e.request_connection,
-        "response_connection": e.response_connection,
-        "framing": e.framing,
-        "interim_responses": e.interim_responses,
-        "request_end_ts": e.request_end_ts,
-        "reason": e.reason,
+        "path": capture.path,
+        "format": capture.format,
+        "packets": capture.packets,
+        "tcp_packets": capture.tcp_packets,
+        "skipped": capture.skipped,
+        "truncated": capture.truncated,
+        "warnings": capture.warnings,
+        "anomalies": capture.anomalies,
+        "missing_bytes": capture.missing_bytes,
+        "dropped": capture.dropped,
+        "group": capture.group,
     }
 
 
-def connection_row(c: ConnectionRecord) -> dict[str, Any]:
-    """The connection as its JSON object (jsonout.CONNECTION_FIELDS, in order; a test
-    checks)."""
+def connection_row(connection: ConnectionRecord) -> dict[str, Any]:
+    """The connection as its JSON object: the keys of schema.CONNECTION.json, in order."""
     return {
-        "id": c.id,
-        "capture": c.capture,
-        "client": c.client,
-        "server": c.server,
-        "start": c.start,
-        "end": c.end,
-        "handshake_seen": c.handshake_seen,
-        "syn": c.syn,
-        "synack": c.synack,
-        "fin_client": c.fin_client,
-        "fin_server": c.fin_server,
-        "rst_client": c.rst_client,
-        "rst_server": c.rst_server,
-        "closed_by": c.closed_by,
-        "requests": c.requests,
-        "responses": c.responses,
-        "interim_responses": c.interim_responses,
-        "label": c.label,
-        "upgraded": c.upgraded,
-        "missing_bytes": c.missing_bytes,
-        "diagnosis": c.diagnosis,
-        "packets": c.packets,
-        "client_bytes": c.client_bytes,
-        "server_bytes": c.server_bytes,
-        "teardown_ts": c.teardown_ts,
-        "handshake_rtt": c.handshake_rtt,
-        "expired": c.expired,
-        "anomalies": c.anomalies,
-        "user_agent": c.user_agent,
-        "server_software": c.server_software,
-        "forwarded": c.forwarded,
-        "via": c.via,
+        "id": connection.id,
+        "capture": connection.capture,
+        "client": connection.client,
+        "server": connection.server,
+        "start": connection.start,
+        "end": connection.end,
+        "handshake_seen": connection.handshake_seen,
+        "syn": connection.syn,
+        "synack": connection.synack,
+        "fin_client": connection.fin_client,
+        "fin_server": connection.fin_server,
+        "rst_client": connection.rst_client,
+        "rst_server": connection.rst_server,
+        "closed_by": connection.closed_by,
+        "requests": connection.requests,
+        "responses": connection.responses,
+        "interim_responses": connection.interim_responses,
+        "label": connection.label,
+        "upgraded": connection.upgraded,
+        "missing_bytes": connection.missing_bytes,
+        "diagnosis": connection.diagnosis,
+        "packets": connection.packets,
+        "client_bytes": connection.client_bytes,
+        "server_bytes": connection.server_bytes,
+        "teardown_ts": connection.teardown_ts,
+        "handshake_rtt": connection.handshake_rtt,
+        "expired": connection.expired,
+        "anomalies": connection.anomalies,
+        "user_agent": connection.user_agent,
+        "server_software": connection.server_software,
+        "forwarded": connection.forwarded,
+        "via": connection.via,
     }
 
 
-def exchange_values(e: ExchangeRecord) -> tuple[Any, ...]:
-    """The exchange's fields as plain values, in declaration order (``ExchangeRecord(*t)``
-    rebuilds it; a test checks)."""
+def exchange_row(exchange: ExchangeRecord) -> dict[str, Any]:
+    """The exchange as its JSON object: the keys of schema.EXCHANGE.json, in order."""
+    return {
+        "connection": exchange.connection,
+        "index": exchange.index,
+        "method": exchange.method,
+        "target": exchange.target,
+        "version": exchange.version,
+        "status": exchange.status,
+        "request_ts": exchange.request_ts,
+        "response_ts": exchange.response_ts,
+        "opened_connection": exchange.opened_connection,
+        "closed_connection": exchange.closed_connection,
+        "response_end_ts": exchange.response_end_ts,
+        "response_version": exchange.response_version,
+        "request_connection": exchange.request_connection,
+        "response_connection": exchange.response_connection,
+        "framing": exchange.framing,
+        "interim_responses": exchange.interim_responses,
+        "request_end_ts": exchange.request_end_ts,
+        "reason": exchange.reason,
+    }
+
+
+def server_row(server: ServerRecord) -> dict[str, Any]:
+    """The server as its JSON object: the keys of schema.SERVER.json, in order."""
+    return {
+        "server": server.server,
+        "clients": server.clients,
+        "connections": server.connections,
+        "requests": server.requests,
+        "handshakes": server.handshakes,
+        "handshakes_per_request": server.handshakes_per_request,
+        "max_concurrent": server.max_concurrent,
+        "verdict": server.verdict,
+        "diagnosis": server.diagnosis,
+        "evidence": server.evidence,
+        "hint": server.hint,
+        "persistent": server.persistent,
+        "per_request": server.per_request,
+        "request_limit": server.request_limit,
+        "idle_timeout": server.idle_timeout,
+        "diagnoses": server.diagnoses,
+        "client_software": server.client_software,
+        "server_software": server.server_software,
+        "proxy": server.proxy,
+        "extra_handshakes": server.extra_handshakes,
+        "uncertain": server.uncertain,
+        "capture": server.capture,
+    }
+
+
+def connection_values(connection: ConnectionRecord) -> tuple[Any, ...]:
+    """The connection as plain values (marshal and pickle write them fast), as
+    schema.CONNECTION.values lists them; :func:`connection_from_values` rebuilds it."""
+    last_exchange = connection.last_exchange
     return (
-        e.connection, e.index, e.method, e.target, e.version, e.status, e.request_ts,
-        e.response_ts, e.opened_connection, e.closed_connection, e.response_end_ts,
-        e.response_version, e.request_connection, e.response_connection, e.framing,
-        e.interim_responses, e.request_end_ts, e.reason,
+        connection.first,
+        connection.id,
+        connection.capture,
+        connection.client,
+        connection.server,
+        connection.start,
+        connection.end,
+        connection.handshake_seen,
+        connection.syn,
+        connection.synack,
+        connection.fin_client,
+        connection.fin_server,
+        connection.rst_client,
+        connection.rst_server,
+        connection.closed_by,
+        connection.requests,
+        connection.responses,
+        connection.interim_responses,
+        connection.label,
+        connection.upgraded,
+        connection.missing_bytes,
+        connection.diagnosis,
+        connection.packets,
+        connection.client_bytes,
+        connection.server_bytes,
+        connection.teardown_ts,
+        connection.handshake_rtt,
+        connection.expired,
+        connection.held_until,
+        connection.anomalies,
+        connection.exchange_count,
+        connection.close_delimited,
+        connection.exchange_runs,
+        None if last_exchange is None else exchange_values(last_exchange),
+        connection.user_agent,
+        connection.server_software,
+        connection.forwarded,
+        connection.via,
     )
 
 
-def connection_values(c: ConnectionRecord) -> tuple[Any, ...]:
-    """The connection as plain values (marshal and pickle write them fast): ``first``
-    (the key a merge sorts by), then its fields in declaration order but ``first``,
-    ``exchanges`` (a connection on disk or sent by a worker has them in an exchange
-    store) and ``last_exchange``, whose values (or None) come after ``exchange_runs``;
-    then the software fields.
-    :func:`connection_from_values` rebuilds it; a test checks every field."""
-    last = c.last_exchange
-    return (
-        c.first, c.id, c.capture, c.client, c.server, c.start, c.end, c.handshake_seen,
-        c.syn, c.synack, c.fin_client, c.fin_server, c.rst_client, c.rst_server,
-        c.closed_by, c.requests, c.responses, c.interim_responses, c.label, c.upgraded,
-        c.missing_bytes, c.diagnosis, c.packets, c.client_bytes, c.server_bytes,
-        c.teardown_ts, c.handshake_rtt, c.expired, c.held_until, c.anomalies,
-        c.exchange_count, c.close_delimited, c.exchange_runs,
-        None if last is None else exchange_values(last),
-        c.user_agent, c.server_software, c.forwarded, c.via,
-    )
-
-
-def connection_from_values(t: tuple[Any, ...], exchanges: list[ExchangeRecord]) -> ConnectionRecord:
-    """The record :func:`connection_values` gave ``t`` for, with ``exchanges``."""
-    last = t[33]
+def connection_from_values(
+    values: tuple[Any, ...], exchanges: list[ExchangeRecord]
+) -> ConnectionRecord:
+    """The connection :func:`connection_values` gave ``values`` for, with ``exchanges``."""
+    last_exchange = values[33]
     return ConnectionRecord(
-        t[1], t[2], t[3], t[4], t[5], t[6], t[7], t[8], t[9], t[10], t[11], t[12], t[13],
-        t[14], t[15], t[16], t[17], t[18], t[19], t[20], t[21], t[22], t[23], t[24], t[25],
-        t[26], t[27], t[28], t[29], exchanges, t[30],
-        None if last is None else ExchangeRecord(*last), t[31], t[0], t[32], t[34], t[35],
-        t[36], t[37],
+        values[1],  # id
+        values[2],  # capture
+        values[3],  # client
+        values[4],  # server
+        values[5],  # start
+        values[6],  # end
+        values[7],  # handshake_seen
+        values[8],  # syn
+        values[9],  # synack
+        values[10],  # fin_client
+        values[11],  # fin_server
+        values[12],  # rst_client
+        values[13],  # rst_server
+        values[14],  # closed_by
+        values[15],  # requests
+        values[16],  # responses
+        values[17],  # interim_responses
+        values[18],  # label
+        values[19],  # upgraded
+        values[20],  # missing_bytes
+        values[21],  # diagnosis
+        values[22],  # packets
+        values[23],  # client_bytes
+        values[24],  # server_bytes
+        values[25],  # teardown_ts
+        values[26],  # handshake_rtt
+        values[27],  # expired
+        values[28],  # held_until
+        values[29],  # anomalies
+        exchanges,
+        values[30],  # exchange_count
+        values[31],  # close_delimited
+        values[0],  # first
+        values[32],  # exchange_runs
+        None if last_exchange is None else ExchangeRecord(*last_exchange),
+        values[34],  # user_agent
+        values[35],  # server_software
+        values[36],  # forwarded
+        values[37],  # via
     )
+
+
+def exchange_values(exchange: ExchangeRecord) -> tuple[Any, ...]:
+    """The exchange as plain values (marshal and pickle write them fast): its fields in
+    declaration order; ``ExchangeRecord(*values)`` rebuilds it."""
+    return (
+        exchange.connection,
+        exchange.index,
+        exchange.method,
+        exchange.target,
+        exchange.version,
+        exchange.status,
+        exchange.request_ts,
+        exchange.response_ts,
+        exchange.opened_connection,
+        exchange.closed_connection,
+        exchange.response_end_ts,
+        exchange.response_version,
+        exchange.request_connection,
+        exchange.response_connection,
+        exchange.framing,
+        exchange.interim_responses,
+        exchange.request_end_ts,
+        exchange.reason,
+    )
+# ---- end of generated code

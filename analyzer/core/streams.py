@@ -65,6 +65,11 @@ class Stream:
         self.started = True
         self.next_raw = seq & MASK
 
+    def delivers(self, seq: int) -> bool:
+        """Would a segment whose data starts at ``seq`` go to the sink at once (it is the
+        next in order, or the first the stream sees)?"""
+        return not self.started or (seq - self.next_raw) & MASK == 0
+
     def segment(
         self, seq: int, buf: bytes, ps: int, pe: int, seglen: int, ts: float, fin: bool
     ) -> None:
@@ -75,7 +80,8 @@ class Stream:
         delta = (seq - self.next_raw) & MASK
         if delta >= HALF:
             delta -= 0x100000000
-        seg_end = self.offset + delta + seglen  # where a FIN on this segment sits
+        if fin and self.fin_offset < 0:
+            self.fin_offset = self.offset + delta + seglen  # where the FIN sits
         if delta == 0:
             if seglen:
                 sink = self.sink
@@ -120,8 +126,6 @@ class Stream:
             ):
                 self._skip_to(min(self.pending), ts)
                 self._drain(ts)
-        if fin and self.fin_offset < 0:
-            self.fin_offset = seg_end
         if self.fin_offset >= 0 and not self.eof_sent and self.offset >= self.fin_offset:
             self.eof_sent = True
             if self.sink is not None:

@@ -1,4 +1,8 @@
-"""Exports for other tools: JSON lines (standard library) and Parquet (pyarrow).
+"""The formats for other tools: the ``json``, ``csv``, ``jsonl`` and ``parquet`` writers.
+
+JSON (the contract, :mod:`analyzer.output.jsonout`) and CSV (the connections,
+:mod:`analyzer.output.csvout`) are written by their own modules; here they get the
+registry's writer shape (:mod:`analyzer.output`).
 
 JSON lines: one object per line, each with a ``type`` field — ``capture``,
 ``connection``, ``exchange``, ``server`` — and otherwise the fields of the JSON contract
@@ -22,8 +26,23 @@ from analyzer.output.jsonout import capture_dict, connection_dict, exchange_dict
 
 if TYPE_CHECKING:
     from analyzer.api import Analysis
+    from analyzer.output import WriteOptions
 
 TABLES = ("connections", "exchanges", "servers")
+
+
+def write_json(a: Analysis, fh: IO[bytes], options: WriteOptions | None = None) -> None:
+    """The ``json`` format: the JSON contract, streamed."""
+    from analyzer.output.jsonout import write_json as write
+
+    write(a, fh)
+
+
+def write_csv(a: Analysis, fh: IO[bytes], options: WriteOptions | None = None) -> None:
+    """The ``csv`` format: one row per connection."""
+    from analyzer.output.csvout import connections_csv
+
+    fh.write(connections_csv(a).encode())
 
 
 def jsonl_objects(a: Analysis) -> Iterator[dict[str, Any]]:
@@ -37,8 +56,9 @@ def jsonl_objects(a: Analysis) -> Iterator[dict[str, Any]]:
         yield {"type": "server", **server_dict(s)}
 
 
-def write_jsonl(a: Analysis, fh: IO[bytes]) -> None:
-    from analyzer.output.jsonout import encoder
+def write_jsonl(a: Analysis, fh: IO[bytes], options: WriteOptions | None = None) -> None:
+    """The ``jsonl`` format: :func:`jsonl_objects`, one per line."""
+    from analyzer.store.files import encoder
 
     dumps = encoder()
     for obj in jsonl_objects(a):

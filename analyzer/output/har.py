@@ -1,4 +1,5 @@
-"""HAR 1.2 (http://www.softwareishard.com/blog/har-12-spec/): one entry per exchange.
+"""The ``har`` format, HAR 1.2 (http://www.softwareishard.com/blog/har-12-spec/): one entry
+per exchange.
 
 Browser HAR viewers draw connection reuse from two fields: ``connection`` (here the
 connection id, ``C1``…) and ``timings.connect``, which is ``-1`` when the request went
@@ -9,12 +10,14 @@ and sizes are ``-1`` ("unknown" in the spec). Standard library only.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from analyzer.api import Analysis
     from analyzer.core.records import ConnectionRecord, ExchangeRecord
+    from analyzer.output import WriteOptions
 
 
 def _iso(ts: float) -> str:
@@ -95,3 +98,8 @@ def har_dict(a: Analysis) -> dict[str, Any]:
             "comment": "from " + ", ".join(c.path for c in a.capture_records),
         }
     }
+
+
+def write_har(a: Analysis, fh: IO[bytes], options: WriteOptions | None = None) -> None:
+    """The ``har`` format on a binary stream."""
+    fh.write(json.dumps(har_dict(a), indent=1).encode() + b"\n")

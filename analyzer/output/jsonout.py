@@ -1,74 +1,73 @@
-"""The JSON contract of DESIGN.md (schema ``keepalive-analyzer/1``).
+"""The JSON document of an analysis: DESIGN.md's contract (schema ``keepalive-analyzer/1``).
 
-Required fields come first, in the contract's order; additions follow. Never rename.
+Every object's keys are its record's output fields as :mod:`analyzer.core.schema`
+declares them: the contract's first, in its order, then the additions. Never rename.
+The objects are built by the dict literals :mod:`analyzer.core.records` generates from
+the schema (compiled with the core, twice as fast to encode as a record read field by
+field).
 
 :func:`write_json` streams: one record per line, each encoded by the C encoder
 so a million-packet analysis is
 written without building the whole document in memory. orjson encodes when installed
-(about 10x the standard encoder); the standard library's json is the fallback.
+(about 10x the standard encoder; :func:`analyzer.store.files.encoder`); the standard
+library's json is the fallback.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable
-from operator import attrgetter
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, Any, Protocol
 
-from analyzer.core.records import connection_row, exchange_row
-
-if TYPE_CHECKING:
-    from analyzer.api import Analysis
-
-
-CAPTURE_FIELDS = (
-    "path", "format", "packets", "tcp_packets", "skipped", "truncated", "warnings",
-    # additions
-    "anomalies", "missing_bytes", "dropped", "group",
+from analyzer.core.records import (
+    CaptureRecord,
+    ConnectionRecord,
+    ExchangeRecord,
+    ServerRecord,
+    capture_row,
+    connection_row,
+    exchange_row,
+    server_row,
 )
-CONNECTION_FIELDS = (
-    "id", "capture", "client", "server", "start", "end", "handshake_seen", "syn", "synack",
-    "fin_client", "fin_server", "rst_client", "rst_server", "closed_by", "requests",
-    "responses", "interim_responses", "label", "upgraded", "missing_bytes", "diagnosis",
-    # additions
-    "packets", "client_bytes", "server_bytes", "teardown_ts", "handshake_rtt", "expired",
-    "anomalies", "user_agent", "server_software", "forwarded", "via",
-)
-EXCHANGE_FIELDS = (
-    "connection", "index", "method", "target", "version", "status", "request_ts",
-    "response_ts", "opened_connection", "closed_connection",
-    # additions
-    "response_end_ts", "response_version", "request_connection", "response_connection",
-    "framing", "interim_responses", "request_end_ts", "reason",
-)
-SERVER_FIELDS = (
-    "server", "clients", "connections", "requests", "handshakes", "handshakes_per_request",
-    "max_concurrent", "verdict", "diagnosis", "evidence", "hint",
-    # additions
-    "persistent", "per_request", "request_limit", "idle_timeout", "diagnoses",
-    "client_software", "server_software", "proxy", "extra_handshakes", "uncertain",
-    "capture",
-)
+from analyzer.core.schema import CAPTURE, CONNECTION, EXCHANGE, SCHEMA, SERVER
+from analyzer.store.files import encoder
 
 
-def _maker(fields: tuple[str, ...]) -> Callable[[Any], dict[str, Any]]:
-    get = attrgetter(*fields)
+class Lines(Protocol):
+    """Exchanges already encoded, on disk (:class:`analyzer.store.ExchangeStore`)."""
 
-    def to_dict(record: Any) -> dict[str, Any]:
-        return dict(zip(fields, get(record), strict=True))
-
-    return to_dict
+    def write_lines(self, write: Callable[[bytes], Any]) -> bool: ...
 
 
-capture_dict = _maker(CAPTURE_FIELDS)
-connection_dict = connection_row  # a dict literal: compiled with the core, twice as fast
+class Records(Protocol):
+    """An analysis' records, what a document is written from: an
+    :class:`analyzer.analysis.Analysis`, named by what it has (the analysis imports this
+    module, not the other way round)."""
+
+    @property
+    def capture_records(self) -> Iterable[CaptureRecord]: ...
+    @property
+    def connection_records(self) -> Iterable[ConnectionRecord]: ...
+    @property
+    def exchange_records(self) -> Iterable[ExchangeRecord]: ...
+    @property
+    def server_records(self) -> Iterable[ServerRecord]: ...
+    @property
+    def spool(self) -> Lines | None: ...
+
+
+# each JSON object's keys, in order
+CAPTURE_FIELDS = CAPTURE.json
+CONNECTION_FIELDS = CONNECTION.json
+EXCHANGE_FIELDS = EXCHANGE.json
+SERVER_FIELDS = SERVER.json
+
+capture_dict = capture_row
+connection_dict = connection_row
 exchange_dict = exchange_row
-server_dict = _maker(SERVER_FIELDS)
+server_dict = server_row
 
 
-def analysis_dict(a: Analysis) -> dict[str, Any]:
-    from analyzer.api import SCHEMA
-
+def analysis_dict(a: Records) -> dict[str, Any]:
     return {
         "schema": SCHEMA,
         "captures": [capture_dict(c) for c in a.capture_records],
@@ -78,20 +77,9 @@ def analysis_dict(a: Analysis) -> dict[str, Any]:
     }
 
 
-def encoder() -> Callable[[Any], bytes]:
-    try:
-        import orjson
-    except ImportError:  # pragma: no cover - orjson is a dependency; stay usable without
-        enc = json.JSONEncoder(check_circular=False).encode
-        return lambda obj: enc(obj).encode()
-    return orjson.dumps  # type: ignore[no-any-return]
-
-
-def write_json(a: Analysis, fh: IO[bytes]) -> None:
+def write_json(a: Records, fh: IO[bytes]) -> None:
     """Write the whole document to the binary file ``fh``, one record per line."""
     import gc
-
-    from analyzer.api import SCHEMA
 
     enabled = gc.isenabled()
     gc.disable()  # many short-lived dicts, no cycles: collections would only cost time
@@ -102,7 +90,7 @@ def write_json(a: Analysis, fh: IO[bytes]) -> None:
             gc.enable()
 
 
-def _write(a: Analysis, fh: IO[bytes], schema: str) -> None:
+def _write(a: Records, fh: IO[bytes], schema: str) -> None:
     dumps = encoder()
     fh.write(b'{"schema": ' + dumps(schema))
     sections: list[tuple[str, Iterable[Any], Callable[[Any], dict[str, Any]]]] = [

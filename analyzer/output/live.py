@@ -1,7 +1,9 @@
 """The live view of ``keepalive sniff``: one row per server endpoint, refreshed each second.
 
 Rates come from the difference between two snapshots of the flow table; the verdict "so
-far" is read from handshakes per request (the full diagnosis comes with the final report).
+far" is read from the labels of the server's connections so far
+(:mod:`analyzer.core.labels`), in the words of classify's verdicts; the full diagnosis
+comes with the final report.
 """
 
 from __future__ import annotations
@@ -14,16 +16,19 @@ from rich.table import Table
 from rich.text import Text
 
 if TYPE_CHECKING:
-    from analyzer.core.flows import FlowTable
+    from analyzer.core.flows import FlowTable, ServerSoFar
 
 
-def verdict_so_far(handshakes: int, requests: int) -> tuple[str, str]:
-    if not requests:
+def verdict_so_far(persistent: int, per_request: int) -> tuple[str, str]:
+    """The verdict a server's connection labels point to so far, and its style: classify's
+    verdicts (``reused``, ``not-reused``, ``partly-reused``) as if every per-request
+    connection had cost a reconnect — the final report also weighs which did (a client's
+    single request costs nothing). ``—`` until a connection has carried an exchange."""
+    if not (persistent or per_request):
         return "—", "dim"
-    r = handshakes / requests
-    if r <= 0.5:
+    if not per_request:
         return "reused", "green"
-    if r >= 0.9:
+    if not persistent:
         return "not reused", "red"
     return "partly reused", "yellow"
 
@@ -35,7 +40,7 @@ class LiveView:
         self.iface = iface
         self.recent = recent
         self.started = time.monotonic()
-        self._last: dict[str, tuple[int, int, int, int]] = {}
+        self._last: dict[str, ServerSoFar] = {}
         self._last_t = self.started
         self.renderable: Group = Group(Text(f"sniffing on {iface} …", style="dim"))
 
@@ -51,14 +56,15 @@ class LiveView:
         for col in ("server", "open", "conns", "new conn/s", "req/s", "handshakes/req",
                     "so far"):
             t.add_column(col, justify="left" if col in ("server", "so far") else "right")
-        for server, (open_, conns, hs, reqs) in sorted(
-            snap.items(), key=lambda kv: -kv[1][3]
-        ):
-            prev = self._last.get(server, (0, 0, 0, 0))
-            verdict, style = verdict_so_far(hs, reqs)
+        for server, now_ in sorted(snap.items(), key=lambda kv: -kv[1].requests):
+            prev = self._last.get(server)
+            conns, hs, reqs = now_.connections, now_.handshakes, now_.requests
+            verdict, style = verdict_so_far(now_.persistent, now_.per_request)
             t.add_row(
-                server, str(open_), str(conns), f"{(conns - prev[1]) / dt:.1f}",
-                f"{(reqs - prev[3]) / dt:.1f}", f"{hs / reqs:.2f}" if reqs else "—",
+                server, str(now_.open), str(conns),
+                f"{(conns - (prev.connections if prev else 0)) / dt:.1f}",
+                f"{(reqs - (prev.requests if prev else 0)) / dt:.1f}",
+                f"{hs / reqs:.2f}" if reqs else "—",
                 Text(verdict, style=style),
             )
         self._last, self._last_t = snap, now

@@ -1,4 +1,5 @@
-"""The human report: one verdict block per server endpoint (the answer), then connections.
+"""The ``table`` format, the report for people: one verdict block per server endpoint (the
+answer), then connections.
 
 The connection table fits the console's width. Rich would squeeze every column of a table
 too wide for the terminal, cutting ``127.0.0.1:18102`` down to ``127.…``; but the
@@ -11,10 +12,11 @@ cut with an ellipsis).
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Final
+from typing import IO, TYPE_CHECKING, Final
 
 from rich.console import Console, Group
 from rich.measure import Measurement
@@ -25,6 +27,7 @@ from rich.text import Text
 if TYPE_CHECKING:
     from analyzer.api import Analysis
     from analyzer.core.records import ConnectionRecord
+    from analyzer.output import WriteOptions
 
 VERDICT_STYLE = {
     "reused": "bold green",
@@ -58,6 +61,19 @@ DROP_ORDER: Final = (
 )
 # Wide enough that rich never squeezes a column while the table is measured.
 _UNBOUNDED: Final = 1_000_000
+
+
+def write_table(a: Analysis, fh: IO[bytes], options: WriteOptions) -> None:
+    """The ``table`` format on a binary stream: as wide as the user's terminal and in colour
+    when the stream is that terminal; otherwise 150 columns, and no colour in a file."""
+    text = io.TextIOWrapper(fh, encoding="utf-8", write_through=True)
+    if options.interactive:
+        console = Console(file=text, force_terminal=True)
+    else:
+        console = Console(file=text, width=150, no_color=not options.colour)
+    render(a, console, options.max_rows)
+    text.flush()
+    text.detach()  # the stream stays open: it belongs to the caller
 
 
 def render(a: Analysis, console: Console, max_connections: int = 40) -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 
-from analyzer.pipeline import analyze_bytes
 from analyzer.errors import CaptureError
+from analyzer.pipeline import analyze_bytes
 
 
 def check(data: bytes) -> None:

@@ -1,0 +1,95 @@
+"""Running an analysis and writing its result, as the commands do: warnings and a progress
+bar on stderr; the result in a registered format (:mod:`analyzer.output`) on stdout, in
+``--output``, or in a file opened earlier.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, TYPE_CHECKING
+
+from analyzer.capture import get_backend
+from analyzer.cli.shared import warn
+from analyzer.errors import AnalyzerError
+from analyzer.output import WriteOptions, get_format
+
+if TYPE_CHECKING:
+    from analyzer.api import Analysis
+
+
+def analyze_files(
+    captures: list[Path], idle_timeout: float, show_secrets: bool, quiet: bool,
+    backend: str = "native", jobs: int | None = None, dask: str | None = None,
+    merge: bool | None = None,
+) -> Analysis:
+    """analyze() with warnings on stderr and, for long files on a terminal, a progress bar
+    (one process only: partitions elsewhere report nothing on the way)."""
+    from analyzer.api import analyze
+    from analyzer.output import progress
+
+    paths = [str(p) for p in captures]
+    # The analysis makes no reference cycles, and this process ends after the output: a
+    # cyclic collection over a million records would cost time and free nothing.
+    gc.disable()
+    sequential = dask is None and (jobs is None or jobs == 1)
+    with contextlib.ExitStack() as stack:
+        on_progress = None
+        # backends that read by packet report nothing; partitions run elsewhere
+        if (sequential and get_backend(backend).reports_progress
+                and progress.wanted(paths, quiet)):
+            on_progress = stack.enter_context(progress.progress_bar(paths))
+        return analyze(
+            paths, idle_timeout=idle_timeout, on_warning=warn, show_secrets=show_secrets,
+            on_progress=on_progress, backend=backend, jobs=jobs, dask=dask, merge=merge,
+        )
+
+
+def emit(
+    result: Analysis, format: str, output: Path | None, max_rows: int,
+    opened: IO[bytes] | None = None,
+) -> None:
+    """Write the result in the named format to stdout, --output, or a file opened early."""
+    chosen = get_format(format)
+    if chosen.files is not None:
+        if opened is not None:
+            opened.close()
+        if output is None:
+            raise AnalyzerError(f"--format {chosen.name} needs {chosen.files}")
+        for path in chosen.file_writer()(result, output).values():
+            print(f"keepalive: wrote {path}", file=sys.stderr)
+        return
+    options = WriteOptions(
+        max_rows=max_rows, interactive=output is None and sys.stdout.isatty(),
+        colour=output is None,
+    )
+    with open_output(output, opened) as fh:
+        chosen.stream_writer()(result, fh, options)
+
+
+def create(output: Path) -> IO[bytes]:
+    """``output`` opened for writing; an error is one line."""
+    try:
+        return open(output, "wb")  # noqa: SIM115
+    except OSError as e:
+        raise AnalyzerError(f"{output}: cannot write: {e.strerror or e}") from None
+
+
+@contextlib.contextmanager
+def open_output(output: Path | None, opened: IO[bytes] | None = None) -> Iterator[IO[bytes]]:
+    """stdout's byte stream (no --output, or ``-o -``), the --output file, or the file
+    opened early; a file is closed at the end."""
+    if opened is not None:
+        with opened:
+            yield opened
+        return
+    if output is None or str(output) == "-":
+        sys.stdout.flush()
+        yield sys.stdout.buffer
+        sys.stdout.buffer.flush()
+        return
+    with create(output) as fh:
+        yield fh

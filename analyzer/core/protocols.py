@@ -1,0 +1,267 @@
+"""Which protocol a connection speaks, chosen from its first payload bytes — never its port.
+
+Theory of operation
+-------------------
+:data:`SIGNATURES` is a table of ``(protocol, matcher)`` checked in order. A matcher is
+shown the first bytes of one direction's stream (and told whether they come from the
+client) and answers :data:`MATCH`, :data:`NO`, or :data:`MAYBE` — "these bytes are a
+strict prefix of my signature: show me more". The protocol is the first entry that
+matches once every entry before it has said no; while an entry before it still says
+maybe, the answer is :data:`MORE` (wait for more bytes); when every entry says no, it is
+:data:`UNKNOWN`. The answer never changes once given: a matcher that said match or no
+says the same of any longer prefix, so the choice does not depend on how the bytes were
+segmented (tests/test_protocols.py splits every signature at every byte). Past
+:data:`SNIFF_MAX` bytes nothing waits any longer: :data:`UNKNOWN`.
+
+=============  ===========  ==========================================================
+protocol       direction    first bytes
+=============  ===========  ==========================================================
+``h2c``        client       the HTTP/2 connection preface ``PRI * HTTP/2.0␍␊␍␊SM␍␊␍␊``
+                            (RFC 9113 §3.4), before HTTP/1 whose request line it mimics
+``tls``        either       a TLS handshake record header: content type 22, version
+                            3.0-3.4 (RFC 8446 §5.1; SSL 3.0 to TLS 1.3 records)
+``http/1.x``   client       a request line (RFC 9112 §3; HTTP/0.9 ``GET /x``)
+               server       a status line, ``HTTP/`` (RFC 9112 §4)
+=============  ===========  ==========================================================
+
+Each protocol has its reader (:data:`HTTP1_READER` says which the HTTP/1 reader takes);
+for now only HTTP/1 has one. It also takes ``unknown``: the HTTP/1 reader tolerates a
+capture that begins inside a message (it looks for the next start line) and says
+``not-http`` itself when the bytes never become HTTP — exactly what every connection got
+before protocols were chosen. ``h2c`` and ``tls`` get no reader yet (the HTTP/2 and TLS
+readers are the next step), so those connections carry no exchange and are labelled
+``not-http``; an h2c preface is not read as an HTTP/1 ``PRI *`` request.
+
+:class:`Opening` puts this to work on a connection: it is the sink of both directions'
+streams (:class:`analyzer.core.streams.Stream`) from the first payload on, holds what
+arrives while the answer is :data:`MORE` (a few bytes: the longest wait is the h2c
+preface or a request line cut before its version), and on the first answer asks its owner
+for the chosen protocol's readers, hands them what it held, in the order it arrived, and
+steps aside: the streams then feed the readers directly. Whichever direction gives an
+answer first chooses for the connection; a hole or the end of a stream while waiting
+chooses :data:`UNKNOWN` (a cut prefix is no signature).
+
+:func:`sender` is the other question first bytes answer, for a connection seen without
+its handshake: whether a payload starts like a request line (its sender is the client) or
+a status line (the server).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Final
+
+from analyzer.core.http1 import _method_at, looks_like_response
+from analyzer.core.streams import Sink
+
+# ---- the answers
+NO: Final = 0
+MATCH: Final = 1
+MAYBE: Final = 2
+
+# ---- the protocols
+MORE: Final = ""  # not yet known: more bytes are needed
+HTTP1: Final = "http/1.x"
+H2C: Final = "h2c"
+TLS: Final = "tls"
+UNKNOWN: Final = "unknown"
+PENDING: Final = "pending"  # a connection's: its Opening has not chosen yet
+
+SNIFF_MAX: Final = 4096  # bytes of a stream looked at (HTTP/1's request-line window)
+
+H2C_PREFACE: Final = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+TLS_HANDSHAKE: Final = 22  # TLS record content type (RFC 8446 §5.1)
+TLS_MAJOR: Final = 3  # record version 3.x: SSL 3.0 (3.0) … TLS 1.3 records (3.1 or 3.3)
+TLS_MINOR_MAX: Final = 4
+STATUS_LINE: Final = b"HTTP/"
+_METHOD_SO_FAR = re.compile(rb"[A-Za-z][A-Za-z0-9_-]{0,23}\Z")  # a method cut short
+# bytes.find called through the descriptor: compiled, this skips a method lookup per call
+# (and ``in`` would first try the pattern as an int, raising and clearing a TypeError)
+_find: Final = bytes.find
+
+
+def _h2c(data: bytes, from_client: bool) -> int:
+    if not from_client:
+        return NO
+    if len(data) >= len(H2C_PREFACE):
+        return MATCH if data.startswith(H2C_PREFACE) else NO
+    return MAYBE if H2C_PREFACE.startswith(data) else NO
+
+
+def _tls(data: bytes, from_client: bool) -> int:
+    n = len(data)
+    if n == 0:
+        return MAYBE
+    if data[0] != TLS_HANDSHAKE:
+        return NO
+    if n == 1:
+        return MAYBE
+    if data[1] != TLS_MAJOR:
+        return NO
+    if n == 2:
+        return MAYBE
+    return MATCH if data[2] <= TLS_MINOR_MAX else NO
+
+
+def _http1(data: bytes, from_client: bool) -> int:
+    if not from_client:
+        if len(data) >= len(STATUS_LINE):
+            return MATCH if looks_like_response(data) else NO
+        return MAYBE if STATUS_LINE.startswith(data.upper()) else NO
+    return request_line(data)
+
+
+def request_line(data: bytes) -> int:
+    """Does ``data`` start like an HTTP/1.x (or 0.9) request line — after any empty lines
+    (RFC 9112 §2.2), a method token of up to 24 characters and a space, then ``GET `` or
+    a line that shows ``HTTP/`` within :data:`SNIFF_MAX` bytes? :data:`MATCH` exactly when
+    :func:`analyzer.core.http1.looks_like_request` says so (byte reads rather than its
+    regular expression: compiled, a few C loads); :data:`MAYBE` while more bytes could
+    still make it one."""
+    n = len(data)
+    s = 0
+    while s < n and (data[s] == 13 or data[s] == 10):
+        s += 1
+    if s == n:
+        return MAYBE  # empty lines so far
+    if not _method_at(data, s):
+        return MAYBE if _METHOD_SO_FAR.match(data, s) else NO  # a method cut short?
+    if data[s : s + 4].upper() == b"GET ":
+        return MATCH
+    version = _find(data, b" HTTP/", s)  # (the first one: if past the window, all are)
+    if 0 <= version <= s + SNIFF_MAX - 6:
+        return MATCH
+    return MAYBE if n - s < SNIFF_MAX else NO  # the version may follow
+
+
+Matcher = Callable[[bytes, bool], int]
+
+SIGNATURES: Final[tuple[tuple[str, Matcher], ...]] = (
+    (H2C, _h2c),
+    (TLS, _tls),
+    (HTTP1, _http1),
+)
+
+# The protocols the HTTP/1 reader reads (see the module docstring for why ``unknown``).
+HTTP1_READER: Final = frozenset({HTTP1, UNKNOWN})
+
+
+def identify(data: bytes, from_client: bool) -> str:
+    """The protocol a stream that starts with ``data`` speaks: a name from
+    :data:`SIGNATURES`, :data:`UNKNOWN`, or :data:`MORE` while more bytes could decide.
+    Only the first :data:`SNIFF_MAX` bytes count; at that many, maybe means no."""
+    if len(data) > SNIFF_MAX:
+        data = data[:SNIFF_MAX]
+    last = len(data) == SNIFF_MAX  # no more bytes will be looked at
+    waiting = False
+    for protocol, matcher in SIGNATURES:
+        answer = matcher(data, from_client)
+        if answer == MATCH:
+            return MORE if waiting else protocol
+        if answer == MAYBE and not last:
+            waiting = True
+    return MORE if waiting else UNKNOWN
+
+
+# ---- roles
+CLIENT: Final = 0
+SERVER: Final = 1
+NEITHER: Final = -1
+
+
+def sender(head: bytes) -> int:
+    """Who sends a payload that starts with ``head``, when its first bytes say:
+    :data:`CLIENT` for a request line, :data:`SERVER` for a status line, else
+    :data:`NEITHER` (the capture may have begun inside a message)."""
+    if request_line(head) == MATCH:
+        return CLIENT
+    if looks_like_response(head):
+        return SERVER
+    return NEITHER
+
+
+# ---- choosing on a connection
+Readers = tuple[Sink | None, Sink | None]
+
+
+def _no_readers(protocol: str) -> Readers:
+    return None, None
+
+
+class Opening:
+    """Both directions' sink until the connection's protocol is chosen; see the module
+    docstring. ``attach(protocol)`` is the owner's: it gives the connection the readers
+    of that protocol (client→server, server→client; None: the bytes are dropped) and
+    makes them its streams' sinks."""
+
+    __slots__ = ("attach", "heads", "held", "protocol", "readers")
+
+    def __init__(self, attach: Callable[[str], Readers]) -> None:
+        self.attach = attach
+        self.heads = [b"", b""]  # per direction: the first bytes, up to SNIFF_MAX
+        self.held: list[tuple[int, bytes, float]] = []  # (direction, bytes, ts) in order
+        self.protocol = MORE
+        self.readers: Readers = (None, None)
+
+    def sinks(self) -> tuple[OpeningSide, OpeningSide]:
+        """The sinks to give the client→server and server→client streams."""
+        return OpeningSide(self, 0), OpeningSide(self, 1)
+
+    def data(self, direction: int, buf: bytes, s: int, e: int, ts: float) -> None:
+        if not self.protocol:
+            head = self.heads[direction]
+            stop = s + SNIFF_MAX - len(head)
+            head += buf[s : stop if stop < e else e]
+            protocol = identify(head, direction == 0)
+            if not protocol:
+                self.heads[direction] = head
+                self.held.append((direction, buf[s:e], ts))
+                return
+            self._choose(protocol)
+        sink = self.readers[direction]
+        if sink is not None:
+            sink.data(buf, s, e, ts)
+
+    def gap(self, direction: int, n: int, ts: float) -> None:
+        if not self.protocol:
+            self._choose(UNKNOWN)
+        sink = self.readers[direction]
+        if sink is not None:
+            sink.gap(n, ts)
+
+    def eof(self, direction: int, ts: float) -> None:
+        if not self.protocol:
+            self._choose(UNKNOWN)
+        sink = self.readers[direction]
+        if sink is not None:
+            sink.eof(ts)
+
+    def _choose(self, protocol: str) -> None:
+        self.protocol = protocol
+        readers = self.readers = self.attach(protocol)
+        self.attach = _no_readers  # (drops the owner: nothing refers back to it)
+        held, self.held = self.held, []
+        for direction, chunk, ts in held:
+            sink = readers[direction]
+            if sink is not None:
+                sink.data(chunk, 0, len(chunk), ts)
+
+
+class OpeningSide:
+    """One direction's sink of an :class:`Opening`."""
+
+    __slots__ = ("opening", "direction")
+
+    def __init__(self, opening: Opening, direction: int) -> None:
+        self.opening = opening
+        self.direction = direction
+
+    def data(self, buf: bytes, start: int, end: int, ts: float) -> None:
+        self.opening.data(self.direction, buf, start, end, ts)
+
+    def gap(self, n: int, ts: float) -> None:
+        self.opening.gap(self.direction, n, ts)
+
+    def eof(self, ts: float) -> None:
+        self.opening.eof(self.direction, ts)

@@ -1,0 +1,206 @@
+"""The finished connections of an analysis (:class:`ConnectionStore`): in memory up to a
+limit, past it on disk in sorted blocks merged on the way out, so memory follows open
+connections, not the capture's size; a worker's connections travel to its parent as plain
+values or as the blocks of its store."""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import marshal
+import os
+from collections.abc import Iterator, Sequence
+from operator import attrgetter, itemgetter
+from typing import IO, Any, overload
+
+from analyzer.core.classify import CODES
+from analyzer.core.flows import SPOOLED
+from analyzer.core.records import ConnectionRecord, connection_from_values, connection_values
+from analyzer.core.schema import CONNECTION
+from analyzer.store.files import append_file, export_file, remove_file, temp_file
+
+# Where fields are in a connection packed as plain values (records.connection_values),
+# by name: the key the blocks are sorted and merged by, and the exchange runs.
+FIRST = CONNECTION.index("first")
+RUNS = CONNECTION.index("exchange_runs")
+
+# An analysis with more finished connections than this keeps them on disk (a 1M-packet
+# capture of the benchmark makes ~29k, ~0.9 KB each in memory; a 10M one ten times that).
+MEMORY_CONNECTIONS = 32768
+# Captures bigger than this (all files together) put their connections on disk from the
+# start: they will have many (a 6.7 GB capture of the benchmark has ~300k), and filling
+# memory with MEMORY_CONNECTIONS first would only raise the peak.
+STREAM_BYTES = 1 << 30
+BLOCK = 8192  # connections sorted and written at once, once on disk
+CHUNK = 64  # connections per piece of a block (what a merge holds per block)
+
+# A connection as plain values: records.connection_values (compiled with the core), and
+# back. `first` leads (the merge's key: FIRST).
+pack_connection = connection_values
+
+
+def unpack_connection(t: tuple[Any, ...]) -> ConnectionRecord:
+    return connection_from_values(t, SPOOLED)
+
+
+# A worker's connections on disk, for its parent (ConnectionStore.export): its file (path
+# or bytes), its blocks, how many connections.
+ConnectionsExported = tuple[bytes | str, list[list[tuple[int, int]]], int]
+
+
+class ConnectionStore(Sequence[ConnectionRecord]):
+    """The finished connections of an analysis, in memory up to ``limit``; past it on
+    disk, so memory follows open connections, not the capture's size.
+
+    On disk, connections are written in blocks of :data:`BLOCK`, each sorted by
+    ``first`` (marshal, in pieces of :data:`CHUNK`), to an anonymous temporary file in
+    ``TMPDIR``. Iterating merges the blocks: the connections in order of first packet,
+    each with its final id (``C1``, ``C2``, … by position) and, once :attr:`codes` is
+    set (:func:`analyzer.core.classify.classify`), its diagnosis. What stays in memory
+    is one block being filled and a piece per block during a merge.
+    """
+
+    def __init__(self, limit: int | None = -1, directory: str | None = None) -> None:
+        """``limit``: how many stay in memory (-1: :data:`MEMORY_CONNECTIONS`; None: all).
+        ``directory``: the file goes there, named (a worker's, for its parent to adopt)."""
+        self.limit = MEMORY_CONNECTIONS if limit == -1 else limit
+        self.directory = directory
+        self.path: str | None = None
+        self._mem: list[ConnectionRecord] = []
+        self._fh: IO[bytes] | None = None
+        self._blocks: list[list[tuple[int, int]]] = []  # per block: (offset, size) per piece
+        self._shift: list[int] = []  # per block: what to add to its exchange runs
+        self._n = 0
+        self.codes: bytearray | None = None  # the diagnoses, by position
+
+    def add(self, c: ConnectionRecord) -> None:
+        self._mem.append(c)
+        self._n += 1
+        if self._fh is None and self.limit is not None and self._n > self.limit:
+            self._file()
+        if self._fh is not None and len(self._mem) >= BLOCK:
+            self._spill()
+
+    def _file(self) -> IO[bytes]:
+        if self._fh is None:
+            self._fh, self.path = temp_file(self.directory, ".connections")
+        return self._fh
+
+    @property
+    def spilled(self) -> bool:
+        return self._fh is not None
+
+    def export(self) -> ConnectionsExported:
+        """This (worker's, sealed, spilled) store for :meth:`adopt`: its file's path when
+        it has one (the store then no longer deletes it), else its bytes."""
+        data = export_file(self._file(), self.path)
+        self.path = None
+        return data, self._blocks, self._n
+
+    def adopt(self, part: ConnectionsExported, shift: int) -> None:
+        """Take in a worker's exported connections (a file given by path is deleted once
+        copied); ``shift``: where its exchanges landed in this analysis' exchange store."""
+        data, blocks, n = part
+        base = append_file(self._file(), data)
+        for pieces in blocks:
+            self._blocks.append([(offset + base, size) for offset, size in pieces])
+            self._shift.append(shift)
+        self._n += n
+
+    @property
+    def records(self) -> list[ConnectionRecord]:
+        """The connections, when in memory (in the order added)."""
+        if self._fh is not None:
+            raise RuntimeError("connection store: the connections are on disk")
+        return self._mem
+
+    def _spill(self) -> None:
+        """Write what is in memory as sorted blocks."""
+        assert self._fh is not None
+        mem = sorted(self._mem, key=attrgetter("first"))
+        self._mem = []
+        fh = self._fh
+        fh.seek(0, os.SEEK_END)
+        for b in range(0, len(mem), BLOCK):
+            block = mem[b:b + BLOCK]
+            pieces = []
+            for p in range(0, len(block), CHUNK):
+                data = marshal.dumps([pack_connection(c) for c in block[p:p + CHUNK]])
+                pieces.append((fh.tell(), len(data)))
+                fh.write(data)
+            self._blocks.append(pieces)
+            self._shift.append(0)
+
+    def seal(self) -> None:
+        """No more connections: the last block goes to disk."""
+        if self._fh is not None and self._mem:
+            self._spill()
+        if self._fh is not None:
+            self._fh.flush()
+
+    def __len__(self) -> int:
+        return self._n
+
+    def _block(self, pieces: list[tuple[int, int]], shift: int) -> Iterator[tuple[Any, ...]]:
+        assert self._fh is not None
+        fd = self._fh.fileno()
+        for offset, size in pieces:
+            if not shift:
+                yield from marshal.loads(os.pread(fd, size, offset))
+                continue
+            for t in marshal.loads(os.pread(fd, size, offset)):  # a worker's
+                runs = t[RUNS]
+                if runs:
+                    t = (*t[:RUNS], [x + shift for x in runs], *t[RUNS + 1:])
+                yield t
+
+    def _merged(self) -> Iterator[tuple[Any, ...]]:
+        blocks = (self._block(p, shift) for p, shift in zip(self._blocks, self._shift, strict=True))
+        return heapq.merge(*blocks, key=itemgetter(FIRST))
+
+    def __iter__(self) -> Iterator[ConnectionRecord]:
+        if self._fh is None:
+            yield from self._mem
+            return
+        codes = self.codes
+        merged = self._merged()
+        for i, t in enumerate(merged):
+            c = unpack_connection(t)
+            c.id = cid = f"C{i + 1}"
+            if c.last_exchange is not None:
+                c.last_exchange.connection = cid
+            if codes is not None:
+                c.diagnosis = CODES[codes[i]]
+            yield c
+
+    def runs(self) -> Iterator[tuple[str, list[int] | None]]:
+        """Each connection's final id and exchange runs, in order, read from disk
+        without rebuilding the records (in memory, the records themselves have them)."""
+        if self._fh is None:
+            raise RuntimeError("connection store: the connections are in memory")
+        merged = self._merged()
+        for i, t in enumerate(merged, 1):
+            yield f"C{i}", t[RUNS]
+
+    @overload
+    def __getitem__(self, k: int) -> ConnectionRecord: ...
+    @overload
+    def __getitem__(self, k: slice) -> list[ConnectionRecord]: ...
+    def __getitem__(self, k: int | slice) -> ConnectionRecord | list[ConnectionRecord]:
+        """One connection or a slice of them (a merge up to there: fine for the first
+        few, slow for many)."""
+        if isinstance(k, slice):
+            if k.step is None and (k.start or 0) >= 0 and (k.stop is None or k.stop >= 0):
+                return list(itertools.islice(self, k.start, k.stop))
+            return list(self)[k]
+        if k < 0:
+            k += self._n
+        if not 0 <= k < self._n:
+            raise IndexError(k)
+        return next(itertools.islice(self, k, None))
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+        remove_file(self.path)
+        self.path = None

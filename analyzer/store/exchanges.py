@@ -1,0 +1,252 @@
+"""The exchanges of a file analysis, kept on disk in the JSON report's order (issue 6).
+
+Exchanges are most of what an analysis holds (a 10M-packet capture makes ~1M of them),
+while the classifier needs only each connection's ``exchange_count`` and
+``last_exchange``. So :func:`analyzer.analyze` hands every finished exchange to an
+:class:`ExchangeStore` (the flow table's ``spool`` callback) and keeps none in the
+connection records.
+
+What is stored
+    Each exchange is encoded at once, exactly as the JSON report encodes it
+    (:func:`analyzer.store.files.encoder` of ``exchange_row``), as one line (JSON
+    escapes every newline inside strings). Its connection id is not final yet:
+    connections are numbered by first packet over all files and partitions after the
+    pass (:func:`analyzer.pipeline.renumber`, or their place in a :class:`ConnectionStore`
+    on disk), so the line starts with the flow table's own
+    id, ``{"connection":"C7",…``, which is swapped for the final one on the way out.
+    (``{"`` occurs in such a line only at its start: inside a JSON string every ``"`` is
+    escaped.) Lines go to an anonymous temporary file in ``TMPDIR``, gone when the store
+    is closed or collected, or the process exits.
+
+Where each connection's exchanges are
+    The lines of one connection arrive in runs: a long connection spills its oldest
+    exchanges while it runs (:data:`analyzer.core.exchanges.KEEP`), the rest come when it
+    is finished, and other connections' lines come in between. The store notes the
+    runs of each *open* connection; when the connection is finished, :meth:`take` hands
+    them over ([start, end, …] offsets) and they become the connection record's
+    ``exchange_runs``. Nothing here grows with the number of connections: the
+    connections carry their runs, in memory or in a :class:`ConnectionStore` on disk.
+
+Reading
+    :meth:`ExchangeStore.seal` is given the final connections in order (id and runs).
+    :meth:`ExchangeStore.write_lines` writes the report's exchanges section: per run one
+    read and one ``replace`` that puts the final id at the head of every line (the bytes
+    ``write_json`` prints for the exchange in memory). :meth:`ExchangeStore.records`
+    decodes them back into :class:`ExchangeRecord` objects (DataFrames, CSV, HAR, …):
+    JSON gives back every float, int and string as it was.
+
+Partitions (``analyze(jobs=N)``, dask) each fill a store of their own; the parent
+:meth:`ExchangeStore.adopt`\\ s their lines and shifts their connections' runs by where
+they landed, so the result is the one of a single process, to the byte.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
+
+from analyzer.core.records import ConnectionRecord, ExchangeRecord, exchange_row
+from analyzer.core.schema import EXCHANGE
+from analyzer.store.files import (
+    BUFFER,
+    append_file,
+    encoder,
+    export_file,
+    remove_file,
+    temp_file,
+)
+
+# Every stored line starts with the exchange's connection id, swapped for the final one
+# on the way out: the first key of its JSON object (schema.EXCHANGE; a test keeps it first).
+LEAD_KEY = EXCHANGE.json[0]
+
+# What a partition sends back (ExchangeStore.export): its lines, as bytes or as the path
+# of its file when the parent can read it there.
+Exported = bytes | str
+Runs = Iterable[tuple[str, list[int] | None]]  # per connection in order: id, its runs
+
+
+class ExchangeStore:
+    """Encoded exchanges in a temporary file; each connection notes where its own are
+    (module docstring)."""
+
+    def __init__(self, directory: str | None = None) -> None:
+        """``directory``: write a named file there (a worker whose parent will adopt it
+        by path) instead of an anonymous one."""
+        self._fh, self.path = temp_file(directory, ".exchanges")
+        dumps = encoder()
+        self._prefix = dumps({LEAD_KEY: ""})[:-2]  # b'{"connection":"'
+        self._encode = _line_encoder(dumps)
+        self._pos = 0  # where the next line goes (no tell() per run)
+        self._to_dict = exchange_row
+        self._write = self._fh.write
+        self._cid: str | None = None  # the connection of the run being written …
+        self._run: list[int] = []  # … its runs so far (the current one not closed yet)
+        self._open: dict[str, list[int]] = {}  # runs of the open connections
+        self._order: Callable[[], Runs] | None = None  # the connections, once final
+
+    # ---- writing (during the pass)
+    def add(self, ex: ExchangeRecord) -> None:
+        """Store one finished exchange (the flow table's ``spool`` callback)."""
+        line = self._encode(self._to_dict(ex))
+        cid = ex.connection
+        if cid != self._cid:  # a new run
+            if self._cid is not None:
+                self._run.append(self._pos)  # the previous run ends here
+            run = self._open.get(cid)
+            if run is None:
+                run = self._open[cid] = []
+            run.append(self._pos)
+            self._run, self._cid = run, cid
+        self._pos += len(line)
+        self._write(line)
+
+    def take(self, cid: str) -> list[int] | None:
+        """The connection (the flow table's id) is finished: its runs, [start, end, …]
+        offsets of its lines (None: it had no exchange)."""
+        run = self._open.pop(cid, None)
+        if run is not None and cid == self._cid:
+            run.append(self._pos)  # the current run is its own: it ends here
+            self._cid = None
+        return run
+
+    def mark(self) -> None:
+        """A new flow table (group of files) starts: its connection ids start again at
+        ``C1``. Every connection of the last one must have been taken."""
+        if self._open:
+            raise RuntimeError(f"exchange store: {len(self._open)} connection(s) not taken")
+        self._cid = None
+
+    def export(self) -> Exported:
+        """This (worker's) store for :meth:`adopt`: its file's path when it has one (the
+        store then no longer deletes it), else its bytes."""
+        data = export_file(self._fh, self.path)
+        self.path = None
+        return data
+
+    def adopt(self, data: Exported) -> int:
+        """Append a partition's exported lines (a file given by path is deleted once
+        copied); returns the offset they start at (add it to its connections' runs)."""
+        self._cid = None
+        base = append_file(self._fh, data)
+        self._pos = self._fh.tell()
+        return base
+
+    # ---- after the pass
+    def seal(self, order: Callable[[], Runs]) -> None:
+        """``order()`` gives the final connections in order, each as (id, its runs): the
+        report lists their exchanges so."""
+        self._cid = None
+        self._fh.flush()
+        self._order = order
+
+    @property
+    def size(self) -> int:
+        """Bytes of stored lines."""
+        self._fh.flush()
+        return os.fstat(self._fh.fileno()).st_size
+
+    def _runs(self) -> Iterator[tuple[str, bytes]]:
+        """(final id, its lines) per run, in the report's order (after :meth:`seal`)."""
+        if self._order is None:
+            raise RuntimeError("exchange store: not sealed")
+        if not self.size:  # (flushes) no exchange: no need to read the connections
+            return
+        fd = self._fh.fileno()
+        pread = os.pread
+        # pread, not a memory map: mapped pages of the file would count in the RSS (+40 MB
+        # at 1M packets) for no measurable gain in time
+        for cid, runs in self._order():
+            if runs:
+                for k in range(0, len(runs), 2):
+                    start = runs[k]
+                    yield cid, pread(fd, runs[k + 1] - start, start)
+
+    def write_lines(self, write: Callable[[bytes], Any]) -> bool:
+        """Write the exchanges as ``write_json`` lists them (a newline and two spaces
+        before the first line, a comma, newline and two spaces before each next one);
+        says whether there was any."""
+        prefix = self._prefix
+        sep = b",\n  "
+        first = True
+        out: list[bytes] = []  # written ~1 MiB at a time
+        size = 0
+        for cid, blob in self._runs():
+            i = blob.index(b",")  # every line of a run has the same head: blob[:i]
+            head = prefix + cid.encode() + b'"'
+            out.append((b"\n  " if first else sep) + head)
+            body = blob[i:-1].replace(b"\n" + blob[:i], sep + head)
+            out.append(body)
+            first = False
+            size += len(body)
+            if size > BUFFER:
+                write(b"".join(out))
+                out.clear()
+                size = 0
+        if out:
+            write(b"".join(out))
+        return not first
+
+    def lines(self) -> Iterator[bytes]:
+        """Each exchange as its encoded JSON object, in the report's order."""
+        prefix = self._prefix
+        for cid, blob in self._runs():
+            i = blob.index(b",")
+            head = prefix + cid.encode() + b'"'
+            for line in blob[:-1].split(b"\n"):
+                yield head + line[i:]
+
+    def records(self) -> Iterator[ExchangeRecord]:
+        """Each exchange as a record, in the report's order."""
+        loads = _loads()
+        for cid, blob in self._runs():
+            for d in loads(b"[" + blob[:-1].replace(b"\n", b",") + b"]"):
+                d[LEAD_KEY] = cid
+                yield ExchangeRecord(**d)
+
+    def attach(self, connections: Sequence[ConnectionRecord]) -> None:
+        """Put the exchanges back into their connections' ``exchanges`` lists (a small
+        analysis keeps them in memory, as before); each list's last item is the
+        connection's ``last_exchange`` itself."""
+        loads = _loads()
+        fd = self._fh.fileno()
+        self._fh.flush()
+        for c in connections:
+            runs = c.exchange_runs
+            if not runs:
+                continue
+            c.exchanges = []
+            for k in range(0, len(runs), 2):
+                blob = os.pread(fd, runs[k + 1] - runs[k], runs[k])
+                for d in loads(b"[" + blob[:-1].replace(b"\n", b",") + b"]"):
+                    d[LEAD_KEY] = c.id
+                    c.exchanges.append(ExchangeRecord(**d))
+            if c.last_exchange is not None:
+                c.exchanges[-1] = c.last_exchange
+
+    def close(self) -> None:
+        self._fh.close()
+        remove_file(self.path)
+        self.path = None
+
+
+def _line_encoder(dumps: Callable[..., bytes]) -> Callable[[Any], bytes]:
+    """``encode(d)``: ``d`` encoded as the report encodes it, and a newline."""
+    if getattr(dumps, "__module__", "") == "orjson":
+        import functools
+
+        import orjson
+
+        return functools.partial(dumps, option=orjson.OPT_APPEND_NEWLINE)
+    return lambda d: dumps(d) + b"\n"
+
+
+def _loads() -> Callable[[bytes], Any]:
+    try:
+        import orjson
+    except ImportError:  # pragma: no cover - orjson is a dependency
+        import json
+
+        return json.loads
+    return orjson.loads  # type: ignore[no-any-return]
