@@ -56,7 +56,7 @@ def load(path: str, *, show_secrets: bool = False) -> dict[str, Any]:
                 "`keepalive analyze CAPTURE --format json -o FILE`"
             )
         return doc
-    from analyzer.api import analyze
+    from analyzer.pipeline import analyze
 
     return analyze(path, show_secrets=show_secrets).to_dict()
 

@@ -19,10 +19,10 @@ import pytest
 
 import analyzer
 from analyzer.core.records import ConnectionRecord, connection_values
-from analyzer.store import ConnectionStore, ExchangeStore
 from analyzer.parallel import run_part, unwire
 from analyzer.passes import PartitionSpec, breaks_of, run_partition
 from analyzer.pipeline import renumber
+from analyzer.store import ConnectionStore, ExchangeStore
 from tests.conftest import CAPTURES, ROOT, needs_editcap, split_capture
 
 KEEPALIVE = [sys.executable, "-m", "analyzer"]

@@ -26,10 +26,10 @@ def test_analyze_bytes_is_analyze_of_the_file() -> None:
 
 def test_public_names() -> None:
     assert analyzer.analyze is analyze and analyzer.analyze_bytes is analyze_bytes
-    # the old module still answers for code that imports it
-    from analyzer import api
+    from analyzer.analysis import Analysis
+    from analyzer.sniffing import sniff
 
-    assert api.analyze is analyze and api.Analysis is analyzer.Analysis
+    assert analyzer.Analysis is Analysis and analyzer.sniff is sniff
 
 
 def test_paths_may_be_a_string_or_paths() -> None:

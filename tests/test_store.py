@@ -396,9 +396,9 @@ def test_workers_hand_over_connections_on_disk(
     to where the worker's exchanges landed. The same answer, no file left behind."""
     import pickle
 
-    from analyzer.store import ConnectionStore
     from analyzer.parallel import run_part, unwire
     from analyzer.passes import PartitionSpec, breaks_of, file_order
+    from analyzer.store import ConnectionStore
 
     paths = [str(CAPTURES / "go-leak.pcap"), str(CAPTURES / "go-drain.pcap")]
     mem = _in_memory(paths)

@@ -18,7 +18,7 @@ from analyzer.errors import AnalyzerError
 from analyzer.output import WriteOptions, get_format
 
 if TYPE_CHECKING:
-    from analyzer.api import Analysis
+    from analyzer.analysis import Analysis
 
 
 def analyze_files(
@@ -28,8 +28,8 @@ def analyze_files(
 ) -> Analysis:
     """analyze() with warnings on stderr and, for long files on a terminal, a progress bar
     (one process only: partitions elsewhere report nothing on the way)."""
-    from analyzer.api import analyze
     from analyzer.output import progress
+    from analyzer.pipeline import analyze
 
     paths = [str(p) for p in captures]
     # The analysis makes no reference cycles, and this process ends after the output: a

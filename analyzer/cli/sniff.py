@@ -55,8 +55,8 @@ def sniff(
 
     Example: sudo .venv/bin/keepalive sniff --port 8080 --duration 30 --write run.pcap
     """
-    from analyzer.api import capture_filter
-    from analyzer.api import sniff as run
+    from analyzer.sniffing import capture_filter
+    from analyzer.sniffing import sniff as run
 
     def started(name: str) -> None:
         print(f"keepalive: sniffing on {name} (filter: {capture_filter(port or (), bpf)})",

@@ -25,7 +25,7 @@ from analyzer.errors import AnalyzerError
 from analyzer.output.jsonout import capture_dict, connection_dict, exchange_dict, server_dict
 
 if TYPE_CHECKING:
-    from analyzer.api import Analysis
+    from analyzer.analysis import Analysis
     from analyzer.output import WriteOptions
 
 TABLES = ("connections", "exchanges", "servers")

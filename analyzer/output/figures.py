@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from analyzer.errors import AnalyzerError
 
 if TYPE_CHECKING:
-    from analyzer.api import Analysis
+    from analyzer.analysis import Analysis
 
 FORMATS = {".png": "png", ".svg": "svg"}
 

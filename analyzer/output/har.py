@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from typing import IO, TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from analyzer.api import Analysis
+    from analyzer.analysis import Analysis
     from analyzer.core.records import ConnectionRecord, ExchangeRecord
     from analyzer.output import WriteOptions
 

@@ -1,6 +1,6 @@
 """Pictures of connection reuse: matplotlib figures from an Analysis or its DataFrames.
 
-Every function takes an :class:`~analyzer.api.Analysis` (or its ``connections`` DataFrame,
+Every function takes an :class:`~analyzer.analysis.Analysis` (or its ``connections`` DataFrame,
 plus ``exchanges`` where markers need them) and returns a :class:`matplotlib.figure.Figure`
 drawn on the Agg canvas: no pyplot state, no window, never ``show()``. Save it with
 ``fig.savefig("x.png")`` (or ``.svg``), or let a notebook display it. Pass ``ax=`` to draw

@@ -21,7 +21,7 @@ from analyzer import ports
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from analyzer.api import Analysis
+    from analyzer.analysis import Analysis
 
 CSS = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;

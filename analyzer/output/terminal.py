@@ -25,7 +25,7 @@ from rich.table import Table
 from rich.text import Text
 
 if TYPE_CHECKING:
-    from analyzer.api import Analysis
+    from analyzer.analysis import Analysis
     from analyzer.core.records import ConnectionRecord
     from analyzer.output import WriteOptions
 
