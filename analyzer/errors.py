@@ -7,6 +7,8 @@ is one line that names the file and the problem, so the CLI can print it as it i
 
 from __future__ import annotations
 
+from analyzer.core.linktypes import NAMES
+
 
 class AnalyzerError(Exception):
     """Base of every error this package raises on purpose."""
@@ -42,9 +44,4 @@ class UnsupportedLinkType(CaptureError):
         return (UnsupportedLinkType, (self.path, self.linktype), self.__dict__)
 
 
-LINKTYPE_NAMES = {
-    0: "NULL", 1: "ETHERNET", 6: "IEEE802_5", 9: "PPP", 12: "RAW", 14: "RAW",
-    101: "RAW", 105: "IEEE802_11", 108: "LOOP", 113: "LINUX_SLL",
-    127: "IEEE802_11_RADIOTAP", 147: "USER0", 195: "IEEE802_15_4", 228: "IPV4",
-    229: "IPV6", 239: "NFLOG", 276: "LINUX_SLL2",
-}
+LINKTYPE_NAMES = NAMES  # (the link-type table's names: analyzer.core.linktypes)

@@ -27,6 +27,7 @@ from typing import IO, TYPE_CHECKING
 from analyzer.capture import open_backend
 from analyzer.capture.canonical import BackendCapture
 from analyzer.capture.files import CaptureFile, Record, first_timestamp, open_capture
+from analyzer.capture.pcapwalk import walk_pcap
 from analyzer.core.flows import FlowTable
 from analyzer.core.records import CaptureRecord, ConnectionRecord
 from analyzer.errors import AnalyzerError
@@ -117,7 +118,7 @@ def file_order(paths: list[str], backend: str) -> list[int]:
 
 
 Part = list[CaptureRecord]  # what a partition gives: per file, its counters
-_RUNS = ("pcap", "pcap.gz")  # formats whose records FlowTable.feed_pcap walks itself
+_RUNS = ("pcap", "pcap.gz")  # formats whose records pcapwalk.walk_pcap walks in place
 
 
 def _chunks(
@@ -125,13 +126,14 @@ def _chunks(
 ) -> Iterator[tuple[float | None, Callable[[FlowTable], int]]]:
     """A capture chunk by chunk: the time of the chunk's first packet, and how to feed
     the chunk to a table (returns its packets). Classic pcap comes as runs of records
-    the table walks itself (no tuple per packet); the rest as record lists."""
+    walked in place (:func:`~analyzer.capture.pcapwalk.walk_pcap`: no tuple per packet);
+    the rest as record lists."""
     if isinstance(cf, CaptureFile) and cf.format in _RUNS:
         little, scale, lt = cf.little_endian, cf.ts_scale, cf.linktype
         for buf, start, end, _n in cf.runs():
 
             def run(t: FlowTable, b: bytes = buf, s: int = start, e: int = end) -> int:
-                return t.feed_pcap(b, s, e, little, scale, lt)
+                return walk_pcap(t, b, s, e, little, scale, lt)
 
             yield cf.record_ts(buf, start), run
         return

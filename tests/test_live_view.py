@@ -32,7 +32,8 @@ def test_rows_per_server_and_recent_connections() -> None:
 
 
 def test_verdict_so_far() -> None:
+    # (persistent, per-request) connections so far, as labels.label names them
     assert verdict_so_far(0, 0)[0] == "—"
-    assert verdict_so_far(1, 10)[0] == "reused"
-    assert verdict_so_far(10, 10)[0] == "not reused"
-    assert verdict_so_far(7, 10)[0] == "partly reused"
+    assert verdict_so_far(3, 0)[0] == "reused"
+    assert verdict_so_far(0, 10)[0] == "not reused"
+    assert verdict_so_far(7, 3)[0] == "partly reused"

@@ -49,7 +49,7 @@ def _source() -> ModuleType:
     return module
 
 
-def test_schema_imports_only_the_standard_library() -> None:
+def test_schema_imports_only_the_standard_library_and_core() -> None:
     for name in ("schema.py", "_schema_gen.py"):
         tree = ast.parse((ROOT / "analyzer" / "core" / name).read_text())
         for node in ast.walk(tree):
@@ -61,8 +61,8 @@ def test_schema_imports_only_the_standard_library() -> None:
                 continue
             for m in modules:
                 top = m.split(".")[0]
-                if name == "_schema_gen.py" and m == "analyzer.core.schema":
-                    continue
+                if m in ("analyzer.core.schema", "analyzer.core"):
+                    continue  # (the generator reads the schema; the schema, the labels)
                 assert top in sys.stdlib_module_names or top == "__future__", f"{name}: {m}"
 
 

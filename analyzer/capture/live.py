@@ -24,6 +24,7 @@ from collections.abc import Callable
 from typing import Any
 
 from analyzer.capture.pcapwriter import PcapWriter
+from analyzer.core.linktypes import LINKTYPE_ETHERNET, LINKTYPE_RAW
 from analyzer.errors import AnalyzerError
 
 SOL_PACKET = 263
@@ -35,7 +36,12 @@ DRAIN = 512  # frames taken per wake-up, at most
 RCVBUF = 32 * 1024 * 1024
 
 # ARPHRD_* (the interface's hardware type) → pcap link type of the frames it gives
-_HATYPE_LINKTYPE = {1: 1, 772: 1, 65534: 101, 776: 101, 778: 101}
+# ARPHRD (the interface's hardware type) → link type: Ethernet, loopback (Ethernet framed
+# on Linux), and the raw-IP tunnels (ARPHRD_NONE, SIT, IPGRE)
+_HATYPE_LINKTYPE = {
+    1: LINKTYPE_ETHERNET, 772: LINKTYPE_ETHERNET, 65534: LINKTYPE_RAW, 776: LINKTYPE_RAW,
+    778: LINKTYPE_RAW,
+}
 _TS = struct.Struct("qq").unpack_from
 
 

@@ -1,9 +1,10 @@
 """Link layer → IPv4/IPv6 → TCP fields, for one captured frame.
 
-:func:`decode` is called once per packet from the flow loop, so it is written flat: one
-``unpack_from`` per header, ints and slices, no objects. It returns either a tuple of TCP
-fields or a short string naming why the frame was skipped; skipped frames are counted per
-reason in ``captures[].skipped`` and are never an error.
+This is the one decoder: the flow table calls it once per packet — :func:`locate` first,
+:func:`decode` for every frame that fast path does not take — so it is written flat: byte
+reads or one ``unpack_from`` per header, ints and slices, no objects. :func:`decode`
+returns either a tuple of TCP fields or a short string naming why the frame was skipped;
+skipped frames are counted per reason in ``captures[].skipped`` and are never an error.
 
 The flow key is the raw bytes of source address, destination address, source port and
 destination port (sliced straight from the frame): 12 bytes for IPv4, 36 for IPv6. It is
@@ -125,6 +126,8 @@ def locate(buf: bytes, off: int, caplen: int, linktype: int) -> Located:
         key = off + 26
         p = off + 38  # the TCP sequence number
     elif etype == 0x86DD and caplen >= 74 and buf[off + 20] == 6:
+        # (The version nibble is not checked here, which decode() does: a frame typed
+        # IPv6 with another version is taken here, as the fast path always has.)
         plen = buf[off + 18] << 8 | buf[off + 19]
         doff = buf[off + 66]
         payload = off + 54 + ((doff >> 4) << 2)

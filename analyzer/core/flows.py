@@ -20,11 +20,12 @@ handshake (the capture started mid-way) the first payload decides
 client, the side that sends a status line is the server — and failing that the lower port
 is the server. ``handshake_seen`` says which.
 
-Readers: at a connection's first payload its two streams go to an
-:class:`~analyzer.core.protocols.Opening`, which chooses the protocol from the first bytes
-and then asks :meth:`FlowTable._readers` for that protocol's readers (the HTTP/1
-:class:`~analyzer.core.exchanges.Conversation`, or none). A swap of roles starts the
-readers, and the choice, afresh.
+Readers: a connection's first payload chooses its protocol
+(:func:`analyzer.core.protocols.identify`) and :meth:`FlowTable._readers` gives its streams
+that protocol's readers (the HTTP/1 :class:`~analyzer.core.exchanges.Conversation`, or
+none). When the first segment does not decide (a few bytes of a longer signature, or a
+segment out of order), an :class:`~analyzer.core.protocols.Opening` holds the bytes until
+they do. A swap of roles starts the readers, and the choice, afresh.
 
 Port reuse: a SYN whose initial sequence number differs from the connection's starts a
 new connection on the same 4-tuple; a retransmitted SYN (same ISN) does not.
@@ -38,10 +39,9 @@ default is 5 minutes); the rest are finished at the end of the capture.
 
 from __future__ import annotations
 
-import importlib
 from collections import deque
 from collections.abc import Callable
-from sys import intern, modules
+from sys import intern
 from typing import Final, NamedTuple
 
 from analyzer.core import labels
@@ -71,7 +71,6 @@ IDLE_TIMEOUT: Final = 300.0
 CLOSE_LINGER: Final = 10.0
 SWEEP_EVERY: Final = 5.0
 ROLE_HEAD: Final = 64  # bytes of a payload looked at to settle the roles
-_PCAPWALK: Final = "analyzer.capture.pcapwalk"  # (FlowTable.feed_pcap, deprecated)
 
 
 class ServerSoFar(NamedTuple):
@@ -180,16 +179,6 @@ class FlowTable:
             self.frame(buf, ts, lt, off, caplen, i)
             i += 1
         self.end_batch(ts, i)
-
-    def feed_pcap(
-        self, buf: bytes, start: int, end: int, little: bool, scale: float, lt: int
-    ) -> int:
-        """Deprecated: :func:`analyzer.capture.pcapwalk.walk_pcap(table, …)
-        <analyzer.capture.pcapwalk.walk_pcap>` walks classic pcap records now (the pcap
-        format is the capture package's). Kept for callers not yet moved; the module is
-        found by name, since the core imports nothing outside it."""
-        module = modules.get(_PCAPWALK) or importlib.import_module(_PCAPWALK)
-        return int(module.walk_pcap(self, buf, start, end, little, scale, lt))
 
     def end_batch(self, ts: float, n: int) -> None:
         """``n`` frames were fed, the last at ``ts``: the clock moves on, and what is over

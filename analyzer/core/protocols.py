@@ -10,8 +10,8 @@ matches once every entry before it has said no; while an entry before it still s
 maybe, the answer is :data:`MORE` (wait for more bytes); when every entry says no, it is
 :data:`UNKNOWN`. The answer never changes once given: a matcher that said match or no
 says the same of any longer prefix, so the choice does not depend on how the bytes were
-segmented (tests/test_protocols.py splits every signature at every byte). Past
-:data:`SNIFF_MAX` bytes nothing waits any longer: :data:`UNKNOWN`.
+segmented (tests/test_protocols.py splits every signature at every byte). At
+:data:`SNIFF_MAX` bytes nothing waits any longer: maybe counts as no.
 
 =============  ===========  ==========================================================
 protocol       direction    first bytes
@@ -32,14 +32,16 @@ before protocols were chosen. ``h2c`` and ``tls`` get no reader yet (the HTTP/2 
 readers are the next step), so those connections carry no exchange and are labelled
 ``not-http``; an h2c preface is not read as an HTTP/1 ``PRI *`` request.
 
-:class:`Opening` puts this to work on a connection: it is the sink of both directions'
-streams (:class:`analyzer.core.streams.Stream`) from the first payload on, holds what
-arrives while the answer is :data:`MORE` (a few bytes: the longest wait is the h2c
-preface or a request line cut before its version), and on the first answer asks its owner
-for the chosen protocol's readers, hands them what it held, in the order it arrived, and
-steps aside: the streams then feed the readers directly. Whichever direction gives an
-answer first chooses for the connection; a hole or the end of a stream while waiting
-chooses :data:`UNKNOWN` (a cut prefix is no signature).
+On a connection (:mod:`analyzer.core.flows`) the first payload segment usually decides
+at once. When it does not — the answer is :data:`MORE`, or the segment came out of order —
+an :class:`Opening` becomes the sink of both directions' streams
+(:class:`analyzer.core.streams.Stream`): it holds what arrives, in order, while the answer
+is :data:`MORE` (under 24 bytes for the h2c preface, 3 for TLS; a request line cut before
+its version, up to :data:`SNIFF_MAX`), and on the first answer asks its owner for the
+chosen protocol's readers, hands them what it held, in the order it arrived, and steps
+aside: the streams then feed the readers directly. Whichever direction gives an answer
+first chooses for the connection; a hole or the end of a stream while waiting chooses
+:data:`UNKNOWN` (a cut prefix is no signature).
 
 :func:`sender` is the other question first bytes answer, for a connection seen without
 its handshake: whether a payload starts like a request line (its sender is the client) or

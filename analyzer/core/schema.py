@@ -39,6 +39,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Final
 
+from analyzer.core import labels
+
 SCHEMA: Final = "keepalive-analyzer/1"  # the JSON document's "schema"
 
 CONTRACT: Final = "contract"
@@ -57,8 +59,8 @@ class _Required:
 REQUIRED: Final = _Required()
 
 # The categories of the categorical DataFrame columns, in their order.
-CLOSED_BY: Final = ("client", "server", "client-rst", "server-rst", "open")
-LABELS: Final = ("persistent", "per-request", "unused", "not-http")
+CLOSED_BY: Final = labels.CLOSED_BY
+LABELS: Final = labels.LABELS
 VERDICTS: Final = ("reused", "partly-reused", "not-reused", "nothing-to-reuse", "no-http")
 
 
