@@ -19,7 +19,6 @@ from analyzer.core.records import (
 if TYPE_CHECKING:
     import pandas as pd
 
-    from analyzer.output.spool import ExchangeSpool
     from analyzer.store import ExchangeStore
 
 SCHEMA = "keepalive-analyzer/1"
@@ -46,7 +45,7 @@ class Analysis:
         captures: list[CaptureRecord],
         connections: Sequence[ConnectionRecord],
         servers: list[ServerRecord],
-        spool: ExchangeSpool | ExchangeStore | None = None,
+        spool: ExchangeStore | None = None,
     ) -> None:
         self.capture_records = captures
         self.connection_records = connections

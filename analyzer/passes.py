@@ -287,26 +287,26 @@ def missing_warning(missing: int) -> str:
 
 def capture_record(
     table: FlowTable,
-    conns: list[ConnectionRecord],
     path: str,
     fmt: str,
     packets: int,
-    truncated: bool,
     warnings: list[str],
+    missing: int,
+    anomalies: dict[str, int],
 ) -> CaptureRecord:
+    """A live capture's record (a file's are built by :func:`run_partition`): its
+    counters, and the missing bytes and anomalies of its connections, summed."""
     cap = CaptureRecord(
         path=path,
         format=fmt,
         packets=packets,
         tcp_packets=table.tcp_packets,
         skipped=dict(sorted(table.skipped.items())),
-        truncated=truncated,
+        truncated=False,
         warnings=warnings,
+        anomalies=dict(sorted(anomalies.items())),
+        missing_bytes=missing,
     )
-    for c in conns:
-        cap.missing_bytes += c.missing_bytes
-        for k, v in c.anomalies.items():
-            cap.anomalies[k] = cap.anomalies.get(k, 0) + v
-    if cap.missing_bytes:
-        cap.warnings.append(missing_warning(cap.missing_bytes))
+    if missing:
+        cap.warnings.append(missing_warning(missing))
     return cap

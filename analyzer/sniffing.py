@@ -8,8 +8,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from analyzer.analysis import Analysis
-from analyzer.core.classify import diagnose
 from analyzer.core.flows import IDLE_TIMEOUT, FlowTable
+from analyzer.core.records import ConnectionRecord
 from analyzer.passes import capture_record
 
 
@@ -52,23 +52,40 @@ def sniff(
     import threading
 
     from analyzer.capture import live
-    from analyzer.output.spool import ExchangeSpool
+    from analyzer.pipeline import finish
+    from analyzer.store import ConnectionStore, ExchangeStore
 
     cap = live.LiveCapture(iface, capture_filter(ports, bpf))
-    spool = None
+    store: ExchangeStore | None = None
+    conns: ConnectionStore | None = None
     try:
         # The packet socket is the only thing opened with privileges: under sudo, become
         # the invoking user now, so every file below is theirs (and only where they may).
         if drop_privileges:
             live.drop_privileges()
-        spool = ExchangeSpool()  # a live capture may run for hours: exchanges go to disk
+        # A live capture may run for hours: exchanges go to disk as they complete, and
+        # connections past the store's limit too — the same stores as a file analysis.
+        store, conns = ExchangeStore(), ConnectionStore()
         if write is not None:
             cap.write_to(write)
         if on_ready is not None:
             on_ready()
         name = f"live:{cap.iface}"
+        missing = 0
+        anomalies: dict[str, int] = {}
+
+        def finished(c: ConnectionRecord) -> None:
+            nonlocal missing
+            assert store is not None and conns is not None
+            c.exchange_runs = store.take(c.id)
+            missing += c.missing_bytes
+            for k, v in c.anomalies.items():
+                anomalies[k] = anomalies.get(k, 0) + v
+            conns.add(c)
+
         table = FlowTable(
-            name, idle_timeout=idle_timeout, spool=spool.add, show_secrets=show_secrets
+            name, idle_timeout=idle_timeout, spool=store.add, show_secrets=show_secrets,
+            on_record=finished,
         )
         lock = threading.Lock()
 
@@ -87,34 +104,42 @@ def sniff(
         )
         received, dropped = cap.close()
         with lock:
-            conns = table.finish()
+            table.finish()
         warnings = []
         if dropped:
             warnings.append(
                 f"the kernel dropped {dropped} of {received + dropped} packets: the result "
                 "is incomplete (raise the load limit or narrow the filter with --port)"
             )
-        record = capture_record(table, conns, name, "live", cap.frames, False, warnings)
+        record = capture_record(
+            table, name, "live", cap.frames, warnings, missing, anomalies
+        )
         record.dropped = dropped
-        servers = diagnose(conns)
+        result = finish([record], conns, store)
         if dropped:
-            for srv in servers:
-                srv.evidence += (
-                    f" (caution: the kernel dropped {dropped} packets during the capture; "
-                    "the verdict rests on what was seen)"
-                )
-                if srv.verdict != "no-http":  # drops can change any diagnosis: a lead
-                    srv.uncertain = True
-                    srv.hint = (
-                        f"uncertain: the kernel dropped {dropped} packets during the "
-                        "capture, which could change this diagnosis — capture again with "
-                        "a narrower filter (--port) or a lower load to confirm. If "
-                        "confirmed: " + srv.hint
-                    )
-        return Analysis([record], conns, servers, spool)
+            _dropped(result, dropped)
+        return result
     except BaseException:
-        if spool is not None:
-            spool.close()
+        if store is not None:
+            store.close()
+        if conns is not None:
+            conns.close()
         raise
     finally:
         cap.close()
+
+
+def _dropped(result: Analysis, dropped: int) -> None:
+    """Packets the kernel dropped can change any diagnosis: each says so."""
+    for srv in result.server_records:
+        srv.evidence += (
+            f" (caution: the kernel dropped {dropped} packets during the capture; "
+            "the verdict rests on what was seen)"
+        )
+        if srv.verdict != "no-http":
+            srv.uncertain = True
+            srv.hint = (
+                f"uncertain: the kernel dropped {dropped} packets during the capture, which "
+                "could change this diagnosis — capture again with a narrower filter "
+                "(--port) or a lower load to confirm. If confirmed: " + srv.hint
+            )

@@ -84,6 +84,9 @@ class ServerSoFar(NamedTuple):
     per_request: int
 
 
+RECENT: Final = 64  # finished connections a live view can show
+
+
 class Flow:
     """The live state of one connection. Direction 0 is client→server."""
 
@@ -156,6 +159,8 @@ class FlowTable:
         self.table: dict[bytes, tuple[Flow, int]] = {}
         self.open: dict[int, Flow] = {}
         self.records: list[ConnectionRecord] = []
+        # the latest finished connections, for a live view (records may go to on_record)
+        self.latest: deque[tuple[str, str, str, int, str, str]] = deque(maxlen=RECENT)
         # TCP packets of this partition, counted at the end of each batch: the frames fed
         # less those skipped (per reason in ``skipped``) or of another partition
         self.tcp_packets = 0
@@ -422,10 +427,7 @@ class FlowTable:
         """The ``n`` latest connections, open or finished, for a live view: (id, client,
         server, requests, label so far, closed_by so far)."""
         flows = sorted(self.open.values(), key=lambda f: f.num)[-n:]
-        out = [
-            (c.id, c.client, c.server, c.requests, c.label, c.closed_by)
-            for c in self.records[-n:]
-        ]
+        out = list(self.latest)[-n:]
         for f in flows:
             conv = f.conv
             out.append((
@@ -469,6 +471,9 @@ class FlowTable:
             rec.exchanges = SPOOLED
         if held_until:
             rec.held_until = held_until
+        self.latest.append(
+            (rec.id, rec.client, rec.server, rec.requests, rec.label, rec.closed_by)
+        )
         if self.on_record is not None:
             self.on_record(rec)
         else:
