@@ -7,7 +7,7 @@ is one line that names the file and the problem, so the CLI can print it as it i
 
 from __future__ import annotations
 
-from analyzer.core.linktypes import NAMES
+from analyzer.core import linktypes
 
 
 class AnalyzerError(Exception):
@@ -32,7 +32,7 @@ class UnsupportedLinkType(CaptureError):
     """The capture's link type is not one the decoder knows."""
 
     def __init__(self, path: str, linktype: int) -> None:
-        name = LINKTYPE_NAMES.get(linktype, "unknown")
+        name = linktypes.name(linktype)
         super().__init__(
             path,
             f"unsupported link type {linktype} ({name}); supported: Ethernet, BSD loopback, "
@@ -43,5 +43,3 @@ class UnsupportedLinkType(CaptureError):
     def __reduce__(self) -> tuple[object, ...]:
         return (UnsupportedLinkType, (self.path, self.linktype), self.__dict__)
 
-
-LINKTYPE_NAMES = NAMES  # (the link-type table's names: analyzer.core.linktypes)

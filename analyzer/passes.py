@@ -47,6 +47,9 @@ class PartitionSpec:
     show_secrets: bool
     backend: str  # native, scapy or pyshark
     breaks: list[int]  # files that start a group of their own (breaks_of)
+    # a file of the same series that starts this long after the files before it ended
+    # is another run too (v1.pcap, v2.pcap); inf: never (--merge)
+    stitch_gap: float = 60.0
 
 
 def say_groups(captures: list[CaptureRecord], order: list[int], breaks: list[int]) -> None:
@@ -69,7 +72,8 @@ def say_groups(captures: list[CaptureRecord], order: list[int], breaks: list[int
         else:
             cap.warnings.append(
                 f"analysed apart from {before}: it overlaps it in time (the same traffic "
-                "seen twice?)"
+                "seen twice?) or starts more than a minute after it ended (another run; "
+                "--merge to analyse the files as one capture)"
             )
 
 
@@ -212,10 +216,13 @@ def run_partition(
             overlaps = first_ts is not None and table is not None and table.fed and (
                 first_ts < table.now
             )
-            if table is None or overlaps or i in breaks:
+            later = first_ts is not None and table is not None and table.fed and (
+                first_ts - table.now > spec.stitch_gap
+            )
+            if table is None or overlaps or later or i in breaks:
                 # Not a continuation (its first packet is earlier than the last one read,
-                # or it is another experiment: _breaks): a separate group, with a table of
-                # its own.
+                # or much later, or it is another experiment by name: breaks_of): a
+                # separate group, with a table of its own.
                 group += 1
                 if table is not None:
                     base = close_group(table)

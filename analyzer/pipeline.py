@@ -98,7 +98,8 @@ def analyze(
     try:
         order = file_order(paths, backend)
         breaks = breaks_of(paths, order, merge)
-        spec = PartitionSpec(paths, paths, order, idle_timeout, show_secrets, backend, breaks)
+        spec = PartitionSpec(paths, paths, order, idle_timeout, show_secrets, backend, breaks,
+                             float("inf") if merge else 60.0)
         if dask is not None:
             from analyzer.distributed import run_dask
 

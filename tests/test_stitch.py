@@ -276,3 +276,37 @@ def test_a_rotated_series_is_stitched_and_separate_splits_it(tmp_path: Path) -> 
     apart = analyzer.analyze(files, merge=False)
     assert [c.group for c in apart.capture_records] == [0, 1, 2]
     assert len(apart.connection_records) > 1  # the connection is cut at each file
+
+
+def _shifted(src: Path, dst: Path, seconds: int) -> Path:
+    """A classic pcap with every record ``seconds`` later (the same run, repeated)."""
+    import struct
+
+    data = bytearray(src.read_bytes())
+    little = data[:4] == b"\xd4\xc3\xb2\xa1"
+    fmt = "<I" if little else ">I"
+    p = 24
+    while p + 16 <= len(data):
+        (ts,) = struct.unpack_from(fmt, data, p)
+        struct.pack_into(fmt, data, p, ts + seconds)
+        (caplen,) = struct.unpack_from(fmt, data, p + 8)
+        p += 16 + caplen
+    dst.write_bytes(bytes(data))
+    return dst
+
+
+def test_the_same_server_in_two_runs_gets_two_verdicts(tmp_path: Path) -> None:
+    """run1.pcap and run2.pcap name one series, but the second starts two minutes after
+    the first ended: two runs of an experiment, each with its verdict for the same
+    server (records per group, not per endpoint); --merge makes them one."""
+    one = _shifted(CAPTURES / "go-leak.pcap", tmp_path / "run1.pcap", 0)
+    leak_later = _shifted(CAPTURES / "go-leak.pcap", tmp_path / "run2.pcap", 120)
+    a = analyzer.analyze([str(one), str(leak_later)])
+    assert [c.group for c in a.capture_records] == [0, 1]
+    verdicts = [(s.server, s.capture, s.verdict) for s in a.server_records]
+    assert verdicts == [("127.0.0.1:18102", str(one), "not-reused"),
+                        ("127.0.0.1:18102", str(leak_later), "not-reused")]
+    assert "a minute after it ended" in a.capture_records[1].warnings[0]
+    merged = analyzer.analyze([str(one), str(leak_later)], merge=True)
+    (s,) = merged.server_records
+    assert s.requests == 20 and s.capture is None

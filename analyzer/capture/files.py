@@ -462,7 +462,7 @@ def first_timestamp(path: str) -> float | None:
     """The timestamp of a capture's first packet, or None when it holds none (or is cut
     or damaged before one): reads only the headers in front of it, a few hundred bytes,
     with the reader's own arithmetic. Several files of one capture are put in order by it
-    (:func:`analyzer.api.analyze`). Raises :class:`CaptureError` like :func:`open_capture`
+    (:func:`analyzer.pipeline.analyze`). Raises :class:`CaptureError` like :func:`open_capture`
     for a file that is no capture at all."""
     CaptureFile(path).close()  # the same one-line errors as reading it
     fh = open_file(path)

@@ -6,7 +6,7 @@ Every connection already has its *label* (from its exchange count, see :mod:`flo
 Here each connection that carried HTTP gets a *connection diagnosis*: the reason the wire
 gives for how it ended, checked in the order of :data:`CONNECTION_RULES` (first match
 wins). Then the connections of each server endpoint (all clients together) are summed up
-into one verdict and ONE primary diagnosis, picked by :func:`summarise_server`:
+into one verdict and ONE primary diagnosis, picked by :func:`_summary`:
 
 * a connection diagnosis *costs* when the client had to open another connection because
   of it — the connection carried one request, or the same client connected again after
@@ -17,7 +17,10 @@ into one verdict and ONE primary diagnosis, picked by :func:`summarise_server`:
 * ``leak`` needs idle one-request connections to pile up: LEAK_MIN of them open and
   idle at once when the same client opens yet another;
 * the most frequent costly diagnosis wins, ties broken by :data:`PRECEDENCE`; with none,
-  the server is ``reused``.
+  the server is ``reused`` — or, when no connection carried a second request,
+  ``nothing-to-reuse``; reconnects that cost under MINOR_SHARE of the requests in extra
+  handshakes keep ``reused`` (a leak never does); holes in the capture where they could
+  change the answer make it ``uncertain``.
 
 The codes are DESIGN.md's and never change; each comes with evidence (the numbers and
 connection ids it rests on) and a one-line fix hint.
@@ -63,6 +66,25 @@ PRECEDENCE = (
 
 # The hint for each code when the software on the wire is unknown (hints.LIKELY).
 HINTS = hints.LIKELY
+CLOSES_ON_UNREAD: Final = hints.CLOSES_ON_UNREAD
+
+
+# hints is not compiled: its answers per User-Agent are kept here, so a connection costs a
+# compiled dict lookup rather than interpreted calls (the values are hints' own).
+_CLIENTS: dict[str, hints.Software | None] = {}
+_CACHE_MAX: Final = 4096
+
+
+def _client(agent: str | None) -> hints.Software | None:
+    """:func:`hints.identify_client`, remembered per User-Agent."""
+    if not agent:
+        return None
+    if agent in _CLIENTS:
+        return _CLIENTS[agent]
+    sw = hints.identify_client(agent)
+    if len(_CLIENTS) < _CACHE_MAX:
+        _CLIENTS[agent] = sw
+    return sw
 
 
 def _last(c: ConnectionRecord):  # type: ignore[no-untyped-def]
@@ -106,8 +128,11 @@ def _rule_unread_body(c: ConnectionRecord) -> bool:
         # Go's Transport closes the moment the body is closed early (0.05-0.3 ms after
         # the response in captures/go-unread-small.pcap); a FIN later than this is the
         # program exiting or its idle pool, which says nothing of the body.
-        return gap < UNREAD_FIN_MAX and hints.closes_on_unread(c.user_agent)
-    sw = hints.identify_client(c.user_agent)
+        if gap >= UNREAD_FIN_MAX:
+            return False
+        client = _client(c.user_agent)  # hints.closes_on_unread, through the cache
+        return client is not None and client.key in CLOSES_ON_UNREAD
+    sw = _client(c.user_agent)
     return sw is not None and sw.key not in READS_ALL
 
 
@@ -209,7 +234,9 @@ CODES: tuple[str | None, ...] = (None, "reused", "leak", "request-limit", *(
 _CODE: dict[str | None, int] = {code: i for i, code in enumerate(CODES)}
 _RL: Final = _CODE["request-limit"]
 _LEAK: Final = _CODE["leak"]
-_MEDIAN_CODES = ("idle-timeout", "server-close", "client-idle-timeout", "client-close")
+_MEDIAN_CODES = (
+    "idle-timeout", "server-close", "client-idle-timeout", "client-close", "unread-body",
+)
 _LIMITED = "~limited"  # the bucket of server-connection-close that request-limit may take
 
 
@@ -418,7 +445,7 @@ def _first_pass(s: _Server, c: ConnectionRecord, i: int, seq: int, idle: bytearr
     if c.label in HTTP_LABELS:
         s.http += 1
         s.persistent += c.label == "persistent"
-    if c.missing_bytes:
+    if c.missing_bytes and c.label in HTTP_LABELS:
         s.lossy += 1
         s.missing += c.missing_bytes
     _count(s.agents, c.user_agent)
@@ -426,7 +453,7 @@ def _first_pass(s: _Server, c: ConnectionRecord, i: int, seq: int, idle: bytearr
     s.forwarded += c.forwarded
     e = c.last_exchange
     if e is not None and e.version == "1.0" and _has(e.request_connection, "close"):
-        sw = hints.identify_client(c.user_agent)
+        sw = _client(c.user_agent)
         s.proxy_shaped += sw is not None and sw.key in SPEAKS_HTTP11
     s.first_start = min(s.first_start, c.start)
     s.last_end = max(s.last_end, c.end)
@@ -557,7 +584,7 @@ def _summary(s: _Server, proxy: tuple[str, str] | None = None) -> ServerRecord:
         rec.hint = "nothing to analyse: no HTTP/1.x on these connections (TLS? HTTP/2?)"
         return rec
     agent = _most(s.agents)
-    client = hints.identify_client(agent)
+    client = _client(agent)
     served = _most(s.softwares)
     server = hints.identify_server(served)
     rec.client_software = _software(client, agent)
@@ -569,10 +596,12 @@ def _summary(s: _Server, proxy: tuple[str, str] | None = None) -> ServerRecord:
             # this hop's client is the proxy; the User-Agent is its own client's
             name = next(sw.name for sw in hints.SERVERS if sw.key == proxy_key)
             rec.client_software = f"{name} (reverse proxy)" + (
-                f", passing on {agent}" if agent else ""
+                f", passing on {_printable(agent)}" if agent else ""
             )
         else:
-            rec.client_software = "a reverse proxy" + (f", passing on {agent}" if agent else "")
+            rec.client_software = "a reverse proxy" + (
+                f", passing on {_printable(agent)}" if agent else ""
+            )
         client = None
     buckets = s.buckets
     limited = buckets.pop(_LIMITED, None)
@@ -596,7 +625,8 @@ def _summary(s: _Server, proxy: tuple[str, str] | None = None) -> ServerRecord:
     extra = sum(b.costly for b in costly.values())
     rec.extra_handshakes = round(extra / requests, 4) if requests else 0.0
     minor = ""
-    if costly and rec.extra_handshakes < MINOR_SHARE:
+    if costly and rec.extra_handshakes < MINOR_SHARE and "leak" not in costly:
+        # (a leak adds up whatever its share: descriptors, memory, TIME_WAIT)
         # Reconnects this rare are the normal life of keep-alive (nginx closes after
         # its 1000th request): say them, do not downgrade the verdict for them.
         top = max(costly, key=lambda k: (costly[k].costly, -PRECEDENCE.index(k)))
@@ -614,7 +644,7 @@ def _summary(s: _Server, proxy: tuple[str, str] | None = None) -> ServerRecord:
     lossy = s.lossy
     if not costly:
         if persistent == 0:
-            _nothing_to_reuse(rec, s, buckets, client, server, proxy_key)
+            _nothing_to_reuse(rec, s, buckets, client, server, proxy_key, minor)
         else:
             rec.verdict = "reused"
             rec.diagnosis = "reused"
@@ -639,10 +669,16 @@ def _summary(s: _Server, proxy: tuple[str, str] | None = None) -> ServerRecord:
 
 
 def _software(sw: hints.Software | None, value: str | None) -> str | None:
-    """How a report names the software behind a header value."""
+    """How a report names the software behind a header value (control bytes from the
+    wire dropped: the value reaches terminals)."""
     if value is None:
         return None
+    value = _printable(value)
     return value if sw is None else f"{sw.name} ({value})"
+
+
+def _printable(value: str) -> str:
+    return "".join(ch for ch in value if " " <= ch != "\x7f")
 
 
 def _hint(
@@ -659,9 +695,11 @@ def _hint(
 def _nothing_to_reuse(
     rec: ServerRecord, s: _Server, buckets: dict[str, _Bucket],
     client: hints.Software | None, server: hints.Software | None, proxy_key: str | None,
+    minor: str = "",
 ) -> None:
-    """No connection carried a second request and no client connected again: nothing
-    was reused, and nothing was wasted either. The diagnosis is the connections' own
+    """No connection carried a second request and no client connected again (or too
+    rarely to matter: ``minor`` says how often): nothing was reused, and nothing was
+    wasted either. The diagnosis is the connections' own
     (what would cost a handshake per request if the client made more)."""
     rec.verdict = "nothing-to-reuse"
     every = _Bucket(0)  # all the HTTP connections, for their ids
@@ -671,15 +709,16 @@ def _nothing_to_reuse(
     own = {k: b for k, b in buckets.items() if k not in ("reused", "none")}
     rec.evidence = (
         f"{_n(rec.requests, 'request')} on {_n(s.http, 'connection')} "
-        f"({_ids(every)}); no connection carried a second request and no client "
-        "connected again after a connection had done its work, so there was nothing to "
-        "reuse"
+        f"({_ids(every)}); no connection carried a second request"
+        + (minor if minor else " and no client connected again after a connection had "
+           "done its work, so there was nothing to reuse")
     )
     if not own:
         rec.diagnosis = None  # type: ignore[assignment]
         rec.hint = "nothing to reuse: each client made one request"
         return
     code = max(own, key=lambda k: (own[k].n, -PRECEDENCE.index(k)))
+    _evidence(code, own[code], rec, s)  # (its numbers: request_limit, idle_timeout)
     rec.diagnosis = code
     rec.evidence += f"; the connections' own diagnosis: {code}"
     rec.hint = (
@@ -749,6 +788,11 @@ def _caveat(s: _Server) -> str:
     )
 
 
+def median_of(b: _Bucket) -> float | None:
+    """The median idle gap of a bucket's connections (median codes only)."""
+    return statistics.median(b.gaps) if b.gaps else None
+
+
 def _evidence(code: str, b: _Bucket, rec: ServerRecord, s: _Server) -> str:
     """The numbers behind the primary code: ``b`` holds all connections with that
     diagnosis, ``b.costly`` how many of them made the client connect again."""
@@ -772,6 +816,14 @@ def _evidence(code: str, b: _Bucket, rec: ServerRecord, s: _Server) -> str:
             f"({c.client_ip}) opened another (e.g. {c.id} idle since its response at "
             f"+{done - c.start:.3f}s when {nxt} was opened); up to {rec.max_concurrent} "
             f"open at once; they ended: {', '.join(sorted(b.ends))}"
+        )
+    if code == "unread-body":
+        rst = b.client_rst
+        return (
+            f"{head}; the client ended {n} one-request connection(s) "
+            f"{(median_of(b) or 0.0) * 1000:.2f} ms (median) after a complete HTTP/1.1 "
+            f"response that announced nothing ({n - rst} with FIN, {rst} with RST: "
+            f"response bytes left unread in its socket), {again}: {_ids(b)}"
         )
     if code == "reset":
         a = b.client_rst

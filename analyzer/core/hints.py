@@ -19,6 +19,9 @@ Everything here is data:
 :func:`hint` puts them together: the fix for the software seen first, then the other
 likely causes. ``docs/hints.md`` is written from these tables (:func:`markdown`; a test
 keeps it current), and each row has a test.
+
+(Over 400 lines because it is a table: the code is the last hundred lines; the fix texts
+stay together so that a reader sees every program's advice for a diagnosis at once.)
 """
 
 from __future__ import annotations
@@ -336,9 +339,11 @@ PROXY_FIXES: Final[dict[str, str]] = {
     "proxy_set_header Connection \"\"; keepalive 16; in the upstream block)",
 }
 
-# Codes a reverse proxy's upstream settings explain (when the client is a proxy).
+# Codes a reverse proxy's upstream settings explain (when the client is a proxy: a proxy
+# that closes its upstream connection after each response looks like a client that
+# closes, whatever the User-Agent it passes on says).
 PROXY_CODES: Final = frozenset({
-    "client-connection-close", "http10-client", "client-close", "server-close",
+    "client-connection-close", "http10-client", "client-close", "unread-body",
 })
 
 UNKNOWN_ROWS: Final = 3  # fixes of common programs named when the software is unknown
@@ -401,6 +406,12 @@ def hint(
             if sw is not None and blamed and sw.key in fixes:
                 parts.append(f"{sw.name}: {fixes[sw.key]}")
     general = LIKELY.get(code, "")
+    if parts and side == "both" and server is None:
+        # (a fix on both sides, the server's unknown: its commonest settings too)
+        servers = {sw.key: sw.name for sw in SERVERS} | {"go": "Go net/http"}
+        parts += [f"{servers[k]}: {fix}" for k, fix in fixes.items() if k in servers][
+            :UNKNOWN_ROWS
+        ]
     if parts:
         text = "; ".join(parts)
         if general:

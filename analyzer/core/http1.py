@@ -231,14 +231,18 @@ def _field_line(
         # (lengths vary: not worth a lookup in _interned, which they would fill)
         v = buf[a:z].decode("latin-1")
         cls.append(v)
+    elif not software or name == "connection" or name == "transfer-encoding" or (
+        name == "keep-alive"
+    ):
+        v = _str(buf[a:z])
     elif name == "x-forwarded-for" or name == "x-real-ip" or name == "forwarded":
         v = "1"  # only their presence matters (the addresses are the users')
         if name in headers:
             return k
-    elif z - a > MAX_SOFTWARE and (name == "user-agent" or name == "server" or name == "via"):
-        v = _str(buf[a : a + MAX_SOFTWARE])
     else:
-        v = _str(buf[a:z])
+        # User-Agent, Server, Via: read once per connection and varied, so not interned
+        # (they would crowd out the methods and versions in _interned)
+        v = buf[a : min(z, a + MAX_SOFTWARE)].decode("latin-1")
     old = headers.get(name)
     headers[name] = v if old is None else old + ", " + v
     return k

@@ -26,6 +26,7 @@ the data: one distinct value must not come out as ticks 0.96, 0.98, 1.00.
 from __future__ import annotations
 
 import math
+import os
 from bisect import bisect_right
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Final
@@ -94,11 +95,15 @@ def _integer_ticks(axis: Axis) -> None:
 def _server_titles(servers: pd.DataFrame | None) -> dict[str, str]:
     if servers is None:
         return {}
-    return {
-        str(s.server): f"{s.server}  {str(s.verdict).upper()}"
-        + (f" [{s.diagnosis}]" if isinstance(s.diagnosis, str) else "")
-        for s in servers.itertuples()
-    }
+    titles: dict[str, list[str]] = {}
+    for s in servers.itertuples():
+        verdict = f"{str(s.verdict).upper()}" + (
+            f" [{s.diagnosis}]" if isinstance(s.diagnosis, str) else ""
+        )
+        if isinstance(getattr(s, "capture", None), str):  # captures analysed apart
+            verdict += f" ({os.path.basename(s.capture)})"
+        titles.setdefault(str(s.server), []).append(verdict)
+    return {server: f"{server}  " + " / ".join(v) for server, v in titles.items()}
 
 
 def _pause(spans: Sequence[tuple[float, float]]) -> tuple[float, float] | None:
