@@ -104,3 +104,15 @@ def test_fixes_name_only_codes_and_programs_that_exist() -> None:
 
 def test_docs_list_the_table() -> None:
     assert (ROOT / "docs" / "hints.md").read_text() == hints.markdown()
+
+
+def test_classify_cache_answers_as_hints() -> None:
+    """core/classify keeps hints' answers per User-Agent (hints is not compiled): the
+    cached answers are hints' own, twice over (the second from the cache)."""
+    from analyzer.core import classify
+
+    values = [None, "", "my-crawler/0.1", "Go-http-client/1.1", "curl/7.88.1"]
+    values += [sw.example for sw in hints.CLIENTS]
+    for _ in range(2):
+        for value in values:
+            assert classify._client(value) is hints.identify_client(value)
