@@ -136,7 +136,7 @@ def _dropped(result: Analysis, dropped: int) -> None:
             f" (caution: the kernel dropped {dropped} packets during the capture; "
             "the verdict rests on what was seen)"
         )
-        if srv.verdict != "no-http":
+        if srv.verdict != "no-http" and not srv.uncertain:  # (holes said it already)
             srv.uncertain = True
             srv.hint = (
                 f"uncertain: the kernel dropped {dropped} packets during the capture, which "

@@ -175,3 +175,24 @@ def test_no_handshake_means_no_exchange_opened_it() -> None:
     assert [e.opened_connection for e in conn.exchanges] == [False]
     assert [e.closed_connection for e in conn.exchanges] == [False]  # still open
     assert conn.label == "per-request" and conn.closed_by == "open"
+
+
+def test_software_fields_come_from_the_first_request_and_final_response() -> None:
+    conv = b.talk(
+        [
+            (0, b"PUT /a HTTP/1.1\r\nUser-Agent: Go-http-client/1.1\r\n"
+                b"Expect: 100-continue\r\nContent-Length: 2\r\n\r\n"),
+            (1, b"HTTP/1.1 100 Continue\r\n\r\n"),
+            (0, b"hi"),
+            (1, b"HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nVia: 1.1 edge\r\n"
+                b"Content-Length: 0\r\n\r\n"),
+            (0, b"GET /b HTTP/1.1\r\nUser-Agent: curl/8\r\nX-Forwarded-For: 10.0.0.9\r\n\r\n"),
+            (1, b"HTTP/1.1 200 OK\r\nServer: other\r\nContent-Length: 0\r\n\r\n"),
+        ]
+    )
+    # a 100 Continue names no server: the final response does; later messages change
+    # nothing (the connection keeps the first of each)
+    assert (conv.user_agent, conv.server_software, conv.via) == (
+        "Go-http-client/1.1", "nginx/1.22.1", "1.1 edge"
+    )
+    assert conv.forwarded is False

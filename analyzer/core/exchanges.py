@@ -79,6 +79,7 @@ class Conversation(Owner):
         if conn:
             ex.request_connection = conn.lower()
         if self.requests == 1:
+            self.requests_reader.software = False
             self.user_agent = headers.get("user-agent")
             via = headers.get("via")
             self.forwarded = (
@@ -124,6 +125,7 @@ class Conversation(Owner):
         if conn:
             ex.response_connection = conn.lower()
         if self.responses == 1:
+            self.responses_reader.software = False
             self.server_software = headers.get("server")
             self.via = headers.get("via")
         ex.framing = framing

@@ -312,12 +312,16 @@ class MessageReader:
 
     __slots__ = (
         "is_request", "owner", "state", "head", "searched", "remaining", "messages",
-        "msg_ts", "not_http", "last_ts", "tail", "midstream",
+        "msg_ts", "not_http", "last_ts", "tail", "midstream", "software",
     )
 
     def __init__(self, is_request: bool, owner: Owner, midstream: bool = False) -> None:
         self.is_request = is_request
         self.midstream = midstream  # the capture may have started inside a message
+        # read the fields that name software (User-Agent, Server, Via, forwarding) until
+        # the owner has them: the first request, the first *final* response (a 100
+        # Continue before it names nothing)
+        self.software = True
         self.owner = owner
         self.state = HEAD
         self.head = bytearray()
@@ -562,7 +566,7 @@ class MessageReader:
         le = p  # the first line's end
         headers: dict[str, str] = {}
         cls: list[str] = []
-        end = _scan_fields(buf, s, p, e, fast, headers, cls, self.messages == 0)
+        end = _scan_fields(buf, s, p, e, fast, headers, cls, self.software)
         if end < 0 or end - s > MAX_HEAD:
             return -1
         while le > s and buf[le - 1] == 13:
