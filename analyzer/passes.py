@@ -36,6 +36,11 @@ if TYPE_CHECKING:
     from analyzer.store import ConnectionStore, ExchangeStore
 
 
+# A file of the same series that starts this many seconds after the files before it ended
+# is another run (v1.pcap, v2.pcap) unless the user merges.
+SERIES_GAP = 60.0
+
+
 @dataclass(frozen=True)
 class PartitionSpec:
     """What every partition of one analysis is given (it pickles: workers get it)."""
@@ -47,9 +52,7 @@ class PartitionSpec:
     show_secrets: bool
     backend: str  # native, scapy or pyshark
     breaks: list[int]  # files that start a group of their own (breaks_of)
-    # a file of the same series that starts this long after the files before it ended
-    # is another run too (v1.pcap, v2.pcap); inf: never (--merge)
-    stitch_gap: float = 60.0
+    stitch_gap: float = SERIES_GAP  # inf: never split by time (--merge)
 
 
 def say_groups(captures: list[CaptureRecord], order: list[int], breaks: list[int]) -> None:
@@ -290,30 +293,3 @@ def missing_warning(missing: int) -> str:
         f"{missing} bytes of TCP payload were not in the capture "
         "(loss or snaplen); verdicts rest on what was seen"
     )
-
-
-def capture_record(
-    table: FlowTable,
-    path: str,
-    fmt: str,
-    packets: int,
-    warnings: list[str],
-    missing: int,
-    anomalies: dict[str, int],
-) -> CaptureRecord:
-    """A live capture's record (a file's are built by :func:`run_partition`): its
-    counters, and the missing bytes and anomalies of its connections, summed."""
-    cap = CaptureRecord(
-        path=path,
-        format=fmt,
-        packets=packets,
-        tcp_packets=table.tcp_packets,
-        skipped=dict(sorted(table.skipped.items())),
-        truncated=False,
-        warnings=warnings,
-        anomalies=dict(sorted(anomalies.items())),
-        missing_bytes=missing,
-    )
-    if missing:
-        cap.warnings.append(missing_warning(missing))
-    return cap

@@ -23,6 +23,7 @@ from analyzer.core.flows import IDLE_TIMEOUT
 from analyzer.core.records import CaptureRecord, ConnectionRecord
 from analyzer.errors import AnalyzerError
 from analyzer.passes import (
+    SERIES_GAP,
     PartitionSpec,
     breaks_of,
     file_order,
@@ -99,7 +100,7 @@ def analyze(
         order = file_order(paths, backend)
         breaks = breaks_of(paths, order, merge)
         spec = PartitionSpec(paths, paths, order, idle_timeout, show_secrets, backend, breaks,
-                             float("inf") if merge else 60.0)
+                             float("inf") if merge else SERIES_GAP)
         if dask is not None:
             from analyzer.distributed import run_dask
 

@@ -8,9 +8,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from analyzer.analysis import Analysis
+from analyzer.core.classify import mark_uncertain
 from analyzer.core.flows import IDLE_TIMEOUT, FlowTable
-from analyzer.core.records import ConnectionRecord
-from analyzer.passes import capture_record
+from analyzer.core.records import CaptureRecord, ConnectionRecord
+from analyzer.passes import missing_warning
 
 
 def capture_filter(ports: Iterable[int] = (), bpf: str | None = None) -> str:
@@ -136,10 +137,34 @@ def _dropped(result: Analysis, dropped: int) -> None:
             f" (caution: the kernel dropped {dropped} packets during the capture; "
             "the verdict rests on what was seen)"
         )
-        if srv.verdict != "no-http" and not srv.uncertain:  # (holes said it already)
-            srv.uncertain = True
-            srv.hint = (
-                f"uncertain: the kernel dropped {dropped} packets during the capture, which "
-                "could change this diagnosis — capture again with a narrower filter "
-                "(--port) or a lower load to confirm. If confirmed: " + srv.hint
-            )
+        mark_uncertain(
+            srv, f"the kernel dropped {dropped} packets during the capture",
+            "capture again with a narrower filter (--port) or a lower load",
+        )
+
+
+def capture_record(
+    table: FlowTable,
+    path: str,
+    fmt: str,
+    packets: int,
+    warnings: list[str],
+    missing: int,
+    anomalies: dict[str, int],
+) -> CaptureRecord:
+    """A live capture's record (a file's are built by :func:`~analyzer.passes.run_partition`): its
+    counters, and the missing bytes and anomalies of its connections, summed."""
+    cap = CaptureRecord(
+        path=path,
+        format=fmt,
+        packets=packets,
+        tcp_packets=table.tcp_packets,
+        skipped=dict(sorted(table.skipped.items())),
+        truncated=False,
+        warnings=warnings,
+        anomalies=dict(sorted(anomalies.items())),
+        missing_bytes=missing,
+    )
+    if missing:
+        cap.warnings.append(missing_warning(missing))
+    return cap

@@ -451,7 +451,8 @@ def test_looks_like_request_and_response() -> None:
 # the loop the reader itself runs), not with a case-insensitive regex; the regex stays
 # here as the reference they must agree with, on any header block.
 _REFERENCE_FIELDS = re.compile(
-    rb"\n(content-length|transfer-encoding|connection|keep-alive)[ \t]*:([^\r\n]*)",
+    rb"\n(content-length|transfer-encoding|connection|keep-alive|user-agent|server|via"
+    rb"|x-forwarded-for|x-real-ip|forwarded)[ \t]*:([^\r\n]*)",
     re.IGNORECASE,
 )
 
@@ -464,6 +465,11 @@ def _reference_fields(block: bytes) -> tuple[dict[str, str], list[str]]:
         v = m.group(2).strip().decode("latin-1")
         if n == "content-length":
             cls.append(v)
+        elif n in ("x-forwarded-for", "x-real-ip", "forwarded"):
+            headers[n] = "1"  # only their presence is kept
+            continue
+        elif n in ("user-agent", "server", "via"):
+            v = v[:200]  # (http1.MAX_SOFTWARE)
         headers[n] = headers[n] + ", " + v if n in headers else v
     return headers, cls
 
@@ -472,6 +478,8 @@ _PIECES = [
     b"\r\n", b"\n", b"\r", b" ", b"\t", b":", b",", b"Content-Length", b"content-LENGTH",
     b"Transfer-Encoding", b"connection", b"CONNECTION", b"Keep-Alive", b"chunked", b"close",
     b"12", b"x", b"Connection-Foo", b"\xff", b"HTTP/1.1 200 OK",
+    b"User-Agent", b"server", b"Server-Timing", b"VIA", b"Vary", b"X-Forwarded-For",
+    b"x-real-ip", b"X-Request-Id", b"Forwarded", b"curl/7.88.1", b"x" * 150,
 ]
 
 

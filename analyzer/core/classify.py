@@ -64,8 +64,6 @@ PRECEDENCE = (
     "server-close", "client-idle-timeout", "client-close",
 )
 
-# The hint for each code when the software on the wire is unknown (hints.LIKELY).
-HINTS = hints.LIKELY
 CLOSES_ON_UNREAD: Final = hints.CLOSES_ON_UNREAD
 
 
@@ -419,7 +417,7 @@ def classify(
         if idle[i] and s.clients[c.client_ip].depth >= LEAK_MIN:
             code = codes[i] = _LEAK
         _second_pass(s, c, i, seq, CODES[code])
-    records = []
+    records: list[tuple[int, ServerRecord]] = []
     proxies = _proxies(servers)
     for path, g in (groups or {}).items():  # the first file of each group, as named
         firsts.setdefault(g, path)
@@ -430,10 +428,9 @@ def classify(
         if rec.request_limit is not None:
             for i in s.limited:
                 codes[i] = _RL
-        records.append(rec)
-    order = {id(rec): s.group for rec, s in zip(records, servers.values(), strict=True)}
-    records.sort(key=lambda r: (order[id(r)], -r.requests, r.server))
-    return Classification(records, codes)
+        records.append((s.group, rec))
+    records.sort(key=lambda t: (t[0], -t[1].requests, t[1].server))
+    return Classification([rec for _group, rec in records], codes)
 
 
 def _first_pass(s: _Server, c: ConnectionRecord, i: int, seq: int, idle: bytearray) -> None:
@@ -594,7 +591,7 @@ def _summary(s: _Server, proxy: tuple[str, str] | None = None) -> ServerRecord:
         proxy_key, rec.proxy = proxy
         if proxy_key in hints.PROXY_FIXES and proxy_key != "*":
             # this hop's client is the proxy; the User-Agent is its own client's
-            name = next(sw.name for sw in hints.SERVERS if sw.key == proxy_key)
+            name = hints.SERVER_NAMES[proxy_key]
             rec.client_software = f"{name} (reverse proxy)" + (
                 f", passing on {_printable(agent)}" if agent else ""
             )
@@ -653,7 +650,7 @@ def _summary(s: _Server, proxy: tuple[str, str] | None = None) -> ServerRecord:
                 f"{handshakes} handshake(s) ({rec.handshakes_per_request:.2f} per "
                 f"request); {persistent} connection(s) carried 2 or more requests{minor}"
             )
-            rec.hint = HINTS["reused"]
+            rec.hint = hints.LIKELY["reused"]
         _uncertain(rec, s, lossy * 1.0 / s.http >= LOSSY_SHARE)
         return rec
     rec.verdict = "not-reused" if persistent == 0 else "partly-reused"
@@ -730,13 +727,23 @@ def _nothing_to_reuse(
 def _uncertain(rec: ServerRecord, s: _Server, could_flip: bool) -> None:
     """Holes where they could change the answer: the diagnosis is a lead to check."""
     rec.evidence += _caveat(s)
-    if not could_flip:
+    if could_flip:
+        mark_uncertain(
+            rec, f"{_n(s.lossy, 'connection')} of {s.http} lost packets in the capture "
+            "(tcpdump drops, a capture started late)", "capture again without drops",
+        )
+
+
+def mark_uncertain(rec: ServerRecord, why: str, remedy: str) -> None:
+    """The diagnosis could be wrong for ``why`` (the wire lost something): the hint
+    becomes a lead to confirm (``remedy``), once, whoever says it first (the classifier
+    for holes, a live capture for kernel drops)."""
+    if rec.uncertain or rec.verdict == "no-http":
         return
     rec.uncertain = True
     rec.hint = (
-        f"uncertain: {_n(s.lossy, 'connection')} of {s.http} lost packets in the capture "
-        "(tcpdump drops, a capture started late), which could change this diagnosis — "
-        "capture again without drops to confirm. If confirmed: " + rec.hint
+        f"uncertain: {why}, which could change this diagnosis — {remedy} to confirm. "
+        "If confirmed: " + rec.hint
     )
 
 

@@ -348,6 +348,11 @@ PROXY_CODES: Final = frozenset({
 
 UNKNOWN_ROWS: Final = 3  # fixes of common programs named when the software is unknown
 
+# Every program's name by its key (a key names one program on either side); the servers'
+# with Go's, which sends no Server field but has fixes of its own on that side.
+NAMES: Final[dict[str, str]] = {sw.key: sw.name for sw in (*SERVERS, *CLIENTS)}
+SERVER_NAMES: Final[dict[str, str]] = {sw.key: sw.name for sw in SERVERS} | {"go": "Go net/http"}
+
 _cache: dict[tuple[bool, str], Software | None] = {}
 
 
@@ -408,10 +413,7 @@ def hint(
     general = LIKELY.get(code, "")
     if parts and side == "both" and server is None:
         # (a fix on both sides, the server's unknown: its commonest settings too)
-        servers = {sw.key: sw.name for sw in SERVERS} | {"go": "Go net/http"}
-        parts += [f"{servers[k]}: {fix}" for k, fix in fixes.items() if k in servers][
-            :UNKNOWN_ROWS
-        ]
+        parts += _examples(fixes, SERVER_NAMES)
     if parts:
         text = "; ".join(parts)
         if general:
@@ -420,11 +422,15 @@ def hint(
         # Unknown software: the general causes, then the fixes of the most common
         # programs (FIXES rows are in order of how often they are met)
         text = general
-        names = {sw.key: sw.name for sw in (*SERVERS, *CLIENTS)}  # (Go's server: no Server)
-        common = [f"{names[k]}: {fix}" for k, fix in fixes.items() if k in names][:UNKNOWN_ROWS]
+        common = _examples(fixes, NAMES)
         if common:
             text += ". For example — " + "; ".join(common)
     return _fill(text, params)
+
+
+def _examples(fixes: dict[str, str], names: dict[str, str]) -> list[str]:
+    """The first UNKNOWN_ROWS fixes of programs in ``names``, named."""
+    return [f"{names[k]}: {fix}" for k, fix in fixes.items() if k in names][:UNKNOWN_ROWS]
 
 
 def _fill(text: str, params: dict[str, object]) -> str:
@@ -454,7 +460,7 @@ def markdown() -> str:
     out += ["", "## Servers (`Server`)", "", "| program | pattern | example |", "|---|---|---|"]
     for sw in SERVERS:
         out.append(f"| {sw.name} | `{sw.pattern}` | `{sw.example}` |")
-    names = {sw.key: sw.name for sw in (*SERVERS, *CLIENTS)}
+    names = NAMES
     out += ["", "## Fixes per diagnosis", ""]
     for code, general in LIKELY.items():
         out += [f"### `{code}` (changes the {SIDE.get(code, 'both')} side)", "",

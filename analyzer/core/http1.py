@@ -47,6 +47,11 @@ RESYNC: Final = 7
 MAX_HEAD: Final = 64 * 1024  # header block bound (anomaly "header-too-large" past it)
 MAX_CHUNK_LINE: Final = 4096
 MAX_SOFTWARE: Final = 200  # User-Agent, Server and Via values are kept up to this length
+# How _field_line keeps a field's value
+_FRAMING: Final = 0
+_LENGTH: Final = 1
+_NAMED: Final = 2
+_PRESENT: Final = 3
 MAX_INT64: Final = (1 << 63) - 1
 
 _METHOD = re.compile(rb"[A-Za-z][A-Za-z0-9_-]{0,23} ")
@@ -177,12 +182,17 @@ def _field_line(
     the fields that name software and proxies, its value goes to ``headers`` (and
     ``cls``). Returns where to look on: its value's end,
     or ``p``."""
+    # kind: how the value is kept — _FRAMING interned, _LENGTH as is, _NAMED (software)
+    # cut at MAX_SOFTWARE and not interned, _PRESENT only as "1"
     c = buf[p] | 0x20
+    kind = _FRAMING
     if c == 99:  # c
         name = "content-length"
+        kind = _LENGTH
         j = _colon(buf, p, e, b"content-length")
         if j < 0:
             name = "connection"
+            kind = _FRAMING
             j = _colon(buf, p, e, b"connection")
     elif c == 116:  # t
         name = "transfer-encoding"
@@ -191,27 +201,32 @@ def _field_line(
         name = "keep-alive"
         j = _colon(buf, p, e, b"keep-alive")
     # The fields that name the software on each side and the proxies between them
-    # (classify's hints): User-Agent, Server, Via and the forwarding fields — read in
-    # the first message each way only (``software``): the connection keeps those.
+    # (classify's hints): User-Agent, Server, Via and the forwarding fields — read until
+    # the connection has them (``software``).
     elif not software:
         return p
     elif c == 117:  # u
         name = "user-agent"
+        kind = _NAMED
         j = _colon(buf, p, e, b"user-agent")
     elif c == 115:  # s
         name = "server"
+        kind = _NAMED
         j = _colon(buf, p, e, b"server")
     elif c == 118:  # v
         name = "via"
+        kind = _NAMED
         j = _colon(buf, p, e, b"via")
     elif c == 120:  # x
         name = "x-forwarded-for"
+        kind = _PRESENT
         j = _colon(buf, p, e, b"x-forwarded-for")
         if j < 0:
             name = "x-real-ip"
             j = _colon(buf, p, e, b"x-real-ip")
     elif c == 102:  # f
         name = "forwarded"
+        kind = _PRESENT
         j = _colon(buf, p, e, b"forwarded")
     else:
         return p
@@ -220,6 +235,9 @@ def _field_line(
     k = j + 1
     while k < e and buf[k] != 13 and buf[k] != 10:
         k += 1
+    if kind == _PRESENT:
+        headers[name] = "1"  # only their presence matters (the addresses are the users')
+        return k
     # the value, stripped as bytes.strip() does (ASCII whitespace)
     a = j + 1
     while a < k and (buf[a] == 32 or 9 <= buf[a] <= 13):
@@ -227,21 +245,15 @@ def _field_line(
     z = k
     while z > a and (buf[z - 1] == 32 or 9 <= buf[z - 1] <= 13):
         z -= 1
-    if name == "content-length":
+    if kind == _FRAMING:
+        v = _str(buf[a:z])
+    elif kind == _LENGTH:
         # (lengths vary: not worth a lookup in _interned, which they would fill)
         v = buf[a:z].decode("latin-1")
         cls.append(v)
-    elif not software or name == "connection" or name == "transfer-encoding" or (
-        name == "keep-alive"
-    ):
-        v = _str(buf[a:z])
-    elif name == "x-forwarded-for" or name == "x-real-ip" or name == "forwarded":
-        v = "1"  # only their presence matters (the addresses are the users')
-        if name in headers:
-            return k
     else:
-        # User-Agent, Server, Via: read once per connection and varied, so not interned
-        # (they would crowd out the methods and versions in _interned)
+        # read once per connection and varied, so not interned (they would crowd out
+        # the methods and versions in _interned)
         v = buf[a : min(z, a + MAX_SOFTWARE)].decode("latin-1")
     old = headers.get(name)
     headers[name] = v if old is None else old + ", " + v
