@@ -30,12 +30,16 @@ METRICS = (
     ("connect_p50_ms", "connect time p50 (ms)", True),
     ("connect_p99_ms", "connect time p99 (ms)", True),
     ("max_concurrent", "max open at once", None),
+    ("tls_full_per_request", "full TLS handshakes per request", True),
+    ("tls_handshakes_resumed", "resumed TLS handshakes", None),
     ("verdict", "verdict", None),
     ("diagnosis", "diagnosis", None),
 )
 
 
-def load(path: str, *, show_secrets: bool = False) -> dict[str, Any]:
+def load(
+    path: str, *, show_secrets: bool = False, tls_keylog: str | None = None
+) -> dict[str, Any]:
     """The JSON contract's document for a capture or a saved JSON of ours."""
     p = Path(path)
     try:
@@ -58,7 +62,7 @@ def load(path: str, *, show_secrets: bool = False) -> dict[str, Any]:
         return doc
     from analyzer.pipeline import analyze
 
-    return analyze(path, show_secrets=show_secrets).to_dict()
+    return analyze(path, show_secrets=show_secrets, tls_keylog=tls_keylog).to_dict()
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -94,6 +98,12 @@ def server_stats(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
             "connect_p50_ms": p50,
             "connect_p99_ms": p99,
             "max_concurrent": s["max_concurrent"],
+            # TLS (None without): full handshakes cost the most
+            "tls_full_per_request": (
+                round(s["tls_handshakes_full"] / s["requests"], 4)
+                if s.get("tls_handshakes_full") is not None and s["requests"] else None
+            ),
+            "tls_handshakes_resumed": s.get("tls_handshakes_resumed"),
             "verdict": s["verdict"],
             "diagnosis": s["diagnosis"],
             "evidence": s["evidence"],
@@ -133,6 +143,11 @@ class Pair:
             return f"better: {hb:.2f} → {ha:.2f} handshakes per request"
         if ha > hb + 0.05:
             return f"worse: {hb:.2f} → {ha:.2f} handshakes per request"
+        tb, ta = self.before.get("tls_full_per_request"), self.after.get("tls_full_per_request")
+        if tb is not None and ta is not None and abs(ta - tb) > 0.05:
+            # the same connections, but their TLS handshakes resumed now (or no longer)
+            word = "better" if ta < tb else "worse"
+            return f"{word}: {tb:.2f} → {ta:.2f} full TLS handshakes per request"
         # The same handshakes per request can hide a change of verdict (a reused server
         # that now reconnects after every request of a few long connections) or of its
         # cause: say it.
@@ -183,15 +198,19 @@ def match(before: dict[str, dict[str, Any]], after: dict[str, dict[str, Any]]) -
     return pairs
 
 
-def compare(before: str, after: str, *, show_secrets: bool = False) -> Comparison:
-    b = _stats(before, show_secrets)
-    a = _stats(after, show_secrets)
+def compare(
+    before: str, after: str, *, show_secrets: bool = False, tls_keylog: str | None = None
+) -> Comparison:
+    b = _stats(before, show_secrets, tls_keylog)
+    a = _stats(after, show_secrets, tls_keylog)
     return Comparison(before, after, match(b, a))
 
 
-def _stats(path: str, show_secrets: bool) -> dict[str, dict[str, Any]]:
+def _stats(
+    path: str, show_secrets: bool, tls_keylog: str | None = None
+) -> dict[str, dict[str, Any]]:
     """server_stats of one side; a saved JSON that is not our contract is one line."""
-    doc = load(path, show_secrets=show_secrets)
+    doc = load(path, show_secrets=show_secrets, tls_keylog=tls_keylog)
     try:
         return server_stats(doc)
     except (KeyError, TypeError, ValueError, AttributeError) as e:
@@ -250,6 +269,8 @@ def render(c: Comparison, console: Any) -> None:
         for key, label, lower in METRICS:
             b = p.before.get(key) if p.before else None
             a = p.after.get(key) if p.after else None
+            if key.startswith("tls_") and a is None and b is None:
+                continue  # no TLS on either side
             text, style = change(key, lower, b, a)
             t.add_row(label, fmt(key, b), fmt(key, a), Text(text, style=style))
         console.print(t)

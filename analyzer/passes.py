@@ -29,6 +29,7 @@ from analyzer.capture.canonical import BackendCapture
 from analyzer.capture.files import CaptureFile, Record, first_timestamp, open_capture
 from analyzer.capture.pcapwalk import walk_pcap
 from analyzer.core.flows import FlowTable
+from analyzer.core.keylog import KeyLog
 from analyzer.core.records import CaptureRecord, ConnectionRecord
 from analyzer.errors import AnalyzerError
 
@@ -53,6 +54,7 @@ class PartitionSpec:
     backend: str  # native, scapy or pyshark
     breaks: list[int]  # files that start a group of their own (breaks_of)
     stitch_gap: float = SERIES_GAP  # inf: never split by time (--merge)
+    tls_keylog: bytes | None = None  # an NSS key log's contents (--tls-keylog)
 
 
 def say_groups(captures: list[CaptureRecord], order: list[int], breaks: list[int]) -> None:
@@ -200,6 +202,12 @@ def run_partition(
                     acc[k] = acc.get(k, 0) + v
             conns.add(c)
 
+        keylog: KeyLog | None = None
+        if spec.tls_keylog is not None:
+            keylog = KeyLog()
+            keylog.add(spec.tls_keylog)
+        secrets_taken = 0  # of the current file's Decryption Secrets Blocks
+
         def close_group(table: FlowTable) -> int:
             table.finish()
             return base + table.fed
@@ -234,7 +242,7 @@ def run_partition(
                 table = FlowTable(
                     path, idle_timeout=idle_timeout, show_secrets=show_secrets,
                     partition=(index, count), spool=store.add if store is not None else None,
-                    on_record=finished,
+                    on_record=finished, keylog=keylog,
                 )
                 los, files = [], []
             table.capture = path
@@ -242,8 +250,19 @@ def run_partition(
             files.append(i)
             tcp0, skipped0 = table.tcp_packets, dict(table.skipped)
             packets = 0
+            secrets_taken = 0
             if first is not None:
                 for _ts, feed in itertools.chain((first,), chunks):
+                    dsb = getattr(cf, "secrets", None)
+                    if dsb and len(dsb) > secrets_taken:
+                        # a pcapng's Decryption Secrets Blocks, read with the chunk: its
+                        # packets (and the later files') decrypt with them
+                        if keylog is None:
+                            keylog = KeyLog()
+                        for text in dsb[secrets_taken:]:
+                            keylog.add(text)
+                        secrets_taken = len(dsb)
+                        table.keylog = keylog
                     n = feed(table)
                     if on_progress is not None:
                         packets += n

@@ -53,6 +53,7 @@ def analyze(
     jobs: int | None = None,
     dask: str | None = None,
     merge: bool | None = None,
+    tls_keylog: str | os.PathLike[str] | None = None,
 ) -> Analysis:
     """Analyse one capture file or several (pcap, pcapng, optionally .gz).
 
@@ -77,6 +78,10 @@ def analyze(
     ``on_progress(path, bytes_read, packets)`` is called after each chunk (~1 MiB; not
     with ``jobs`` > 1 or ``dask``).
     ``backend``: ``native`` (our own readers), ``scapy`` or ``pyshark`` (docs/backends.md).
+    ``tls_keylog``: an NSS key log file (SSLKEYLOGFILE) whose secrets decrypt the TLS
+    connections (a pcapng's Decryption Secrets Blocks are used as well, without asking);
+    without secrets TLS is read from its cleartext handshake and records, and requests are
+    estimated. Secrets never reach any output.
 
     ``jobs``: run that many partitions in as many processes. Connections are split by
     their 4-tuple; every process reads every packet, keeps its own connections' state,
@@ -100,7 +105,8 @@ def analyze(
         order = file_order(paths, backend)
         breaks = breaks_of(paths, order, merge)
         spec = PartitionSpec(paths, paths, order, idle_timeout, show_secrets, backend, breaks,
-                             float("inf") if merge else SERIES_GAP)
+                             float("inf") if merge else SERIES_GAP,
+                             read_keylog(tls_keylog) if tls_keylog is not None else None)
         if dask is not None:
             from analyzer.distributed import run_dask
 
@@ -219,8 +225,33 @@ def renumber(connections: list[ConnectionRecord]) -> None:
             c.last_exchange.connection = cid
 
 
-def analyze_bytes(data: bytes, name: str = "<bytes>") -> Analysis:
-    """Analyse a capture held in memory (tests, fuzzing): the same path as a file."""
+def read_keylog(path: str | os.PathLike[str]) -> bytes:
+    """The key log file's bytes; an unreadable or empty one is the user's error, said in
+    one line (its contents never are)."""
+    name = os.fspath(path)
+    try:
+        with open(name, "rb") as fh:
+            data = fh.read(MAX_KEYLOG + 1)
+    except OSError as e:
+        raise AnalyzerError(f"{name}: cannot read the TLS key log ({e.strerror})") from None
+    if len(data) > MAX_KEYLOG:
+        raise AnalyzerError(f"{name}: TLS key log over {MAX_KEYLOG >> 20} MiB")
+    if b" " not in data[:4096] and data.strip():
+        raise AnalyzerError(
+            f"{name}: not an NSS key log (lines like 'CLIENT_RANDOM <hex> <hex>', as "
+            "SSLKEYLOGFILE writes)"
+        )
+    return data
+
+
+MAX_KEYLOG = 256 << 20  # bytes of key log read (a line per TLS connection: ~200 bytes)
+
+
+def analyze_bytes(
+    data: bytes, name: str = "<bytes>", tls_keylog: bytes | None = None
+) -> Analysis:
+    """Analyse a capture held in memory (tests, fuzzing): the same path as a file
+    (``tls_keylog``: an NSS key log's contents)."""
     import io
 
     from analyzer.store import ConnectionStore, ExchangeStore
@@ -228,7 +259,8 @@ def analyze_bytes(data: bytes, name: str = "<bytes>") -> Analysis:
     store = ExchangeStore()
     conns = ConnectionStore()
     try:
-        spec = PartitionSpec([name], [name], [0], IDLE_TIMEOUT, False, "native", [])
+        spec = PartitionSpec([name], [name], [0], IDLE_TIMEOUT, False, "native", [],
+                             tls_keylog=tls_keylog)
         part = run_partition(spec, 0, 1, fileobjs={0: io.BytesIO(data)}, store=store,
                              conns=conns)
         return finish(merge_parts([part]), conns, store)

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable
 from analyzer.analysis import Analysis
 from analyzer.core.classify import mark_uncertain
 from analyzer.core.flows import IDLE_TIMEOUT, FlowTable
+from analyzer.core.keylog import KeyLog
 from analyzer.core.records import CaptureRecord, ConnectionRecord
 from analyzer.passes import missing_warning
 
@@ -39,6 +40,7 @@ def sniff(
     on_ready: Callable[[], None] | None = None,
     drop_privileges: bool = True,
     show_secrets: bool = False,
+    tls_keylog: str | None = None,
 ) -> Analysis:
     """Capture live (scapy) until ``duration`` seconds, ``count`` packets or Ctrl-C, and
     analyse what was seen exactly as :func:`analyze` would analyse a file of it.
@@ -48,6 +50,8 @@ def sniff(
     Under sudo the process becomes the invoking user as soon as the socket is open
     (``drop_privileges``), so the files it writes are theirs; ``on_ready()`` runs then,
     before the capture starts (the CLI opens its report file there).
+    ``tls_keylog``: the NSS key log the traced programs write as they run
+    (SSLKEYLOGFILE): read again whenever a TLS connection's secrets are not in it yet.
     Raises :class:`~analyzer.capture.live.PrivilegeError` without root/CAP_NET_RAW.
     """
     import threading
@@ -87,6 +91,7 @@ def sniff(
         table = FlowTable(
             name, idle_timeout=idle_timeout, spool=store.add, show_secrets=show_secrets,
             on_record=finished,
+            keylog=FollowedKeyLog(tls_keylog) if tls_keylog is not None else None,
         )
         lock = threading.Lock()
 
@@ -168,3 +173,34 @@ def capture_record(
     if missing:
         cap.warnings.append(missing_warning(missing))
     return cap
+
+
+class FollowedKeyLog(KeyLog):
+    """A key log that programs are still writing: a lookup that misses reads what was
+    appended to the file since (a live capture sees a connection's records moments after
+    its program wrote the secrets)."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__()
+        self.path = path
+        self.offset = 0
+        self._follow()
+
+    def _follow(self) -> None:
+        try:
+            with open(self.path, "rb") as fh:
+                fh.seek(self.offset)
+                data = fh.read()
+        except OSError:
+            return  # not written yet (the program creates it on its first connection)
+        end = data.rfind(b"\n") + 1  # whole lines only: the rest is still being written
+        if end:
+            self.add(data[:end])
+            self.offset += end
+
+    def secrets(self, client_random: bytes) -> dict[str, bytes] | None:
+        found = super().secrets(client_random)
+        if found is None:
+            self._follow()
+            found = super().secrets(client_random)
+        return found

@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 
 from analyzer.core.records import ConnectionRecord, ExchangeRecord, ServerRecord
-from analyzer.core.schema import CONNECTION, EXCHANGE, SERVER, Record
+from analyzer.core.schema import CONNECTION, EXCHANGE, NESTED_COLUMNS, SERVER, Record
 from analyzer.output.jsonout import connection_dict, exchange_dict, server_dict
 
 UTC_TIME = "datetime64[ns, UTC]"
@@ -48,6 +48,13 @@ def _frame(
 
 def connections_frame(rows: Sequence[ConnectionRecord]) -> pd.DataFrame:
     df = _frame(rows, connection_dict, CONNECTION_DTYPES)
+    for obj, columns in NESTED_COLUMNS.items():
+        # the TLS and HTTP/2 objects as typed columns (missing on other connections)
+        values = [getattr(r, obj) or {} for r in rows]
+        for key, dtype in columns:
+            df[f"{obj}_{key}"] = pd.Series(
+                [v.get(key) for v in values], index=df.index, dtype="object"
+            ).astype(dtype)
     df["start_time"] = pd.to_datetime(df["start"], unit="s", utc=True).astype(UTC_TIME)
     df["end_time"] = pd.to_datetime(df["end"], unit="s", utc=True).astype(UTC_TIME)
     return df

@@ -22,13 +22,21 @@
    - ``keepalive analyze PARTS... --format json`` with ``--jobs 2`` and ``--jobs 1``
      (``--rounds-jobs``, default 2), when the installed ``keepalive`` has ``--jobs``; the
      two JSON outputs must be byte-identical;
+   - protocols (issue 14; ``--skip-protocols`` leaves them out, ``--only protocols`` runs
+     nothing else), on ``bench/out/tls-100k.pcap`` and ``bench/out/h2c-100k.pcap`` from
+     ``bench/gen_proto.py`` (``--protocol-packets``, default 100,000; the TLS one with its
+     key log ``tls-100k.keys``; ``--rounds-protocols``, default 2): on TLS, the analyzer
+     without and with ``--tls-keylog``, ``tshark -o tls.keylog_file:KEYS -Y http.request``
+     and ``tshark -Y tls.handshake.type==1`` (no keys); on h2c, the analyzer and
+     ``tshark -d tcp.port==80,http2 -Y http2.type==1``;
 3. prints one table (best wall time, packets/s, largest peak RSS, and the speed-up of the
    group's first row over each row), then the targets of issue 6, each MET / NOT MET with
-   its numbers;
+   its numbers; then the protocols' table with the ratios analyzer / tshark;
 4. checks the analyzer's JSON (schema ``keepalive-analyzer/1``) against the generator's truth
-   for the 1M, 10M and 20k captures, in a subprocess after all timing (see ``run_timed``),
-   and prints PASS/FAIL;
-5. writes every number to ``bench/out/summary.json``.
+   for the 1M, 10M and 20k captures and the TLS (with and without keys) and h2c captures,
+   in a subprocess after all timing (see ``run_timed``), and prints PASS/FAIL;
+5. writes every number to ``bench/out/summary.json`` (``summary-protocols.json`` with
+   ``--only protocols``).
 
 A tool that is missing or fails is reported as failed and the benchmark goes on. Timings
 never make the exit status nonzero; ``--strict`` makes a failed analyzer, a failed
@@ -50,22 +58,27 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from gen import GENERATOR_VERSION, truth_path_for
+from gen_proto import H2C_SERVERS, PROTO_GENERATOR_VERSION, keys_path_for
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
 PARTS = OUT / "parts"
 GEN = Path(__file__).resolve().parent / "gen.py"
+GEN_PROTO = Path(__file__).resolve().parent / "gen_proto.py"
 KEEPALIVE = ROOT / ".venv" / "bin" / "keepalive"
 
 BIG_PACKETS = 10_000_000  # the "flat memory" capture
 CHECK_PACKETS = 20_000  # correctness only
 TINY_PACKETS = 100  # small-file latency
+PROTO_PACKETS = 100_000  # the TLS and h2c captures (issue 14)
+H2C_PORT = H2C_SERVERS[0][1]
 N_PARTS = 4  # --jobs speed-up
 DISK_MARGIN = 1 << 30  # keep this much free after generating the 10M capture
 
@@ -136,13 +149,15 @@ class Tool:
 class Group:
     """Rows of the table timed together (alternating); the first tool is the subject."""
 
-    key: str  # "1m", "10m", "small", "jobs"
+    key: str  # "1m", "10m", "small", "jobs", "tls", "h2c"
     title: str
     packets: int
     rounds: int
     tools: list[Tool] = field(default_factory=list)
     skipped: str = ""  # why the group was not timed
     inputs: list[Path] = field(default_factory=list)  # read once before timing
+    # (label, analyzer row, tshark row): the ratios printed under the protocols' table
+    pairs: list[tuple[str, str, str]] = field(default_factory=list)
 
     @property
     def subject(self) -> Tool | None:
@@ -159,6 +174,11 @@ class Group:
         t = self.tool(name)
         return t.peak_rss_mib() if t else None
 
+    def ratio(self, num: str, den: str) -> float | None:
+        """Best wall of row ``num`` / best wall of row ``den``."""
+        a, b = self.wall(num), self.wall(den)
+        return a / b if a and b else None
+
     def to_json(self) -> dict[str, Any]:
         subject = self.subject.best_wall() if self.subject else None
         tools = {}
@@ -167,9 +187,12 @@ class Group:
             tools[t.name] = t.to_json() | {
                 "packets_per_s": self.packets / w if w else None,
                 "speedup_of_first_row": w / subject if w and subject else None}
-        return {"title": self.title, "packets": self.packets, "rounds": self.rounds,
-                "inputs": [rel(p) for p in self.inputs], "skipped": self.skipped or None,
-                "tools": tools}
+        out = {"title": self.title, "packets": self.packets, "rounds": self.rounds,
+               "inputs": [rel(p) for p in self.inputs], "skipped": self.skipped or None,
+               "tools": tools}
+        if self.pairs:
+            out["analyzer_over_tshark"] = {label: self.ratio(a, t) for label, a, t in self.pairs}
+        return out
 
 
 @dataclass
@@ -342,6 +365,60 @@ def split(src: Path, packets: int, n: int) -> list[Path]:
     return sorted(PARTS.glob("*.pcap"))
 
 
+def proto_capture_path(workload: str, packets: int) -> Path:
+    return OUT / f"{workload}-{size_label(packets)}.pcap"
+
+
+def read_proto_truth(pcap: Path, workload: str, packets: int,
+                     seed: int) -> dict[str, Any] | None:
+    """The truth of a gen_proto capture made with these parameters (and its key log), else
+    None."""
+    want = {"name": "gen_proto", "workload": workload, "version": PROTO_GENERATOR_VERSION,
+            "seed": seed, "requested_packets": packets}
+    try:
+        truth = read_proto_totals(truth_path_for(pcap))
+    except (OSError, ValueError):
+        return None
+    if workload == "tls" and not keys_path_for(pcap).exists():
+        return None
+    return truth if pcap.exists() and truth.get("generator") == want else None
+
+
+def read_proto_totals(path: Path) -> dict[str, Any]:
+    """A gen_proto truth without its per-connection records (read in the checker only), so
+    that this process stays small (see run_timed)."""
+    with open(path, "rb") as f:
+        truth: dict[str, Any] = json.load(
+            f, object_hook=lambda obj: None if "client" in obj else obj)
+    truth.pop("per_connection", None)
+    return truth
+
+
+def generate_proto(workload: str, packets: int,
+                   seed: int) -> tuple[Path, dict[str, Any] | None, str]:
+    """(pcap, truth, '') from bench/gen_proto.py, reused when an identical one is there;
+    (pcap, None, why) when the generator failed."""
+    pcap = proto_capture_path(workload, packets)
+    truth = read_proto_truth(pcap, workload, packets, seed)
+    if truth is not None:
+        return pcap, truth, ""
+    OUT.mkdir(parents=True, exist_ok=True)
+    truth_path_for(pcap).unlink(missing_ok=True)
+    print(f"generating {rel(pcap)} ({workload}, {packets:,} packets, seed {seed}) ...",
+          flush=True)
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, str(GEN_PROTO), workload, str(pcap),
+                           "--packets", str(packets), "--seed", str(seed)],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if proc.returncode != 0:
+        why = f"bench/gen_proto.py {workload} failed: {last_error_line(proc.stderr)}"
+        print(f"  {why}", flush=True)
+        return pcap, None, why
+    print(f"  done in {time.perf_counter() - t0:.1f} s, {pcap.stat().st_size / 1e6:.0f} MB",
+          flush=True)
+    return pcap, read_proto_totals(truth_path_for(pcap)), ""
+
+
 # --------------------------------------------------------------------------- timing
 
 
@@ -401,6 +478,27 @@ def run_tool(tool: Tool, timeout: float) -> Run:
             run.error = f"exit 0 but no {rel(part)}"
     part.unlink(missing_ok=True)
     return run
+
+
+def core_warning() -> str:
+    """The analyzer's warning that it runs its pure-Python core (a stale mypyc build), or ''."""
+    try:
+        proc = subprocess.run([str(KEEPALIVE), "analyze", "--help"], capture_output=True,
+                              text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    lines = [ln for ln in proc.stderr.splitlines() if "pure-Python core" in ln]
+    return lines[0].strip() if lines else ""
+
+
+def print_machine() -> str:
+    """The timing header; returns the analyzer's core warning (printed too), or ''."""
+    print(f"\n{platform.python_implementation()} {platform.python_version()}, "
+          f"{os.cpu_count()} CPUs; best wall of alternating rounds, largest peak RSS")
+    warning = core_warning()
+    if warning:
+        print(f"NOTE: the timings below are of the interpreted core: {warning}")
+    return warning
 
 
 def warm(paths: list[Path]) -> None:
@@ -490,6 +588,59 @@ def compare_jobs_outputs(group: Group, check: JobsCheck) -> None:
         check.identical = filecmp.cmp(j1.result, j2.result, shallow=False)
 
 
+def tls_group(pcap: Path, truth: dict[str, Any] | None, rounds: int, why: str) -> Group:
+    """On the TLS capture: the analyzer without and with the key log, tshark with and
+    without it."""
+    keys = keys_path_for(pcap)
+    if truth is None:
+        return Group("tls", pcap.name, 0, 0, skipped=why)
+    packets = int(truth["packets"])
+    group = Group("tls", f"{pcap.name}: {packets:,} packets, {pcap.stat().st_size / 1e6:,.0f} "
+                  f"MB, {truth['connections']:,} TLS connections, {truth['requests']:,} "
+                  f"HTTP/1.1 requests (key log {keys.name})", packets, rounds,
+                  inputs=[pcap, keys])
+    group.tools.append(analyzer_tool("analyzer", [pcap], result_path("tls")))
+    group.tools.append(analyzer_tool("analyzer+keys", [pcap], result_path("tls-keys"),
+                                     "--tls-keylog", str(keys)))
+    tshark = shutil.which("tshark")
+    if tshark:
+        group.tools.append(Tool("tshark", [tshark, "-r", str(pcap), "-Y",
+                                           "tls.handshake.type==1", "-T", "fields",
+                                           "-e", "tcp.stream"]))
+        group.tools.append(Tool("tshark+keys", [tshark, "-r", str(pcap), "-o",
+                                                f"tls.keylog_file:{keys}", "-Y", "http.request",
+                                                "-T", "fields", "-e", "tcp.stream"]))
+    group.pairs = [("TLS without keys", "analyzer", "tshark"),
+                   ("TLS with keys", "analyzer+keys", "tshark+keys")]
+    return group
+
+
+def h2c_group(pcap: Path, truth: dict[str, Any] | None, rounds: int, why: str) -> Group:
+    """On the h2c capture: the analyzer and tshark (decode-as http2 on the server port)."""
+    if truth is None:
+        return Group("h2c", pcap.name, 0, 0, skipped=why)
+    packets = int(truth["packets"])
+    group = Group("h2c", f"{pcap.name}: {packets:,} packets, {pcap.stat().st_size / 1e6:,.0f} "
+                  f"MB, {truth['connections']:,} h2c connections, {truth['streams']:,} streams",
+                  packets, rounds, inputs=[pcap])
+    group.tools.append(analyzer_tool("analyzer", [pcap], result_path("h2c")))
+    tshark = shutil.which("tshark")
+    if tshark:
+        group.tools.append(Tool("tshark", [tshark, "-r", str(pcap), "-d",
+                                           f"tcp.port=={H2C_PORT},http2", "-Y", "http2.type==1",
+                                           "-T", "fields", "-e", "http2.streamid"]))
+    group.pairs = [("h2c", "analyzer", "tshark")]
+    return group
+
+
+def protocol_groups(packets: int, seed: int, rounds: int) -> list[Group]:
+    """The TLS and h2c groups, generating their captures when needed."""
+    tls, tls_truth, tls_why = generate_proto("tls", packets, seed)
+    h2c, h2c_truth, h2c_why = generate_proto("h2c", packets, seed)
+    return [tls_group(tls, tls_truth, rounds, tls_why),
+            h2c_group(h2c, h2c_truth, rounds, h2c_why)]
+
+
 # --------------------------------------------------------------------------- report
 
 
@@ -513,18 +664,47 @@ def print_table(groups: list[Group], floor_mib: float) -> None:
           f"not the sum.")
 
 
-def table_row(tool: Tool, packets: int, subject: float | None) -> str:
+def table_row(tool: Tool, packets: int, subject: float | None, width: int = 12) -> str:
     wall = tool.best_wall()
     if wall is None:
-        return f"  {tool.name:<12} failed ({tool.failure() or 'not run'})"
+        return f"  {tool.name:<{width}} failed ({tool.failure() or 'not run'})"
     rate = packets / wall if wall > 0 else None
     speedup = f"{wall / subject:.2f}x" if subject else "-"
-    row = (f"  {tool.name:<12} {len(tool.runs):>4} {wall:>11.3f} {fmt(rate, ',.0f'):>12} "
+    row = (f"  {tool.name:<{width}} {len(tool.runs):>4} {wall:>11.3f} {fmt(rate, ',.0f'):>12} "
            f"{fmt(tool.peak_rss_mib(), '.1f'):>12} {speedup:>9}")
     bad = [r for r in tool.runs if not r.ok]
     if bad:
         row += f"  ({len(bad)} of {len(tool.runs)} runs failed: {bad[0].error})"
     return row
+
+
+def print_protocols(groups: list[Group], floor_mib: float) -> None:
+    """The protocols' table (issue 14), then analyzer / tshark per pair."""
+    header = (f"  {'tool':<14} {'runs':>4} {'best wall s':>11} {'packets/s':>12} "
+              f"{'peak RSS MiB':>12} {'speed-up':>9}")
+    print(header)
+    print("  " + "-" * (len(header) - 2))
+    for group in groups:
+        print(group.title + (f": skipped ({group.skipped})" if group.skipped else ""))
+        if group.skipped:
+            continue
+        subject = group.subject.best_wall() if group.subject else None
+        for tool in group.tools:
+            print(table_row(tool, group.packets, subject, width=14))
+    print("  " + "-" * (len(header) - 2))
+    print("  analyzer / tshark (best wall over best wall; under 1: the analyzer is faster):")
+    for group in groups:
+        for label, a, t in group.pairs:
+            wa, wt = group.wall(a), group.wall(t)
+            if wa is None or wt is None:
+                print(f"    {label}: not measured ({a if wa is None else t} failed or missing)")
+                continue
+            print(f"    {label}: {a} {wa:.3f} s / {t} {wt:.3f} s = {wa / wt:.2f} "
+                  f"(tshark {wt / wa:.1f}x the analyzer's time)")
+    print("  speed-up: the row's best wall / the best wall of its group's first row (the")
+    print("  analyzer; on TLS, without keys).")
+    print(f"  Peak RSS: the largest of the runs; it includes this launcher's own {floor_mib:.1f} "
+          f"MiB.")
 
 
 def ratio_target(name: str, num: float | None, den: float | None, what: str,
@@ -626,10 +806,93 @@ def check_result(result: dict[str, Any], truth: dict[str, Any]) -> list[tuple[st
     return checks
 
 
-def check_in_subprocess(result: Path, truth: Path, timeout: float) -> list[tuple[str, bool, str]]:
-    """check_result in a child (``run.py --check RESULT TRUTH``): this process stays small."""
+PROTO_KEYS = ("client", "server", "requests", "responses", "protocol", "requests_estimated",
+              "tls", "http2")
+
+
+def slim_proto(obj: dict[str, Any]) -> dict[str, Any]:
+    """json object_hook: keep only what check_tls and check_h2c read of a connection."""
+    if "closed_by" in obj:
+        return {k: obj.get(k) for k in PROTO_KEYS}
+    return obj
+
+
+def per_connection_check(checks: list[tuple[str, bool, str]], name: str,
+                         conns: dict[str, dict[str, Any]], truth: list[dict[str, Any]],
+                         got: Callable[[dict[str, Any]], object], key: str) -> None:
+    """One check: ``got(connection)`` equals the truth's ``key`` on every connection (matched
+    by client endpoint)."""
+    bad = []
+    for want in truth:
+        conn = conns.get(want["client"])
+        value = got(conn) if conn is not None else "missing"
+        if value != want[key]:
+            bad.append(f"{want['client']} got {value}, want {want[key]}")
+    detail = f"{len(bad)} of {len(truth)} differ, e.g. {bad[0]}" if bad else \
+        f"all {len(truth)} equal"
+    checks.append((name, not bad, detail))
+
+
+def check_proto(result: dict[str, Any], truth: dict[str, Any],
+                kind: str) -> list[tuple[str, bool, str]]:
+    """Analyzer JSON against a gen_proto truth; ``kind`` is tls, tls-keys or h2c."""
+    checks: list[tuple[str, bool, str]] = []
+
+    def check(name: str, got: object, want: object) -> None:
+        checks.append((name, got == want, f"got {got}, want {want}"))
+
+    check("schema", result.get("schema"), "keepalive-analyzer/1")
+    conns: list[dict[str, Any]] = result.get("connections") or []
+    caps: list[dict[str, Any]] = result.get("captures") or []
+    if caps:
+        check("packets", caps[0].get("packets"), truth["packets"])
+        check("tcp_packets", caps[0].get("tcp_packets"), truth["tcp_packets"])
+    check("connections", len(conns), truth["connections"])
+    check("requests", sum(int(c.get("requests") or 0) for c in conns), truth["requests"])
+    check("responses", sum(int(c.get("responses") or 0) for c in conns), truth["responses"])
+    by_client = {str(c.get("client")): c for c in conns}
+    per = truth["per_connection"]
+    per_connection_check(checks, "requests per connection", by_client, per,
+                         lambda c: c.get("requests"), "requests")
+    per_connection_check(checks, "server per connection", by_client, per,
+                         lambda c: c.get("server"), "server")
+    protocol = {"tls": "tls", "tls-keys": "tls/http1", "h2c": "h2c"}[kind]
+    check(f"protocol {protocol}", dict(Counter(str(c.get("protocol")) for c in conns)),
+          {protocol: truth["connections"]})
+    if kind.startswith("tls"):
+        keys = kind == "tls-keys"
+        check(f"requests_estimated {not keys}",
+              sum(1 for c in conns if c.get("requests_estimated") is (not keys)),
+              truth["connections"])
+        tls = [c.get("tls") or {} for c in conns]
+        check(f"decrypted {keys}", sum(1 for t in tls if t.get("decrypted") is keys),
+              truth["connections"])
+        check("TLS versions", dict(Counter(str(t.get("version")) for t in tls)),
+              {v: n for v, n in truth["versions"].items() if n})
+        check("handshakes full/resumed", dict(Counter(str(t.get("handshake")) for t in tls)),
+              {h: n for h, n in truth["handshakes"].items() if n})
+        per_connection_check(checks, "version and handshake per connection", by_client,
+                             [w | {"vh": [w["version"], w["handshake"]]} for w in per],
+                             lambda c: [(c.get("tls") or {}).get("version"),
+                                        (c.get("tls") or {}).get("handshake")], "vh")
+    else:
+        per_connection_check(checks, "http2.streams per connection", by_client, per,
+                             lambda c: (c.get("http2") or {}).get("streams"), "streams")
+        per_connection_check(checks, "http2.max_concurrent_streams per connection", by_client,
+                             per, lambda c: (c.get("http2") or {}).get("max_concurrent_streams"),
+                             "max_concurrent_streams")
+        per_connection_check(checks, "http2.goaway_by per connection", by_client, per,
+                             lambda c: (c.get("http2") or {}).get("goaway_by"), "goaway_by")
+    return checks
+
+
+def check_in_subprocess(result: Path, truth: Path, timeout: float,
+                        kind: str = "http1") -> list[tuple[str, bool, str]]:
+    """check_result or check_proto in a child (``run.py --check RESULT TRUTH``): this process
+    stays small."""
     try:
-        proc = subprocess.run([sys.executable, __file__, "--check", str(result), str(truth)],
+        proc = subprocess.run([sys.executable, __file__, "--check", str(result), str(truth),
+                               "--check-kind", kind],
                               capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         return [("result JSON readable", False, f"timeout after {timeout:g} s")]
@@ -639,16 +902,18 @@ def check_in_subprocess(result: Path, truth: Path, timeout: float) -> list[tuple
     return [tuple(c) for c in json.loads(proc.stdout)]  # type: ignore[misc]
 
 
-def check_main(result: Path, truth: Path) -> int:
+def check_main(result: Path, truth: Path, kind: str) -> int:
     """``--check``: print check_result as JSON (the big result is read only here)."""
     with open(result, "rb") as f:
-        data = json.load(f, object_hook=slim)
-    print(json.dumps(check_result(data, json.loads(truth.read_text()))))
+        data = json.load(f, object_hook=slim if kind == "http1" else slim_proto)
+    want = json.loads(truth.read_text())
+    checks = check_result(data, want) if kind == "http1" else check_proto(data, want, kind)
+    print(json.dumps(checks))
     return 0
 
 
 def print_checks(name: str, checks: list[tuple[str, bool, str]] | None,
-                 failure: str | None) -> bool:
+                 failure: str | None, what: str = "per server, RSTs, labels") -> bool:
     """One PASS line per capture when all checks pass, the failures otherwise."""
     if checks is None:
         print(f"  FAIL  {name}: analyzer failed ({failure})")
@@ -657,8 +922,7 @@ def print_checks(name: str, checks: list[tuple[str, bool, str]] | None,
     if not failed:
         got = {n: d.split(",")[0].removeprefix("got ") for n, _, d in checks}
         print(f"  PASS  {name}: all {len(checks)} checks (packets {got.get('packets')}, "
-              f"connections {got['connections']}, requests {got['requests']}, "
-              f"per server, RSTs, labels)")
+              f"connections {got['connections']}, requests {got['requests']}, {what})")
         return True
     print(f"  FAIL  {name}: {len(failed)} of {len(checks)} checks failed")
     for check, _, detail in failed:
@@ -693,18 +957,102 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--strict", action="store_true",
                    help="exit 1 when the analyzer fails, a correctness check fails or the "
                         "--jobs outputs differ")
+    p.add_argument("--skip-protocols", action="store_true",
+                   help="neither generate nor time the TLS and h2c captures (issue 14)")
+    p.add_argument("--only", choices=["protocols"],
+                   help="run only this group: 'protocols' times the TLS and h2c captures "
+                        "and skips everything else (summary in summary-protocols.json)")
+    p.add_argument("--protocol-packets", type=int, default=PROTO_PACKETS,
+                   help=f"size of the TLS and h2c captures in packets (default {PROTO_PACKETS})")
+    p.add_argument("--rounds-protocols", type=int, default=2,
+                   help="alternating rounds on the TLS and h2c captures (default 2)")
     p.add_argument("--check", nargs=2, type=Path, metavar=("RESULT", "TRUTH"),
                    help=argparse.SUPPRESS)
+    p.add_argument("--check-kind", choices=["http1", "tls", "tls-keys", "h2c"],
+                   default="http1", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
-    if min(args.packets, args.rounds, args.rounds_10m, args.rounds_small, args.rounds_jobs) < 1:
-        p.error("--packets and --rounds* must be >= 1")
+    if min(args.packets, args.rounds, args.rounds_10m, args.rounds_small, args.rounds_jobs,
+           args.protocol_packets, args.rounds_protocols) < 1:
+        p.error("--packets, --protocol-packets and --rounds* must be >= 1")
+    if args.only and args.skip_protocols:
+        p.error("--only protocols and --skip-protocols exclude each other")
     return args
+
+
+# (group key, analyzer row) -> (check kind, label in the correctness report)
+PROTO_CHECKS = {("tls", "analyzer"): ("tls", "no keys: request turns estimated"),
+                ("tls", "analyzer+keys"): ("tls-keys", "--tls-keylog: decrypted"),
+                ("h2c", "analyzer"): ("h2c", "HTTP/2 streams")}
+
+
+def report_protocols(protos: list[Group], floor: float) -> None:
+    print(f"\n{'=' * 30} issue 14: TLS and h2c, keepalive analyze vs tshark {'=' * 30}")
+    print_protocols(protos, floor)
+
+
+def check_protocols(protos: list[Group], timeout: float, passed: dict[str, bool],
+                    out: dict[str, Any]) -> None:
+    """Each analyzer row of the protocols' groups against its capture's truth."""
+    for group in protos:
+        name = group.inputs[0].name if group.inputs else f"{group.key} capture"
+        if group.skipped:
+            print(f"  FAIL  {name}: not generated ({group.skipped})")
+            passed[name] = False
+            continue
+        for tool in group.tools:
+            if (group.key, tool.name) not in PROTO_CHECKS:
+                continue
+            kind, what = PROTO_CHECKS[group.key, tool.name]
+            label = f"{name} ({tool.name})"
+            checks = None
+            if tool.good and tool.result:
+                checks = check_in_subprocess(tool.result, truth_path_for(group.inputs[0]),
+                                             timeout, kind)
+            passed[label] = print_checks(label, checks, tool.failure() or "not run", what)
+            out[label] = [{"check": c, "passed": ok, "detail": d} for c, ok, d in checks or []]
+
+
+def protocols_failed(protos: list[Group]) -> bool:
+    """Whether an analyzer row of the protocols' groups failed."""
+    return any(t.failure() for g in protos for t in g.tools if (g.key, t.name) in PROTO_CHECKS)
+
+
+def protocols_main(args: argparse.Namespace, protos: list[Group]) -> int:
+    """``--only protocols``: time, report and check the TLS and h2c groups alone."""
+    floor = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    warning = print_machine()
+    for group in protos:
+        time_group(group, args.timeout)
+    report_protocols(protos, floor)
+    print("\ncorrectness (analyzer JSON vs the generator's truth):")
+    checks_passed: dict[str, bool] = {}
+    checks_json: dict[str, Any] = {}
+    check_protocols(protos, args.timeout, checks_passed, checks_json)
+    summary = {
+        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
+                    "platform": platform.platform()},
+        "launcher_peak_rss_mib": floor,
+        "analyzer_core_warning": warning or None,
+        "groups": {g.key: g.to_json() for g in protos},
+        "checks_passed": checks_passed,
+        "checks": checks_json,
+    }
+    (OUT / "summary-protocols.json").write_text(json.dumps(summary, indent=2) + "\n")
+    print(f"\nwrote {rel(OUT / 'summary-protocols.json')}")
+    if args.strict and (protocols_failed(protos) or not all(checks_passed.values())):
+        return 1
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.check:
-        return check_main(*args.check)
+        result, truth = args.check
+        return check_main(result, truth, args.check_kind)
+    protos = [] if args.skip_protocols else \
+        protocol_groups(args.protocol_packets, args.seed, args.rounds_protocols)
+    if args.only == "protocols":
+        return protocols_main(args, protos)
     base_label, big_label = size_label(args.packets), size_label(BIG_PACKETS)
 
     # -- inputs
@@ -741,9 +1089,8 @@ def main(argv: list[str] | None = None) -> int:
 
     # -- timing (this process must stay small until the end: see run_timed)
     floor = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"\n{platform.python_implementation()} {platform.python_version()}, "
-          f"{os.cpu_count()} CPUs; best wall of alternating rounds, largest peak RSS")
-    for group in (g1, gs, gj, g10):
+    warning = print_machine()
+    for group in (g1, gs, gj, *protos, g10):
         time_group(group, args.timeout)
     if not gj.skipped:
         compare_jobs_outputs(gj, jobs)
@@ -762,6 +1109,8 @@ def main(argv: list[str] | None = None) -> int:
                                       " (not compared: a run failed)"))
     else:
         print(f"  {jobs.note}")
+    if protos:
+        report_protocols(protos, floor)
 
     # -- correctness, after all timing
     print("\ncorrectness (analyzer JSON vs the generator's truth):")
@@ -782,12 +1131,14 @@ def main(argv: list[str] | None = None) -> int:
                                                 tool.failure() if tool else "not run")
         checks_json[pcap.name] = [{"check": c, "passed": ok, "detail": d}
                                   for c, ok, d in checks or []]
+    check_protocols(protos, args.timeout, checks_passed, checks_json)
 
     summary = {
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
                     "platform": platform.platform()},
         "launcher_peak_rss_mib": floor,
-        "groups": {g.key: g.to_json() for g in groups},
+        "analyzer_core_warning": warning or None,
+        "groups": {g.key: g.to_json() for g in groups + protos},
         "targets": [{"name": t.name, "met": t.met, "detail": t.detail,
                      "informational": t.informational} for t in targets],
         "jobs": {"available": jobs.available, "outputs_identical": jobs.identical,
@@ -797,7 +1148,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     (OUT / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(f"\nwrote {rel(OUT / 'summary.json')}")
-    analyzer_failed = any(g.subject and g.subject.failure() for g in groups)
+    analyzer_failed = any(g.subject and g.subject.failure() for g in groups) \
+        or protocols_failed(protos)
     if args.strict and (analyzer_failed or not all(checks_passed.values())
                         or jobs.identical is False):
         return 1

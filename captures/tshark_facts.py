@@ -6,6 +6,12 @@ packet and HTTP message, and derives per-connection facts from them.
 
     python3 captures/tshark_facts.py captures/go-drain.pcap            # print facts as JSON
     python3 captures/tshark_facts.py --check captures/expected/*.json  # compare with expected
+    python3 captures/tshark_facts.py --keylog K.keys --h2-port 18250 F.pcap  # TLS, h2c
+
+TLS captures are decrypted with their key log (``-o tls.keylog_file:``; ``--check`` takes
+the expected file's ``keylog``); HTTP/2 requests are the HEADERS frames that carry a
+``:method`` (h2c on a port of its own needs ``-d tcp.port==PORT,http2``: ``--check`` takes
+the expected server's port when its protocol is h2c).
 
 Facts per connection (tcp.stream, ordered by first packet):
   client, server, requests, final responses, interim (1xx) responses, closed_by (side of the
@@ -23,6 +29,7 @@ FIELDS = [
     "tcp.flags.syn", "tcp.flags.ack", "tcp.flags.fin", "tcp.flags.reset", "tcp.len",
     "http.request.method", "http.request.uri", "http.request.version",
     "http.response.code", "http.response.version", "http.connection",
+    "http2.headers.method", "http2.headers.status",
 ]
 
 TSHARK_CMD = ["tshark", "-n", "-r", "FILE", "-Y", "tcp", "-T", "fields",
@@ -34,8 +41,12 @@ def endpoint(addr, port):
     return f"[{addr}]:{port}" if ":" in addr else f"{addr}:{port}"
 
 
-def facts(path):
+def facts(path, keylog=None, h2_port=None):
     cmd = [path if x == "FILE" else x for x in TSHARK_CMD]
+    if keylog:
+        cmd[1:1] = ["-o", f"tls.keylog_file:{keylog}"]
+    if h2_port:
+        cmd[1:1] = ["-d", f"tcp.port=={h2_port},http2"]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     streams = {}
     for line in out.splitlines():
@@ -65,6 +76,12 @@ def facts(path):
                 v["http.response.code"], v["http.response.version"]))):
             st["responses"].append(dict(t=t, frame=int(v["frame.number"]), src=s_ep,
                                         code=int(code), version=ver))
+        for m in v["http2.headers.method"].split("|") if v["http2.headers.method"] else []:
+            st["requests"].append(dict(t=t, frame=int(v["frame.number"]), src=s_ep,
+                                       method=m, version="HTTP/2", uri=""))
+        for code in v["http2.headers.status"].split("|") if v["http2.headers.status"] else []:
+            st["responses"].append(dict(t=t, frame=int(v["frame.number"]), src=s_ep,
+                                        code=int(code), version="HTTP/2"))
         if v["http.connection"]:
             st["conn_hdr"].extend(f"{s_ep}: {h}" for h in v["http.connection"].split("|"))
     conns = sorted(streams.values(), key=lambda s: (s["start"], s["first_frame"]))
@@ -120,7 +137,17 @@ def check(expected_path):
     exp = json.load(open(expected_path))
     cap = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(expected_path))),
                        exp["capture"])
-    f = facts(cap)
+    keylog = os.path.join(os.path.dirname(cap), exp["keylog"]) if "keylog" in exp else None
+    # h2c by prior knowledge needs tshark told the port; an Upgrade: h2c it follows itself
+    h2c = "h2c" in exp.get("protocol_per_connection", ()) and "upgrade" not in exp.get(
+        "extra", {})
+    f = facts(cap, keylog, exp["server"].rsplit(":", 1)[1] if h2c else None)
+    mine = [c for c in f["connection_facts"] if c["server"] == exp["server"]]
+    if len(mine) != len(f["connection_facts"]):
+        # a capture with several servers (a proxy and its upstream): the expected one's
+        f = dict(f, connections=len(mine), requests=sum(c["requests"] for c in mine),
+                 requests_per_connection=[c["requests"] for c in mine],
+                 closed_by=[c["closed_by"] for c in mine], servers=[exp["server"]])
     errs = []
     for k in ("connections", "requests", "requests_per_connection", "closed_by"):
         if f[k] != exp[k]:
@@ -141,6 +168,10 @@ def check(expected_path):
 
 if __name__ == "__main__":
     args = sys.argv[1:]
+    opts = {}
+    while args and args[0] in ("--keylog", "--h2-port"):
+        opts[args[0][2:].replace("-", "_")] = args[1]
+        args = args[2:]
     if args and args[0] == "--check":
         bad = 0
         for p in args[1:]:
@@ -151,4 +182,4 @@ if __name__ == "__main__":
             bad += bool(errs)
         sys.exit(1 if bad else 0)
     for p in args:
-        print(json.dumps(facts(p), indent=1))
+        print(json.dumps(facts(p, **opts), indent=1))

@@ -30,13 +30,31 @@ def _load(p: Path) -> dict:
     return json.loads(p.read_text())
 
 
+def _keylog(e: dict) -> str | None:
+    return str(CAPTURES / e["keylog"]) if "keylog" in e else None
+
+
 @pytest.mark.parametrize("expected", EXPECTED, ids=[p.stem for p in EXPECTED])
 def test_wire_facts(expected: Path) -> None:
     e = _load(expected)
-    a = analyzer.analyze(str(CAPTURES / e["capture"]))
+    a = analyzer.analyze(str(CAPTURES / e["capture"]), tls_keylog=_keylog(e))
     conns = [c for c in a.connection_records if c.server == e["server"]]
     assert len(conns) == e["connections"]
     assert [len(c.exchanges) for c in conns] == e["requests_per_connection"]
+    if "protocol_per_connection" in e:
+        assert [c.protocol for c in conns] == e["protocol_per_connection"]
+    if "tls_handshake_per_connection" in e:
+        assert [c.tls and c.tls["handshake"] for c in conns] == (
+            e["tls_handshake_per_connection"]
+        )
+    if "tls_version" in e:
+        assert {c.tls and c.tls["version"] for c in conns} == {e["tls_version"]}
+    if "h2_streams_per_connection" in e:
+        assert [c.http2 and c.http2["streams"] for c in conns] == e["h2_streams_per_connection"]
+    if "goaway_by_per_connection" in e:
+        assert [c.http2 and c.http2["goaway_by"] for c in conns] == (
+            e["goaway_by_per_connection"]
+        )
     assert sum(c.requests for c in conns) == e["requests"]
     assert [c.closed_by for c in conns] == e["closed_by"]
     assert [c.label for c in conns] == e["expected_label_per_connection"]
@@ -73,6 +91,30 @@ def test_wire_facts(expected: Path) -> None:
     assert all(not cap.truncated for cap in a.capture_records)
 
 
+TLS_EXPECTED = [p for p in EXPECTED if "keylog" in _load(p)]
+
+
+@pytest.mark.parametrize("expected", TLS_EXPECTED, ids=[p.stem for p in TLS_EXPECTED])
+def test_tls_without_keys(expected: Path) -> None:
+    """The same TLS capture without its key log: protocol ``tls``, the handshakes as
+    with keys, and for HTTP/1.x one request after another the estimate from the records
+    equals the exact count."""
+    e = _load(expected)
+    a = analyzer.analyze(str(CAPTURES / e["capture"]))
+    conns = [c for c in a.connection_records if c.server == e["server"]]
+    assert len(conns) == e["connections"]
+    assert {c.protocol for c in conns} == {e.get("protocol_without_keys", "tls")}
+    assert all(c.tls is not None and not c.tls["decrypted"] for c in conns)
+    assert all(c.tls["why_not_decrypted"] for c in conns)  # type: ignore[index]
+    if "tls_handshake_per_connection" in e:
+        assert [c.tls and c.tls["handshake"] for c in conns] == (
+            e["tls_handshake_per_connection"]
+        )
+    if all(p == "tls/http1" for p in e.get("protocol_per_connection", ())):
+        assert [c.requests for c in conns] == e["requests_per_connection"]
+        assert all(c.requests_estimated for c in conns)
+
+
 def _normalised(a: analyzer.Analysis) -> dict:
     d = a.to_dict()
     for cap in d["captures"]:
@@ -89,7 +131,10 @@ CAPTURE_FILES = sorted(
 
 @pytest.mark.parametrize("capture", CAPTURE_FILES, ids=[p.name for p in CAPTURE_FILES])
 def test_golden_json(capture: Path, update_golden: bool) -> None:
-    got = _normalised(analyzer.analyze(str(capture)))
+    keys = capture.with_suffix(".keys")  # a TLS capture's key log: decrypted
+    got = _normalised(analyzer.analyze(
+        str(capture), tls_keylog=str(keys) if keys.exists() else None
+    ))
     baseline = GOLDEN / (capture.name + ".json")
     if update_golden or not baseline.exists():
         if not update_golden and os.environ.get("CI"):

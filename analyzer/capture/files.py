@@ -39,6 +39,7 @@ _PCAP_MAGICS = {
     b"\xa1\xb2\x3c\x4d": (">", 1e-9),
 }
 _PCAPNG_SHB = b"\x0a\x0d\x0d\x0a"
+_TLS_KEY_LOG = 0x544C534B  # a DSB's secrets type: "TLSK", an NSS key log
 # What reading a damaged file can raise. zlib.error (corrupt deflate data in a .gz) is not
 # an OSError, so it is listed on its own; without it a corrupt .gz escaped as a traceback.
 _READ_ERRORS = (OSError, EOFError, gzip.BadGzipFile, zlib.error)
@@ -55,6 +56,8 @@ class CaptureFile:
         self.packets = 0
         self.truncated = False
         self.warnings: list[str] = []
+        # the TLS key logs of a pcapng's Decryption Secrets Blocks, as read (never output)
+        self.secrets: list[bytes] = []
         self.bytes_read = 0
         self._fh = open_file(path) if fileobj is None else _wrap(path, fileobj)
         self._read_error: BaseException | None = None
@@ -350,6 +353,10 @@ class CaptureFile:
                             f"interface {len(ifaces) - 1} has unsupported link type {lt}; "
                             "its packets are skipped"
                         )
+                elif btype == 10 and bend - body >= 8:  # DSB: Decryption Secrets Block
+                    stype, slen = struct.unpack_from(order + "II", buf, body)
+                    if stype == _TLS_KEY_LOG:  # an NSS key log (editcap --inject-secrets)
+                        self.secrets.append(bytes(buf[body + 8 : min(body + 8 + slen, bend)]))
                 elif btype == 0x0A0D0D0A:
                     ifaces = []
                 pos += blk

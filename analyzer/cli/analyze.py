@@ -19,6 +19,7 @@ from analyzer.cli.shared import (
     Output,
     Quiet,
     ShowSecrets,
+    TlsKeylog,
     chosen,
 )
 from analyzer.errors import AnalyzerError
@@ -57,6 +58,7 @@ def analyze(
         ),
     ] = None,
     merge: Merge = None,
+    tls_keylog: TlsKeylog = None,
 ) -> None:
     """Analyse capture files: a verdict per server, then every connection.
 
@@ -73,7 +75,7 @@ def analyze(
         raise AnalyzerError(f"--jobs must be 1 or more (got {jobs})")
     result = analyze_files(
         captures, idle_timeout, show_secrets, quiet, chosen(backend), jobs=jobs, dask=dask,
-        merge=merge,
+        merge=merge, tls_keylog=tls_keylog,
     )
     if plot is not None:
         from analyzer.output.figures import save_timeline

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from analyzer.cli.shared import ShowSecrets
+from analyzer.cli.shared import ShowSecrets, TlsKeylog
 
 
 class CompareFormat(str, enum.Enum):
@@ -27,6 +27,7 @@ def compare(
         CompareFormat.table
     ),
     show_secrets: ShowSecrets = False,
+    tls_keylog: TlsKeylog = None,
 ) -> None:
     """Did the fix work? Two captures (or saved JSON) side by side, per server.
 
@@ -35,7 +36,10 @@ def compare(
     from analyzer.compare import compare as run
     from analyzer.compare import render
 
-    result = run(str(before), str(after), show_secrets=show_secrets)
+    result = run(
+        str(before), str(after), show_secrets=show_secrets,
+        tls_keylog=str(tls_keylog) if tls_keylog is not None else None,
+    )
     if format is CompareFormat.json:
         import json
 

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from analyzer.cli.results import analyze_files, open_output
-from analyzer.cli.shared import Captures, IdleTimeout, Merge, Quiet, ShowSecrets
+from analyzer.cli.shared import Captures, IdleTimeout, Merge, Quiet, ShowSecrets, TlsKeylog
 
 
 def report(
@@ -22,12 +22,15 @@ def report(
     show_secrets: ShowSecrets = False,
     quiet: Quiet = False,
     merge: Merge = None,
+    tls_keylog: TlsKeylog = None,
 ) -> None:
     """Write one self-contained HTML report: verdicts, evidence, fixes, plots, tables.
 
     Example: keepalive report captures/go-leak.pcap -o report.html
     """
-    result = analyze_files(captures, idle_timeout, show_secrets, quiet, merge=merge)
+    result = analyze_files(
+        captures, idle_timeout, show_secrets, quiet, merge=merge, tls_keylog=tls_keylog
+    )
     from analyzer.output.figures import require_matplotlib
 
     require_matplotlib()

@@ -66,6 +66,15 @@ Merge = Annotated[
         "stitched, other files are apart]",
     ),
 ]
+TlsKeylog = Annotated[
+    Path | None,
+    typer.Option(
+        "--tls-keylog", metavar="FILE", show_default=False,
+        help="decrypt TLS with this NSS key log (SSLKEYLOGFILE, Go's KeyLogWriter, "
+        "Python's keylog_filename); a pcapng's embedded secrets are used without it. "
+        "Secrets are never printed",
+    ),
+]
 MaxRows = Annotated[int, typer.Option(help="connections shown in the table")]
 Output = Annotated[
     Path | None, typer.Option("--output", "-o", help="write to this file, not stdout")

@@ -12,7 +12,7 @@ from typing import IO, Annotated
 import typer
 
 from analyzer.cli.results import create, emit
-from analyzer.cli.shared import FormatName, MaxRows, ShowSecrets, chosen, warn
+from analyzer.cli.shared import FormatName, MaxRows, ShowSecrets, TlsKeylog, chosen, warn
 from analyzer.output import get_format
 
 
@@ -47,6 +47,7 @@ def sniff(
     ] = 300.0,
     max_rows: MaxRows = 40,
     show_secrets: ShowSecrets = False,
+    tls_keylog: TlsKeylog = None,
 ) -> None:
     """Capture live (needs root or CAP_NET_RAW) and report like analyze when it stops.
 
@@ -75,6 +76,7 @@ def sniff(
             iface, ports=port or (), bpf=bpf, duration=duration, count=count,
             write=str(write) if write is not None else None, idle_timeout=idle_timeout,
             on_tick=tick, on_start=started, on_ready=ready, show_secrets=show_secrets,
+            tls_keylog=str(tls_keylog) if tls_keylog is not None else None,
         )
     for cap in result.capture_records:
         for w in cap.warnings:

@@ -59,12 +59,16 @@ SPEAKS_HTTP11: Final = frozenset({
 })
 
 PRECEDENCE = (
-    "leak", "unread-body", "reset", "request-limit", "idle-timeout", "client-connection-close",
+    "leak", "unread-body", "tls-no-resumption", "reset", "request-limit", "idle-timeout",
+    "client-connection-close",
     "http10-client", "http10-server", "server-connection-close", "close-delimited",
     "server-close", "client-idle-timeout", "client-close",
 )
 
 CLOSES_ON_UNREAD: Final = hints.CLOSES_ON_UNREAD
+# Diagnoses that mean a new client (session, process) per request: over TLS with only
+# full handshakes they become tls-no-resumption.
+NEW_CLIENT_CODES: Final = frozenset({"client-close"})
 
 
 # hints is not compiled: its answers per User-Agent are kept here, so a connection costs a
@@ -98,8 +102,21 @@ def _has(v: str, token: str) -> bool:
     return token in {t.strip() for t in v.split(",")}
 
 
+def _closer(c: ConnectionRecord) -> str:
+    """Who ended the connection: ``closed_by``, except that over TLS the side that sent
+    the first close_notify alert began a close whose FINs then cross (curl and Go send
+    close_notify, the server answers by closing; the first FIN is a race)."""
+    closed = c.closed_by
+    tls = c.tls
+    if tls is not None and (closed == "client" or closed == "server"):
+        first = tls.get("close_notify_by")
+        if first == "client" or first == "server":
+            return first
+    return closed
+
+
 def _closes(c: ConnectionRecord, side: str) -> bool:
-    return c.closed_by == side
+    return _closer(c) == side
 
 
 # Connection rules: (code, predicate), checked in order (leak is not among them: it needs
@@ -110,7 +127,8 @@ def _rule_unread_body(c: ConnectionRecord) -> bool:
     likely cause — an RST (the kernel's answer to closing a socket with received bytes
     unread) from any HTTP library that does not read everything anyway, or a FIN from a
     client whose pool closes only when the body was not read to EOF (Go)."""
-    if c.label != "per-request" or not (c.closed_by == "client" or c.closed_by == "client-rst"):
+    closer = _closer(c)
+    if c.label != "per-request" or not (closer == "client" or closer == "client-rst"):
         return False
     e = _last(c)
     if (
@@ -122,7 +140,7 @@ def _rule_unread_body(c: ConnectionRecord) -> bool:
     gap = _idle_gap(c)
     if gap is None or gap >= CLIENT_IDLE_MIN:
         return False
-    if c.closed_by == "client":
+    if closer == "client":
         # Go's Transport closes the moment the body is closed early (0.05-0.3 ms after
         # the response in captures/go-unread-small.pcap); a FIN later than this is the
         # program exiting or its idle pool, which says nothing of the body.
@@ -219,7 +237,7 @@ def _response_done(c: ConnectionRecord) -> float | None:
     """When the last response of the connection was complete on the wire."""
     e = _last(c)
     if e is None:
-        return None
+        return c.response_done_ts  # TLS not decrypted: the last turn's end, if any
     return e.response_end_ts or e.response_ts
 
 
@@ -316,6 +334,7 @@ class _Bucket:
         self.unanswered = 0
         self.client_rst = 0
         self.lossy = 0  # connections with holes (lost packets)
+        self.tls = 0  # TLS connections
         self.ends: set[str] = set()
         self.head: ConnectionRecord | None = None  # the first one
 
@@ -334,6 +353,7 @@ class _Bucket:
                 self.unanswered += 1
         self.client_rst += c.closed_by == "client-rst"
         self.lossy += c.missing_bytes > 0
+        self.tls += c.tls is not None
         self.ends.add(c.closed_by)
 
     def merge(self, other: _Bucket) -> None:
@@ -347,6 +367,7 @@ class _Bucket:
         self.ends |= other.ends
         self.client_rst += other.client_rst
         self.lossy += other.lossy
+        self.tls += other.tls
 
 
 class _Server:
@@ -374,6 +395,11 @@ class _Server:
         self.proxy_shaped = 0  # HTTP/1.0 + Connection: close from an HTTP/1.1 client's agent
         self.first_start = float("inf")
         self.last_end = float("-inf")
+        # TLS: connections, full and resumed handshakes, requests estimated (no keys)
+        self.tls = 0
+        self.tls_full = 0
+        self.tls_resumed = 0
+        self.estimated = 0
         # pass 2
         self.buckets: dict[str, _Bucket] = {}
         self.limited: list[int] = []  # indexes of the request-limit candidates
@@ -445,6 +471,13 @@ def _first_pass(s: _Server, c: ConnectionRecord, i: int, seq: int, idle: bytearr
     if c.missing_bytes and c.label in HTTP_LABELS:
         s.lossy += 1
         s.missing += c.missing_bytes
+    tls = c.tls
+    if tls is not None:
+        s.tls += 1
+        handshake = tls.get("handshake")
+        s.tls_full += handshake == "full"
+        s.tls_resumed += handshake == "resumed"
+        s.estimated += c.requests_estimated
     _count(s.agents, c.user_agent)
     _count(s.softwares, c.server_software)
     s.forwarded += c.forwarded
@@ -573,12 +606,18 @@ def _summary(s: _Server, proxy: tuple[str, str] | None = None) -> ServerRecord:
         persistent=persistent,
         per_request=s.http - persistent,
     )
+    if s.tls:
+        rec.tls_handshakes_full = s.tls_full
+        rec.tls_handshakes_resumed = s.tls_resumed
     if not s.http:
         rec.diagnosis = None  # type: ignore[assignment]
         rec.evidence = (
-            f"{s.connections} connection(s), none carried HTTP/1.x ({dict(s.kinds)})"
+            f"{s.connections} connection(s), none carried HTTP or a request over TLS "
+            f"({dict(s.kinds)})"
         )
-        rec.hint = "nothing to analyse: no HTTP/1.x on these connections (TLS? HTTP/2?)"
+        rec.hint = (
+            "nothing to analyse: no HTTP/1.x, HTTP/2 or TLS requests on these connections"
+        )
         return rec
     agent = _most(s.agents)
     client = _client(agent)
@@ -655,8 +694,13 @@ def _summary(s: _Server, proxy: tuple[str, str] | None = None) -> ServerRecord:
         return rec
     rec.verdict = "not-reused" if persistent == 0 else "partly-reused"
     code = max(costly, key=lambda k: (costly[k].costly, -PRECEDENCE.index(k)))
-    rec.diagnosis = code
     b = buckets[code]
+    if code in NEW_CLIENT_CODES and s.tls_full >= 2 and not s.tls_resumed and b.tls == b.n:
+        # A new connection per request over TLS, each with a full TLS handshake: the
+        # price is twice a handshake, and even a new connection could have resumed.
+        # (the connections keep their own diagnosis, client-close: why each closed)
+        code = "tls-no-resumption"
+    rec.diagnosis = code
     rec.evidence = _evidence(code, b, rec, s)
     if rec.proxy is not None and code in hints.PROXY_CODES:
         rec.evidence += f"; the requests came through a reverse proxy: {rec.proxy}"
@@ -808,10 +852,22 @@ def _evidence(code: str, b: _Bucket, rec: ServerRecord, s: _Server) -> str:
         f"{_n(rec.requests, 'request')} opened {_n(rec.connections, 'connection')} "
         f"({rec.handshakes_per_request:.2f} handshakes per request)"
     )
+    if s.tls:
+        head += (
+            f"; TLS handshakes: {s.tls_full} full, {s.tls_resumed} resumed"
+            + (" (requests estimated from TLS records: no key log for "
+               f"{_n(s.estimated, 'connection')})" if s.estimated else "")
+        )
     again = (
         "and the client connected again after each"
         if b.costly == n else f"and the client connected again after {b.costly} of them"
     )
+    if code == "tls-no-resumption":
+        return (
+            f"{head}; the client opened a new TLS connection for each request, each with a "
+            f"full TLS handshake (none resumed), and closed {n} of them after one request, "
+            f"{again}: {_ids(b)}"
+        )
     if code == "leak":
         c = b.head
         assert c is not None

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-from typing import Final
+from typing import Final, Protocol
 
 from analyzer.core.http1 import MessageReader, Owner
 from analyzer.core.records import ExchangeRecord
@@ -23,6 +23,30 @@ from analyzer.core.secrets import redact_target
 
 MAX_PENDING: Final = 100  # unanswered pipelined requests kept for pairing (anomaly past it)
 KEEP: Final = 16  # with a spool, completed exchanges past this many go to it (memory stays flat)
+
+
+class Talk(Protocol):
+    """What a connection's HTTP side offers its owner (flows, connection_record), HTTP/1
+    (:class:`Conversation`) and HTTP/2 (:class:`analyzer.core.http2.H2Conversation`)
+    alike."""
+
+    cid: str
+    spool: Callable[[ExchangeRecord], None] | None
+    requests: int
+    responses: int
+    interim: int
+    count: int
+    upgraded: bool
+    close_delimited: bool
+    anomalies: dict[str, int]
+    exchanges: list[ExchangeRecord]
+    user_agent: str | None
+    server_software: str | None
+    forwarded: bool
+    via: str | None
+
+    def release(self) -> None: ...
+    def facts(self) -> dict[str, object] | None: ...
 
 
 class Conversation(Owner):
@@ -186,6 +210,10 @@ class Conversation(Owner):
     @property
     def is_http(self) -> bool:
         return bool(self.exchanges)
+
+    def facts(self) -> dict[str, object] | None:
+        """The protocol's own facts for the record (HTTP/2's ``http2``): none for HTTP/1."""
+        return None
 
 
 class _Detached(Owner):

@@ -22,8 +22,14 @@ is the server. ``handshake_seen`` says which.
 
 Readers: a connection's first payload chooses its protocol
 (:func:`analyzer.core.protocols.identify`) and :meth:`FlowTable._readers` gives its streams
-that protocol's readers (the HTTP/1 :class:`~analyzer.core.exchanges.Conversation`, or
-none). When the first segment does not decide (a few bytes of a longer signature, or a
+that protocol's readers: the HTTP/1 :class:`~analyzer.core.exchanges.Conversation`, the
+HTTP/2 :class:`~analyzer.core.http2.H2Conversation` (h2c), or the
+:class:`~analyzer.core.tls.TlsSession`, which reads the TLS records and, decrypted with
+the key log's secrets, hands the plaintext to an Opening of its own whose choice
+(:meth:`FlowTable._inner`) gives the same HTTP/1 or HTTP/2 readers (``tls/http1``,
+``tls/h2``). The TLS and HTTP/2 modules are imported on the first such connection: a
+cleartext HTTP/1 capture never loads them (nor ``cryptography``, nor ``hpack``).
+When the first segment does not decide (a few bytes of a longer signature, or a
 segment out of order), an :class:`~analyzer.core.protocols.Opening` holds the bytes until
 they do. A swap of roles starts the readers, and the choice, afresh.
 
@@ -42,18 +48,22 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 from sys import intern
-from typing import Final, NamedTuple
+from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 from analyzer.core import labels
 from analyzer.core.decode import ACK, FIN, RST, SYN, decode, endpoint, locate, reverse_key
-from analyzer.core.exchanges import Conversation
+from analyzer.core.exchanges import Conversation, Talk
 from analyzer.core.partition import partition_at, partition_of
 from analyzer.core.protocols import (
     CLIENT,
+    H2C,
+    HTTP1,
     HTTP1_READER,
     NEITHER,
     PENDING,
     SNIFF_MAX,
+    TLS,
+    UNKNOWN,
     Opening,
     Readers,
     identify,
@@ -61,6 +71,9 @@ from analyzer.core.protocols import (
 )
 from analyzer.core.records import ConnectionRecord, ExchangeRecord
 from analyzer.core.streams import Stream
+
+if TYPE_CHECKING:
+    from analyzer.core.keylog import KeyLog
 
 __all__ = [
     "CLOSE_LINGER", "IDLE_TIMEOUT", "SPOOLED", "Flow", "FlowTable", "ServerSoFar",
@@ -82,6 +95,8 @@ class ServerSoFar(NamedTuple):
     requests: int
     persistent: int  # connections labelled so (so far)
     per_request: int
+    tls_full: int = 0  # TLS handshakes, full and resumed
+    tls_resumed: int = 0
 
 
 RECENT: Final = 64  # finished connections a live view can show
@@ -94,7 +109,7 @@ class Flow:
         "num", "ckey", "skey", "start", "last", "handshake_seen", "roles_final",
         "syn", "synack", "fin", "rst", "teardown", "client_isn", "server_isn",
         "syn_ts", "synack_ts", "streams", "conv", "packets", "nbytes", "closed_ts",
-        "first", "s0", "s1", "protocol",
+        "first", "s0", "s1", "protocol", "tls",
     )
 
     def __init__(self, num: int, ckey: bytes, skey: bytes, ts: float) -> None:
@@ -118,7 +133,10 @@ class Flow:
         self.s0 = Stream()
         self.s1 = Stream()
         self.streams = [self.s0, self.s1]
-        self.conv: Conversation | None = None
+        # the HTTP side (HTTP/1 Conversation or HTTP/2 H2Conversation), and the TLS
+        # session (Any: an interpreted class, which a compiled attribute would refuse)
+        self.conv: Talk | None = None
+        self.tls: Any = None
         # "" until the first payload, then protocols.PENDING until chosen, then its name
         self.protocol = ""
         self.packets = 0
@@ -140,8 +158,12 @@ class FlowTable:
         show_secrets: bool = False,
         partition: tuple[int, int] = (0, 1),
         on_record: Callable[[ConnectionRecord], None] | None = None,
+        keylog: KeyLog | None = None,
     ) -> None:
         self.capture = capture
+        # TLS secrets (--tls-keylog, a pcapng's Decryption Secrets Blocks); None: none
+        # given, TLS is read without decryption
+        self.keylog = keylog
         # Finished connections go to on_record when given (analyze(): a store that may
         # put them on disk), else they are kept in ``records``.
         self.on_record = on_record
@@ -172,7 +194,7 @@ class FlowTable:
         # connections with a teardown, in order of it: (when the linger is over, flow)
         self.closing: deque[tuple[float, Flow]] = deque()
         # per server endpoint, over finished connections: [connections, handshakes,
-        # requests, persistent, per-request]
+        # requests, persistent, per-request, TLS full, TLS resumed]
         self.finished_totals: dict[str, list[int]] = {}
 
     # ---- the per-packet step
@@ -323,20 +345,55 @@ class FlowTable:
 
     def _readers(self, flow: Flow, protocol: str) -> Readers:
         """The readers of the protocol chosen for the connection, made its streams' sinks
-        (client→server, server→client). Only HTTP/1 has readers yet."""
+        (client→server, server→client)."""
         flow.protocol = protocol
-        if protocol not in HTTP1_READER:
-            flow.s0.sink = flow.s1.sink = None
+        if protocol == TLS:
+            from analyzer.core.tls import TlsSession
+
+            tls = flow.tls = TlsSession(
+                self.keylog, lambda inner: self._inner(flow, inner),
+                midstream=not flow.handshake_seen,
+            )
+            a, b = tls.sinks()
+            flow.s0.sink, flow.s1.sink = a, b
+            return a, b
+        readers = self._talk(flow, protocol)
+        flow.s0.sink, flow.s1.sink = readers
+        return readers
+
+    def _inner(self, flow: Flow, protocol: str) -> Readers:
+        """The readers of the plaintext a TLS session decrypted, by its first bytes
+        (``tls/http1``, ``tls/h2``; other plaintext stays ``tls``, unread)."""
+        if protocol == H2C:
+            flow.protocol = "tls/h2"
+        elif protocol == HTTP1:
+            flow.protocol = "tls/http1"
+        else:
             return None, None
+        return self._talk(flow, protocol)
+
+    def _talk(self, flow: Flow, protocol: str) -> Readers:
+        """The HTTP readers of ``protocol`` for the connection (None, None: none)."""
         # No spool until the roles are final: a swap drops these readers' exchanges, so
         # none may have gone to the spool (_settle_roles hands it over once they are).
-        conv = flow.conv = Conversation(
-            midstream=not flow.handshake_seen, cid=f"C{flow.num}",
-            spool=self.spool if flow.roles_final else None, show_secrets=self.show_secrets,
-        )
-        flow.s0.sink = conv.requests_reader
-        flow.s1.sink = conv.responses_reader
-        return conv.requests_reader, conv.responses_reader
+        spool = self.spool if flow.roles_final else None
+        if protocol in HTTP1_READER:
+            conv = Conversation(
+                midstream=not flow.handshake_seen, cid=f"C{flow.num}", spool=spool,
+                show_secrets=self.show_secrets,
+            )
+            flow.conv = conv
+            return conv.requests_reader, conv.responses_reader
+        if protocol == H2C:
+            from analyzer.core.http2 import H2Conversation
+
+            h2 = H2Conversation(
+                midstream=not flow.handshake_seen, cid=f"C{flow.num}", spool=spool,
+                show_secrets=self.show_secrets,
+            )
+            flow.conv = h2
+            return h2.requests_reader, h2.responses_reader
+        return None, None
 
     def _settle_roles(self, flow: Flow, d: int, buf: bytes, ps: int, pe: int, seq: int) -> int:
         """A connection seen without its handshake, and a payload ``buf[ps:pe]`` at
@@ -368,6 +425,7 @@ class FlowTable:
             if flow.conv is not None:
                 flow.conv.release()
                 flow.conv = None
+            flow.tls = None
             self._open(flow, d, buf, ps, pe, seq)
         elif not flow.protocol:
             self._open(flow, d, buf, ps, pe, seq)
@@ -412,16 +470,26 @@ class FlowTable:
             server = endpoint(f.ckey, True)
             t = out.get(server)
             if t is None:
-                t = out[server] = [0, 0, 0, 0, 0, 0]
+                t = out[server] = [0, 0, 0, 0, 0, 0, 0, 0]
             t[0] += f.closed_ts is None
             t[1] += 1
             t[2] += f.handshake_seen
+            count = -1
             if f.conv is not None:
                 t[3] += f.conv.requests
-                so_far = labels.label_so_far(f.conv.count)
+                count = f.conv.count
+            if f.tls is not None:
+                handshake = f.tls.handshake
+                t[6] += handshake == "full"
+                t[7] += handshake == "resumed"
+                if f.conv is None:
+                    count = f.tls.turns  # not decrypted: the turns so far
+                    t[3] += count
+            if count >= 0:
+                so_far = labels.label_so_far(count)
                 t[4] += so_far == labels.PERSISTENT
                 t[5] += so_far == labels.PER_REQUEST
-        return {k: ServerSoFar(v[0], v[1], v[2], v[3], v[4], v[5]) for k, v in out.items()}
+        return {k: ServerSoFar(*v) for k, v in out.items()}
 
     def recent(self, n: int) -> list[tuple[str, str, str, int, str, str]]:
         """The ``n`` latest connections, open or finished, for a live view: (id, client,
@@ -480,7 +548,7 @@ class FlowTable:
             self.records.append(rec)
         t = self.finished_totals.get(rec.server)
         if t is None:
-            t = self.finished_totals[rec.server] = [0, 0, 0, 0, 0]
+            t = self.finished_totals[rec.server] = [0, 0, 0, 0, 0, 0, 0]
         t[0] += 1
         t[1] += rec.handshake_seen
         t[2] += rec.requests
@@ -488,6 +556,10 @@ class FlowTable:
             t[3] += 1
         elif rec.label == labels.PER_REQUEST:
             t[4] += 1
+        if rec.tls is not None:
+            handshake = rec.tls.get("handshake")
+            t[5] += handshake == "full"
+            t[6] += handshake == "resumed"
         if flow.conv is not None:
             flow.conv.release()
 
@@ -522,6 +594,25 @@ def connection_record(flow: Flow, capture: str, expired: bool) -> ConnectionReco
         close_delimited = conv.close_delimited
         if exchanges:
             exchanges[-1].closed_connection = td is not None
+    protocol: str | None = flow.protocol or None
+    if protocol == PENDING:
+        protocol = UNKNOWN  # its first bytes never decided (a hole, or too few)
+    http2 = conv.facts() if conv is not None else None
+    tls_facts: dict[str, object] | None = None
+    estimated = False
+    response_done: float | None = None
+    tls = flow.tls
+    if tls is not None:
+        tls_facts = tls.facts()
+        if tls.anomalies:
+            anomalies = dict(anomalies)
+            for k, v in tls.anomalies.items():
+                anomalies[k] = anomalies.get(k, 0) + v
+        if conv is None:
+            # Not decrypted: the requests are the request/response turns seen
+            estimated = True
+            requests = responses = count = tls.turns
+            response_done = tls.last_turn_ts
     missing = flow.streams[0].missing + flow.streams[1].missing
     if missing:
         anomalies = dict(anomalies)  # (never the shared one)
@@ -547,7 +638,10 @@ def connection_record(flow: Flow, capture: str, expired: bool) -> ConnectionReco
         requests=requests,
         responses=responses,
         interim_responses=interim,
-        label=labels.label(count, bool(flow.nbytes[0] or flow.nbytes[1])),
+        label=(
+            labels.label(count, bool(flow.nbytes[0] or flow.nbytes[1]))
+            if tls is None or count else labels.UNUSED  # TLS without a request: unused
+        ),
         upgraded=upgraded,
         missing_bytes=missing,
         packets=flow.packets,
@@ -567,4 +661,9 @@ def connection_record(flow: Flow, capture: str, expired: bool) -> ConnectionReco
         server_software=server_software,
         forwarded=forwarded,
         via=via,
+        protocol=protocol,
+        requests_estimated=estimated,
+        tls=tls_facts,
+        http2=http2,
+        response_done_ts=response_done,
     )

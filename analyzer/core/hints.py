@@ -179,7 +179,9 @@ FIXES: Final[dict[str, dict[str, str]]] = {
     "unread-body": {
         "go": "read the body to EOF before closing it: io.Copy(io.Discard, resp.Body); "
         "resp.Body.Close(). Go's Transport puts a connection back in its pool only after "
-        "its body was read to EOF; 'defer resp.Body.Close()' alone closes it",
+        "its body was read to EOF; 'defer resp.Body.Close()' alone closes it. If every "
+        "body is read already, the close is the pool's: share one http.Transport instead "
+        "of one per request, and don't call CloseIdleConnections after each request",
         "python-requests": "with stream=True read the body (r.content, or iter_content to "
         "the end) before r.close(), and use one requests.Session()",
         "urllib3": "read the body (r.data) or drain it (r.drain_conn()) before "
@@ -218,6 +220,27 @@ FIXES: Final[dict[str, dict[str, str]]] = {
         "okhttp": "share one OkHttpClient",
         "apache-httpclient": "share one CloseableHttpClient (its pooling connection "
         "manager)",
+    },
+    "tls-no-resumption": {
+        "go": "share one http.Client (its Transport keeps connections and TLS sessions); "
+        "where a Transport per request cannot be avoided, give them one "
+        "TLSClientConfig.ClientSessionCache (tls.NewLRUClientSessionCache(0)) so new "
+        "connections resume",
+        "python-requests": "use one requests.Session(): it keeps the connection and its "
+        "TLS session (requests.get() per call starts from nothing each time)",
+        "urllib3": "use one PoolManager: it reuses connections and their TLS sessions",
+        "httpx": "use one httpx.Client() (httpx.get() per call builds a new SSL context "
+        "each time, with no session to resume)",
+        "aiohttp": "one ClientSession for the program, not one per request",
+        "curl": "each curl process starts with an empty session cache: pass several URLs "
+        "to one curl, or reuse one libcurl handle (its session cache is on by default)",
+        "node": "share one https.Agent({keepAlive: true}); it also resumes TLS sessions "
+        "(maxCachedSessions, 100 by default)",
+        "node-fetch": "keep one process and its fetch dispatcher for all requests",
+        "java-httpclient": "build one HttpClient and reuse it (its SSLContext caches "
+        "sessions)",
+        "okhttp": "share one OkHttpClient",
+        "apache-httpclient": "share one CloseableHttpClient",
     },
     "client-connection-close": {
         "go": "leave Transport.DisableKeepAlives false and req.Close false",

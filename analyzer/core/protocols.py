@@ -24,13 +24,13 @@ protocol       direction    first bytes
                server       a status line, ``HTTP/`` (RFC 9112 §4)
 =============  ===========  ==========================================================
 
-Each protocol has its reader (:data:`HTTP1_READER` says which the HTTP/1 reader takes);
-for now only HTTP/1 has one. It also takes ``unknown``: the HTTP/1 reader tolerates a
-capture that begins inside a message (it looks for the next start line) and says
-``not-http`` itself when the bytes never become HTTP — exactly what every connection got
-before protocols were chosen. ``h2c`` and ``tls`` get no reader yet (the HTTP/2 and TLS
-readers are the next step), so those connections carry no exchange and are labelled
-``not-http``; an h2c preface is not read as an HTTP/1 ``PRI *`` request.
+Each protocol has its reader (:meth:`analyzer.core.flows.FlowTable._readers`): ``h2c``
+the HTTP/2 reader (:mod:`analyzer.core.http2`; the preface is never read as an HTTP/1
+``PRI *`` request), ``tls`` the TLS reader (:mod:`analyzer.core.tls`), whose decrypted
+plaintext goes through an Opening of its own, and ``http/1.x`` the HTTP/1 reader
+(:data:`HTTP1_READER`). That one also takes ``unknown``: it tolerates a capture that
+begins inside a message (it looks for the next start line) and says ``not-http`` itself
+when the bytes never become HTTP.
 
 On a connection (:mod:`analyzer.core.flows`) the first payload segment usually decides
 at once. When it does not — the answer is :data:`MORE`, or the segment came out of order —
@@ -172,14 +172,27 @@ SERVER: Final = 1
 NEITHER: Final = -1
 
 
+TLS_CLIENT_HELLO: Final = 1  # handshake message types (RFC 8446 §4)
+TLS_SERVER_HELLO: Final = 2
+
+
 def sender(head: bytes) -> int:
     """Who sends a payload that starts with ``head``, when its first bytes say:
-    :data:`CLIENT` for a request line, :data:`SERVER` for a status line, else
-    :data:`NEITHER` (the capture may have begun inside a message)."""
+    :data:`CLIENT` for a request line, the HTTP/2 preface or a TLS ClientHello,
+    :data:`SERVER` for a status line or a TLS ServerHello, else :data:`NEITHER` (the
+    capture may have begun inside a message)."""
     if request_line(head) == MATCH:
         return CLIENT
     if looks_like_response(head):
         return SERVER
+    if len(head) >= 6 and _tls(head, True) == MATCH:
+        kind = head[5]
+        if kind == TLS_CLIENT_HELLO:
+            return CLIENT
+        if kind == TLS_SERVER_HELLO:
+            return SERVER
+    elif head.startswith(H2C_PREFACE):
+        return CLIENT
     return NEITHER
 
 

@@ -50,6 +50,8 @@ class ExchangeRecord:
     interim_responses: int = 0
     request_end_ts: float | None = None
     reason: str = ""
+    # HTTP/2: the stream id the exchange was carried on
+    stream: int | None = None
 
     def __init__(
         self,
@@ -71,6 +73,7 @@ class ExchangeRecord:
         interim_responses: int = 0,
         request_end_ts: float | None = None,
         reason: str = "",
+        stream: int | None = None,
     ) -> None:
         self.connection = connection
         self.index = index
@@ -90,6 +93,7 @@ class ExchangeRecord:
         self.interim_responses = interim_responses
         self.request_end_ts = request_end_ts
         self.reason = reason
+        self.stream = stream
     # ---- end of generated code
 
 
@@ -158,6 +162,21 @@ class ConnectionRecord:
     forwarded: bool = False
     # the response's Via
     via: str | None = None
+    # chosen from the first payload bytes: http/1.x, h2c, tls, tls/http1, tls/h2, unknown;
+    # None without payload
+    protocol: str | None = None
+    # TLS not decrypted: requests is an estimate from request/response turns
+    requests_estimated: bool = False
+    # TLS facts (version, sni, alpn_offered, alpn, handshake, client_hellos, records_client,
+    # records_server, decrypted, why_not_decrypted, …)
+    tls: dict[str, object] | None = None
+    # HTTP/2 facts (streams, max_concurrent_streams, rst_streams, goaway_by,
+    # goaway_last_stream, goaway_error, …)
+    http2: dict[str, object] | None = None
+    # internal: never output
+    # TLS not decrypted: the end of the last request/response turn (what the last response's
+    # end is to the rules)
+    response_done_ts: float | None = None
 
     def __init__(
         self,
@@ -200,6 +219,11 @@ class ConnectionRecord:
         server_software: str | None = None,
         forwarded: bool = False,
         via: str | None = None,
+        protocol: str | None = None,
+        requests_estimated: bool = False,
+        tls: dict[str, object] | None = None,
+        http2: dict[str, object] | None = None,
+        response_done_ts: float | None = None,
     ) -> None:
         self.id = id
         self.capture = capture
@@ -240,6 +264,11 @@ class ConnectionRecord:
         self.server_software = server_software
         self.forwarded = forwarded
         self.via = via
+        self.protocol = protocol
+        self.requests_estimated = requests_estimated
+        self.tls = tls
+        self.http2 = http2
+        self.response_done_ts = response_done_ts
     # ---- end of generated code
 
     @property
@@ -287,6 +316,9 @@ class ServerRecord:
     # with several captures analysed apart (separate experiments): the first file of the
     # group this record sums up; None with one group
     capture: str | None = None
+    # TLS connections: handshakes that were full (None without TLS)
+    tls_handshakes_full: int | None = None
+    tls_handshakes_resumed: int | None = None
     # ---- end of generated code
 
 
@@ -366,6 +398,10 @@ def connection_row(connection: ConnectionRecord) -> dict[str, Any]:
         "server_software": connection.server_software,
         "forwarded": connection.forwarded,
         "via": connection.via,
+        "protocol": connection.protocol,
+        "requests_estimated": connection.requests_estimated,
+        "tls": connection.tls,
+        "http2": connection.http2,
     }
 
 
@@ -390,6 +426,7 @@ def exchange_row(exchange: ExchangeRecord) -> dict[str, Any]:
         "interim_responses": exchange.interim_responses,
         "request_end_ts": exchange.request_end_ts,
         "reason": exchange.reason,
+        "stream": exchange.stream,
     }
 
 
@@ -418,6 +455,8 @@ def server_row(server: ServerRecord) -> dict[str, Any]:
         "extra_handshakes": server.extra_handshakes,
         "uncertain": server.uncertain,
         "capture": server.capture,
+        "tls_handshakes_full": server.tls_handshakes_full,
+        "tls_handshakes_resumed": server.tls_handshakes_resumed,
     }
 
 
@@ -464,6 +503,11 @@ def connection_values(connection: ConnectionRecord) -> tuple[Any, ...]:
         connection.server_software,
         connection.forwarded,
         connection.via,
+        connection.protocol,
+        connection.requests_estimated,
+        connection.tls,
+        connection.http2,
+        connection.response_done_ts,
     )
 
 
@@ -512,6 +556,11 @@ def connection_from_values(
         values[35],  # server_software
         values[36],  # forwarded
         values[37],  # via
+        values[38],  # protocol
+        values[39],  # requests_estimated
+        values[40],  # tls
+        values[41],  # http2
+        values[42],  # response_done_ts
     )
 
 
@@ -537,5 +586,6 @@ def exchange_values(exchange: ExchangeRecord) -> tuple[Any, ...]:
         exchange.interim_responses,
         exchange.request_end_ts,
         exchange.reason,
+        exchange.stream,
     )
 # ---- end of generated code

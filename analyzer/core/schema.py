@@ -240,6 +240,8 @@ EXCHANGE: Final = Record(
     addition("interim_responses", "int", 0, "int64"),
     addition("request_end_ts", "float | None", None, "float64"),
     addition("reason", "str", "", "string"),
+    addition("stream", "int | None", None, "Int64",
+             doc="HTTP/2: the stream id the exchange was carried on"),
     written_init=True,
 )
 
@@ -297,6 +299,20 @@ CONNECTION: Final = Record(
              doc="requests carried forwarding fields (Via, X-Forwarded-For, X-Real-IP, "
                  "Forwarded): the client is a proxy"),
     addition("via", "str | None", None, "string", doc="the response's Via"),
+    addition("protocol", "str | None", None, "string",
+             doc="chosen from the first payload bytes: http/1.x, h2c, tls, tls/http1, "
+                 "tls/h2, unknown; None without payload"),
+    addition("requests_estimated", "bool", False, "bool",
+             doc="TLS not decrypted: requests is an estimate from request/response turns"),
+    addition("tls", "dict[str, object] | None", None,
+             doc="TLS facts (version, sni, alpn_offered, alpn, handshake, client_hellos, "
+                 "records_client, records_server, decrypted, why_not_decrypted, …)"),
+    addition("http2", "dict[str, object] | None", None,
+             doc="HTTP/2 facts (streams, max_concurrent_streams, rst_streams, goaway_by, "
+                 "goaway_last_stream, goaway_error, …)"),
+    internal("response_done_ts", "float | None", None,
+             doc="TLS not decrypted: the end of the last request/response turn (what the "
+                 "last response's end is to the rules)"),
     written_init=True,
     lead="first",
 )
@@ -335,6 +351,25 @@ SERVER: Final = Record(
     addition("capture", "str | None", None, "string",
              doc="with several captures analysed apart (separate experiments): the first "
                  "file of the group this record sums up; None with one group"),
+    addition("tls_handshakes_full", "int | None", None, "Int64",
+             doc="TLS connections: handshakes that were full (None without TLS)"),
+    addition("tls_handshakes_resumed", "int | None", None, "Int64"),
 )
 
 RECORDS: Final = (CAPTURE, CONNECTION, EXCHANGE, SERVER)
+
+# The connection's nested objects as typed DataFrame columns ``<object>_<key>``
+# (tls_version, http2_streams, …): JSON keeps the objects, a table flattens them.
+NESTED_COLUMNS: Final[dict[str, tuple[tuple[str, str], ...]]] = {
+    "tls": (
+        ("version", "string"), ("sni", "string"), ("alpn", "string"),
+        ("handshake", "string"), ("client_hellos", "Int64"), ("records_client", "Int64"),
+        ("records_server", "Int64"), ("decrypted", "boolean"),
+        ("why_not_decrypted", "string"),
+    ),
+    "http2": (
+        ("streams", "Int64"), ("max_concurrent_streams", "Int64"), ("rst_streams", "Int64"),
+        ("pushes", "Int64"), ("goaway_by", "string"), ("goaway_last_stream", "Int64"),
+        ("goaway_error", "string"),
+    ),
+}

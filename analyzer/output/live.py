@@ -53,8 +53,9 @@ class LiveView:
             f"{table.tcp_packets} TCP packets (Ctrl-C for the report)",
             title_justify="left",
         )
+        tls = any(v.tls_full or v.tls_resumed for v in snap.values())
         for col in ("server", "open", "conns", "new conn/s", "req/s", "handshakes/req",
-                    "so far"):
+                    *(("TLS full/resumed",) if tls else ()), "so far"):
             t.add_column(col, justify="left" if col in ("server", "so far") else "right")
         for server, now_ in sorted(snap.items(), key=lambda kv: -kv[1].requests):
             prev = self._last.get(server)
@@ -65,6 +66,7 @@ class LiveView:
                 f"{(conns - (prev.connections if prev else 0)) / dt:.1f}",
                 f"{(reqs - (prev.requests if prev else 0)) / dt:.1f}",
                 f"{hs / reqs:.2f}" if reqs else "—",
+                *((f"{now_.tls_full}/{now_.tls_resumed}",) if tls else ()),
                 Text(verdict, style=style),
             )
         self._last, self._last_t = snap, now

@@ -189,6 +189,9 @@ class _TimeScale:
                     bbox={"facecolor": "white", "edgecolor": "none", "pad": 0.5})
 
 
+TLS_MARKER = {"full": ("D", "black"), "resumed": ("D", "white"), "failed": ("X", "red")}
+
+
 def timeline(
     data: Any,
     exchanges: pd.DataFrame | None = None,
@@ -216,6 +219,7 @@ def timeline(
                     for s, e in zip(rows["start"], rows["end"], strict=True)])
     titles = _server_titles(servers)
     ypos: dict[str, int] = {}
+    tls_seen: set[str] = set()
     yticks: list[int] = []
     ylabels: list[str] = []
     y = 0
@@ -235,7 +239,18 @@ def timeline(
         ax.barh(y, max(right - left, 1e-9), left=left, height=0.6,
                 color=LABEL_COLOUR.get(str(c.label), "#999999"), alpha=0.55, linewidth=0)
         yticks.append(y)
-        ylabels.append(f"{c.id} :{str(c.client).rsplit(':', 1)[-1]}")
+        proto = getattr(c, "protocol", None)
+        proto = proto if isinstance(proto, str) else ""
+        tag = "" if proto in ("", "http/1.x", "unknown") else f" {proto}"
+        ylabels.append(f"{c.id} :{str(c.client).rsplit(':', 1)[-1]}{tag}")
+        handshake = getattr(c, "tls_handshake", None)
+        if isinstance(handshake, str) and handshake in TLS_MARKER:
+            # the TLS handshake, at the connection's start: full ◆, resumed ◇, failed ✖
+            marker, fill = TLS_MARKER[handshake]
+            ax.plot(left, y, marker=marker, markersize=6, markerfacecolor=fill,
+                    markeredgecolor="black", markeredgewidth=0.6, linestyle="none",
+                    zorder=4)
+            tls_seen.add(handshake)
         if c.closed_by != "open":
             side = str(c.closed_by).split("-")[0]
             rst = str(c.closed_by).endswith("-rst")
@@ -267,6 +282,9 @@ def timeline(
         Line2D([], [], marker=">", color="black", linestyle="none", label="request"),
         Line2D([], [], marker="o", markerfacecolor="white", markeredgecolor="black",
                linestyle="none", label="response"),
+        *(Line2D([], [], marker=TLS_MARKER[h][0], markerfacecolor=TLS_MARKER[h][1],
+                 markeredgecolor="black", linestyle="none", label=f"TLS handshake, {h}")
+          for h in TLS_MARKER if h in tls_seen),
         Line2D([], [], marker="s", color="grey", linestyle="none", label="FIN"),
         Line2D([], [], marker="X", color="grey", linestyle="none", label="RST"),
         Line2D([], [], marker="o", color=SIDE_COLOUR["client"], linestyle="none",

@@ -96,7 +96,11 @@ def _verdicts(a: Analysis) -> str:
             f'<span class="verdict">{escape(s.verdict.upper())}</span>{diag}</div>'
             f'<div class="muted">{s.requests} requests · {s.connections} connections · '
             f"{s.handshakes} handshakes · {s.handshakes_per_request:.2f} handshakes/request"
-            f" · max {s.max_concurrent} open at once · {s.clients} client(s)</div>"
+            f" · max {s.max_concurrent} open at once · {s.clients} client(s)"
+            + (f" · TLS handshakes: {s.tls_handshakes_full} full, "
+               f"{s.tls_handshakes_resumed} resumed" if s.tls_handshakes_full is not None
+               else "")
+            + "</div>"
             f"<dl>{_seen(s)}<dt>evidence</dt><dd>{escape(s.evidence)}</dd>"
             f"<dt>fix</dt><dd>{escape(s.hint)}</dd></dl></div>"
         )
@@ -173,23 +177,26 @@ def html_report(a: Analysis, *, max_rows: int = 1000, title: str | None = None) 
     conns = a.connection_records
     connections = _table(
         ("id", "client", "server", "start (UTC)", "dur s", "handshake", "connect ms",
-         "requests", "label", "closed by", "diagnosis"),
+         "protocol", "TLS handshake", "requests", "label", "closed by", "diagnosis"),
         ((c.id, c.client, c.server, _time(c.start), f"{c.end - c.start:.3f}",
           "yes" if c.handshake_seen else "no",
           "" if c.handshake_rtt is None else f"{c.handshake_rtt * 1000:.3f}",
-          c.requests, c.label, c.closed_by, c.diagnosis or "")
+          c.protocol or "", (c.tls or {}).get("handshake") or "",
+          f"~{c.requests}" if c.requests_estimated else c.requests,
+          c.label, c.closed_by, c.diagnosis or "")
          for c in conns[:max_rows]),
-        numeric=(4, 6, 7),
+        numeric=(4, 6, 9),
     )
     exchanges = a.exchange_records
     ex = _table(
-        ("connection", "#", "method", "target", "version", "status", "request (UTC)",
-         "opened connection", "closed connection"),
-        ((e.connection, e.index, e.method, e.target, e.version, e.status,
+        ("connection", "#", "stream", "method", "target", "version", "status",
+         "request (UTC)", "opened connection", "closed connection"),
+        ((e.connection, e.index, "" if e.stream is None else e.stream, e.method, e.target,
+          e.version, e.status,
           _time(e.request_ts), "yes" if e.opened_connection else "",
           "yes" if e.closed_connection else "")
          for e in exchanges[:max_rows]),
-        numeric=(1, 5),
+        numeric=(1, 2, 6),
     )
 
     def more(n: int) -> str:

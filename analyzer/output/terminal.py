@@ -52,12 +52,15 @@ COLUMNS: Final = (
     _Column("req", "right"), _Column("resp", "right"), _Column("label"),
     _Column("closed by"), _Column("diagnosis"),
 )
+# Shown when a connection is not cleartext HTTP/1 (TLS, HTTP/2): its protocol and TLS
+# handshake, after "hs"; requests estimated from TLS records read "~3".
+PROTOCOL: Final = _Column("protocol")
 # Left out first on a narrow terminal: what the verdict panels and the other columns
 # already say (handshake seen, start time, responses ≈ requests) before what only this
 # table says per connection (its label, then its request count). id, client and server
 # are never left out.
 DROP_ORDER: Final = (
-    "hs", "start (UTC)", "resp", "dur s", "closed by", "diagnosis", "req", "label",
+    "hs", "start (UTC)", "protocol", "resp", "dur s", "closed by", "diagnosis", "req", "label",
 )
 # Wide enough that rich never squeezes a column while the table is measured.
 _UNBOUNDED: Final = 1_000_000
@@ -99,7 +102,10 @@ def render(a: Analysis, console: Console, max_connections: int = 40) -> None:
         stats = Text(
             f"{s.requests} requests · {s.connections} connections · {s.handshakes} handshakes "
             f"· {s.handshakes_per_request:.2f} handshakes/request · max {s.max_concurrent} "
-            f"open at once · {s.clients} client(s)",
+            f"open at once · {s.clients} client(s)"
+            + (f" · TLS handshakes: {s.tls_handshakes_full} full, "
+               f"{s.tls_handshakes_resumed} resumed"
+               if s.tls_handshakes_full is not None else ""),
             style="dim",
         )
         seen = [
@@ -139,12 +145,21 @@ def _cells(c: ConnectionRecord) -> dict[str, str | Text]:
             "%H:%M:%S.%f")[:-3],
         "dur s": f"{c.end - c.start:.3f}",
         "hs": "yes" if c.handshake_seen else "no",
-        "req": str(c.requests),
+        "req": f"~{c.requests}" if c.requests_estimated else str(c.requests),
+        "protocol": _protocol(c),
         "resp": str(c.responses),
         "label": Text(c.label, style=LABEL_STYLE.get(c.label, "")),
         "closed by": c.closed_by,
         "diagnosis": c.diagnosis or "",
     }
+
+
+def _protocol(c: ConnectionRecord) -> str:
+    """The connection's protocol, with its TLS handshake (full, resumed, failed)."""
+    text = c.protocol or ""
+    if c.tls is not None and c.tls.get("handshake"):
+        text += f" {c.tls['handshake']}"
+    return text
 
 
 def _table(
@@ -170,6 +185,8 @@ def connections_table(
     rows = [_cells(c) for c in conns]
     width = console.width
     shown = list(COLUMNS)
+    if any(c.protocol not in (None, "http/1.x", "unknown") for c in conns):
+        shown.insert(shown.index(COLUMNS[5]) + 1, PROTOCOL)
     left_out: list[str] = []
     unbounded = console.options.update_width(_UNBOUNDED)
     for header in (None, *DROP_ORDER):
