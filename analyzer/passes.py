@@ -26,7 +26,13 @@ from typing import IO, TYPE_CHECKING
 
 from analyzer.capture import open_backend
 from analyzer.capture.canonical import BackendCapture
-from analyzer.capture.files import CaptureFile, Record, first_timestamp, open_capture
+from analyzer.capture.files import (
+    CaptureFile,
+    Record,
+    first_timestamp,
+    open_capture,
+    pcapng_secrets,
+)
 from analyzer.capture.pcapwalk import walk_pcap
 from analyzer.core.flows import FlowTable
 from analyzer.core.keylog import KeyLog
@@ -221,6 +227,16 @@ def run_partition(
             )
             if isinstance(cf, CaptureFile):
                 cf.path = path  # its warnings and errors name the file as the user did
+            if not isinstance(cf, CaptureFile) and spec.backend != "native":
+                # a backend reads the packets; the pcapng's secrets come from our reader
+                found = pcapng_secrets(sources[i])
+                if found:
+                    if keylog is None:
+                        keylog = KeyLog()
+                    for text in found:
+                        keylog.add(text)
+                    if table is not None:
+                        table.keylog = keylog
             chunks = _chunks(cf)
             first = next(chunks, None)
             first_ts = first[0] if first is not None else None

@@ -12,11 +12,12 @@ is a real handshake and real records, made in memory with Python's ``ssl`` modul
 and a server ``SSLObject`` over ``MemoryBIO`` pairs, one self-signed RSA-2048 certificate
 made with ``cryptography``): 70% TLS 1.3 with TLS_AES_128_GCM_SHA256 (forced through an
 ``OPENSSL_CONF`` written for this process), 30% TLS 1.2 with ECDHE-RSA-AES128-GCM-SHA256;
-about a third resumed with a session ticket of an earlier connection (when one is
-available); 1-10 sequential requests each (GET, or POST with a body), responses with a
-Content-Length body of 100 B-20 kB; in TLS 1.3 the client's first request often rides with
-its Finished (and the server's tickets with the first response); most connections end with
-a close_notify, answered or not, then FINs. The client contexts write the NSS key log
+about 30% resumed with a session ticket of an earlier connection (35% try, once tickets
+are :data:`SESSION_LAG` connections old); 1-10 sequential requests each (GET, or POST with
+a body), responses with a Content-Length body of 100 B-20 kB; when the client finishes the
+handshake (TLS 1.3, TLS 1.2 resumed), its first request rides with its Finished half the
+time (and in TLS 1.3 the server's tickets with the first response); 70% of the connections
+end with a close_notify, answered or not, then FINs. The client contexts write the NSS key log
 (``SSLContext.keylog_filename``) to ``OUT.keys`` (OUT without ``.pcap``). A real handshake
 takes about a millisecond, so at most :data:`TLS_POOL` distinct TLS connections are made;
 past that, connections of the pool are sent again (new ports, sequence numbers and timing).

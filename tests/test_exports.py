@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 import analyzer
+from analyzer.core.schema import NESTED_COLUMNS
 from analyzer.output.exports import parquet_paths
 from analyzer.output.har import har_dict
 from tests.conftest import CAPTURES
@@ -125,7 +126,10 @@ def test_csv_rows_are_the_json_connections() -> None:
     for row, c in zip(rows, a.connection_records, strict=True):
         want = connection_dict(c)
         anomalies = want.pop("anomalies")
-        assert list(row) == [*want, "anomalies"]
+        nested = [f"{o}_{k}" for o, cols in NESTED_COLUMNS.items() for k, _t in cols]
+        for obj in NESTED_COLUMNS:
+            assert want.pop(obj) is None and all(not row[n] for n in nested)  # cleartext
+        assert list(row) == [*want, "anomalies", *nested]
         assert row["anomalies"] == ";".join(f"{k}={v}" for k, v in sorted(anomalies.items()))
         for k, v in want.items():
             assert row[k] == ("" if v is None else str(v)), k

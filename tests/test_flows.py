@@ -99,7 +99,7 @@ def test_mid_stream_without_http_uses_the_lower_port_as_server() -> None:
     c.send(1, b"\x16\x03\x03\x00\x10" + bytes(16))
     conn = _one(b.run(c))
     assert conn.server == "10.0.0.2:443"
-    assert conn.label == "not-http"
+    assert conn.label == "unused" and conn.protocol == "tls"  # a handshake record only
 
 
 def test_port_reuse_new_isn_makes_two_connections() -> None:
@@ -159,7 +159,11 @@ def test_labels_unused_and_not_http() -> None:
     tls = b.Conversation(client_isn=2).handshake()
     tls.send(0, b"\x16\x03\x01\x00\x40\x01" + bytes(range(1, 64))).close()
     conn = _one(b.run(tls))
-    assert conn.label == "not-http" and conn.requests == 0
+    assert conn.label == "unused" and conn.requests == 0  # TLS: a handshake, no request
+    other = b.Conversation(client_isn=3).handshake()
+    other.send(0, b"\x00\x01binary protocol\r\n").close()
+    conn = _one(b.run(other))
+    assert conn.label == "not-http" and conn.protocol == "unknown"
 
 
 def test_ipv6_endpoints() -> None:
@@ -318,9 +322,10 @@ def test_progress_and_recent_for_a_live_view() -> None:
     table.feed(buf, recs)
     assert [r.id for r in table.records] == ["C2"]
     p = table.progress()
-    assert p["10.0.0.2:80"] == (2, 3, 3, 3, 1, 1)  # open, conns, handshakes, requests, …
+    # open, conns, handshakes, requests, persistent, per-request, TLS full, TLS resumed
+    assert p["10.0.0.2:80"] == (2, 3, 3, 3, 1, 1, 0, 0)
     assert p["10.0.0.2:80"].persistent == 1 and p["10.0.0.2:80"].per_request == 1
-    assert p["10.0.0.3:8080"] == (1, 1, 1, 0, 0, 0)
+    assert p["10.0.0.3:8080"] == (1, 1, 1, 0, 0, 0, 0, 0)
     assert table.recent(3) == [
         ("C2", "10.0.0.1:50002", "10.0.0.2:80", 1, "per-request", "server"),
         ("C3", "10.0.0.1:50003", "10.0.0.3:8080", 0, "…", "open"),

@@ -110,6 +110,9 @@ def test_tls_without_keys(expected: Path) -> None:
         assert [c.tls and c.tls["handshake"] for c in conns] == (
             e["tls_handshake_per_connection"]
         )
+    (server,) = [s for s in a.server_records if s.server == e["server"]]
+    assert server.verdict == e["expected_verdict_without_keys"]
+    assert server.diagnosis == e["expected_diagnosis_without_keys"]
     if all(p == "tls/http1" for p in e.get("protocol_per_connection", ())):
         assert [c.requests for c in conns] == e["requests_per_connection"]
         assert all(c.requests_estimated for c in conns)

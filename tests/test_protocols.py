@@ -270,14 +270,16 @@ def test_request_cut_inside_a_preface_prefix_is_still_http1(cut: int) -> None:
 @pytest.mark.parametrize("sizes", [None, [1], [5], [16], [23]])
 def test_h2c_preface_gets_no_http1_reader(sizes: list[int] | None) -> None:
     conn = _conn((0, H2C_PREFACE + SETTINGS, sizes), (1, SETTINGS, None))
-    assert (conn.requests, conn.responses, conn.label) == (0, 0, "not-http")
+    # read as HTTP/2: no request on it (a preface and SETTINGS only), so unused
+    assert (conn.requests, conn.responses, conn.label, conn.protocol) == (0, 0, "unused", "h2c")
     assert conn.anomalies == {}  # nothing was read as a broken HTTP/1 message
 
 
 @pytest.mark.parametrize("sizes", [None, [1], [2]])
 def test_tls_gets_no_http1_reader(sizes: list[int] | None) -> None:
     conn = _conn((0, CLIENT_HELLO, sizes), (1, SERVER_HELLO, None))
-    assert (conn.requests, conn.label) == (0, "not-http")
+    # read as TLS: a handshake that carried no request, so unused
+    assert (conn.requests, conn.label, conn.protocol) == (0, "unused", "tls")
     assert conn.closed_by == "client"
 
 

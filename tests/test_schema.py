@@ -26,6 +26,7 @@ from analyzer.core.schema import (
     CONTRACT,
     EXCHANGE,
     INTERNAL,
+    NESTED_COLUMNS,
     RECORDS,
     REQUIRED,
     SERVER,
@@ -151,7 +152,7 @@ def test_contract_first_and_outputs_in_declaration_order() -> None:
         assert record.json == tuple(n for n in record.names if record.by_name[n].output)
     assert set(CONNECTION.names) - set(CONNECTION.json) == {
         "held_until", "exchanges", "exchange_count", "close_delimited", "first",
-        "exchange_runs", "last_exchange",
+        "exchange_runs", "last_exchange", "response_done_ts",
     }
     assert EXCHANGE.json == EXCHANGE.names and SERVER.json == SERVER.names
     assert CAPTURE.json == CAPTURE.names
@@ -215,9 +216,10 @@ def test_csv_columns_follow_the_schema() -> None:
     a = analyzer.analyze(str(CAPTURES / "go-leak.pcap"))
     for analysis in (a, analyzer.Analysis([], [], [])):
         header = csvout.connections_csv(analysis).split("\n", 1)[0]
-        assert header.split(",") == [n for n in CONNECTION.json if n != "anomalies"] + [
-            "anomalies"
-        ]
+        nested = [f"{o}_{k}" for o, cols in NESTED_COLUMNS.items() for k, _t in cols]
+        assert header.split(",") == [
+            n for n in CONNECTION.json if n not in ("anomalies", *NESTED_COLUMNS)
+        ] + ["anomalies", *nested]
 
 
 def test_store_positions_are_named() -> None:

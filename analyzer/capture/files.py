@@ -465,6 +465,21 @@ def open_capture(path: str, fileobj: IO[bytes] | None = None) -> CaptureFile:
     return CaptureFile(path, fileobj)
 
 
+def pcapng_secrets(path: str) -> list[bytes]:
+    """The TLS key logs of a pcapng's Decryption Secrets Blocks (none for other formats):
+    for the backends (scapy, pyshark), which do not hand them on. Reads the whole file."""
+    cf = CaptureFile(path)
+    try:
+        if cf.format.startswith("pcapng"):
+            for _batch in cf.batches():
+                pass
+        return cf.secrets
+    except CaptureError:
+        return cf.secrets  # what it held before the damage
+    finally:
+        cf.close()
+
+
 def first_timestamp(path: str) -> float | None:
     """The timestamp of a capture's first packet, or None when it holds none (or is cut
     or damaged before one): reads only the headers in front of it, a few hundred bytes,

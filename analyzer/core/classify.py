@@ -183,11 +183,20 @@ def _rule_http10_server(c: ConnectionRecord) -> bool:
     )
 
 
-def _rule_server_connection_close(c: ConnectionRecord) -> bool:
+def _announced_by_server(c: ConnectionRecord) -> bool:
+    """The server said it would close: its last response carried 'Connection: close', or
+    (HTTP/2) it sent a GOAWAY."""
     e = _last(c)
-    return (
-        e is not None and c.closed_by != "open" and _has(e.response_connection, "close")
-    )
+    if e is None:
+        return False
+    h2 = c.http2
+    if h2 is not None:
+        return h2.get("goaway_by") == "server"
+    return _has(e.response_connection, "close")
+
+
+def _rule_server_connection_close(c: ConnectionRecord) -> bool:
+    return c.closed_by != "open" and _announced_by_server(c)
 
 
 def _idle_gap(c: ConnectionRecord) -> float | None:
@@ -561,10 +570,9 @@ def _second_pass(s: _Server, c: ConnectionRecord, i: int, seq: int, code: str | 
     key = code or "none"
     # request-limit: the server closed with Connection: close after the same N >= 2
     # requests on every connection it saw whole (one caught mid-way may show fewer).
-    e = c.last_exchange
     if (
-        code == "server-connection-close" and c.closed_by == "server" and e is not None
-        and _has(e.response_connection, "close")
+        code == "server-connection-close" and c.closed_by == "server"
+        and _announced_by_server(c)
     ):
         key = _LIMITED
         s.limited.append(i)
@@ -705,6 +713,8 @@ def _summary(s: _Server, proxy: tuple[str, str] | None = None) -> ServerRecord:
     if rec.proxy is not None and code in hints.PROXY_CODES:
         rec.evidence += f"; the requests came through a reverse proxy: {rec.proxy}"
     rec.hint = _hint(code, b, rec, client, server, proxy_key)
+    if code != "tls-no-resumption" and s.tls_full >= 2 and not s.tls_resumed:
+        rec.hint = rec.hint.rstrip(".") + ". " + hints.resumption(client)
     _uncertain(rec, s, b.lossy > 0 or lossy * 1.0 / s.http >= LOSSY_SHARE)
     return rec
 
@@ -894,9 +904,13 @@ def _evidence(code: str, b: _Bucket, rec: ServerRecord, s: _Server) -> str:
             f"{head}; {n} connection(s) ended in RST (client {a}, server {n - a}): {_ids(b)}"
         )
     if code == "request-limit":
+        how = (
+            "each ending with the server's GOAWAY" if b.head is not None
+            and b.head.http2 is not None else "the last response carrying 'Connection: close'"
+        )
         return (
             f"{head}; the server closed {n} connection(s) after exactly {rec.request_limit} "
-            f"requests each, the last response carrying 'Connection: close': {_ids(b)}"
+            f"requests each, {how}: {_ids(b)}"
         )
     median = statistics.median(b.gaps) if b.gaps else None
     unanswered = b.unanswered

@@ -20,6 +20,7 @@ from typing import Final, Protocol
 from analyzer.core.http1 import MessageReader, Owner
 from analyzer.core.records import ExchangeRecord
 from analyzer.core.secrets import redact_target
+from analyzer.core.sink import Sink
 
 MAX_PENDING: Final = 100  # unanswered pipelined requests kept for pairing (anomaly past it)
 KEEP: Final = 16  # with a spool, completed exchanges past this many go to it (memory stays flat)
@@ -56,7 +57,8 @@ class Conversation(Owner):
         "requests_reader", "responses_reader", "exchanges", "pending", "requests",
         "responses", "interim", "upgraded", "anomalies", "_req_open", "_resp_open",
         "cid", "handshake_seen", "spool", "count", "close_delimited", "show_secrets",
-        "user_agent", "server_software", "forwarded", "via",
+        "user_agent", "server_software", "forwarded", "via", "switch", "upgrade_to",
+        "switched",
     )
 
     def __init__(
@@ -89,6 +91,11 @@ class Conversation(Owner):
         self.server_software: str | None = None
         self.forwarded = False
         self.via: str | None = None
+        # A 101's Upgrade token (h2c, websocket, …) and the exchange it switched on; the
+        # owner's ``switch(token)`` gives the readers the bytes after it go to, if any
+        self.upgrade_to = ""
+        self.switched: ExchangeRecord | None = None
+        self.switch: Callable[[str], tuple[Sink | None, Sink | None]] | None = None
 
     # ---- reader callbacks
     def on_request(
@@ -153,6 +160,9 @@ class Conversation(Owner):
             self.server_software = headers.get("server")
             self.via = headers.get("via")
         ex.framing = framing
+        if status == 101:
+            self.upgrade_to = headers.get("upgrade", "").strip().lower()
+            self.switched = ex
         if framing == "close" and version != "0.9" and ex.version != "0.9":
             self.close_delimited = True
         self._resp_open = ex
@@ -194,8 +204,12 @@ class Conversation(Owner):
 
     def on_upgrade(self, ts: float) -> None:
         self.upgraded = True
-        self.requests_reader.tunnel()
-        self.responses_reader.tunnel()
+        client: Sink | None = None
+        server: Sink | None = None
+        if self.switch is not None and self.upgrade_to:
+            client, server = self.switch(self.upgrade_to)
+        self.requests_reader.tunnel(client)
+        self.responses_reader.tunnel(server)
 
     def anomaly(self, name: str) -> None:
         self.anomalies[name] = self.anomalies.get(name, 0) + 1
@@ -206,6 +220,7 @@ class Conversation(Owner):
         self.requests_reader.owner = _DETACHED
         self.responses_reader.owner = _DETACHED
         self.pending.clear()
+        self.switch = None  # (a closure over its owner)
 
     @property
     def is_http(self) -> bool:

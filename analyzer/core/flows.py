@@ -361,6 +361,31 @@ class FlowTable:
         flow.s0.sink, flow.s1.sink = readers
         return readers
 
+    def _switch(self, flow: Flow, conv: Conversation, token: str) -> Readers:
+        """An HTTP/1 connection switched protocols (101, ``Upgrade: token``): the readers
+        of what follows. ``h2c`` on the connection's first exchange (RFC 7540 §3.2): the
+        HTTP/2 reader takes the connection over, the upgraded request as stream 1.
+        Anything else stays a tunnel (its bytes are not read)."""
+        ex = conv.switched
+        if token != "h2c" or conv.count != 1 or ex is None or flow.conv is not conv:
+            return None, None
+        from analyzer.core.http2 import H2Conversation
+
+        h2 = H2Conversation(
+            midstream=not flow.handshake_seen, cid=conv.cid, spool=conv.spool,
+            show_secrets=self.show_secrets, preface=True,
+        )
+        h2.upgraded_request(ex)
+        h2.user_agent, h2.server_software = conv.user_agent, conv.server_software
+        h2.forwarded, h2.via = conv.forwarded, conv.via
+        for k, v in conv.anomalies.items():
+            h2.anomalies[k] = h2.anomalies.get(k, 0) + v
+        flow.conv = h2
+        if flow.protocol == HTTP1 or flow.protocol == UNKNOWN:
+            flow.protocol = H2C
+        conv.release()
+        return h2.requests_reader, h2.responses_reader
+
     def _inner(self, flow: Flow, protocol: str) -> Readers:
         """The readers of the plaintext a TLS session decrypted, by its first bytes
         (``tls/http1``, ``tls/h2``; other plaintext stays ``tls``, unread)."""
@@ -382,6 +407,7 @@ class FlowTable:
                 midstream=not flow.handshake_seen, cid=f"C{flow.num}", spool=spool,
                 show_secrets=self.show_secrets,
             )
+            conv.switch = lambda token: self._switch(flow, conv, token)
             flow.conv = conv
             return conv.requests_reader, conv.responses_reader
         if protocol == H2C:
@@ -604,6 +630,10 @@ def connection_record(flow: Flow, capture: str, expired: bool) -> ConnectionReco
     tls = flow.tls
     if tls is not None:
         tls_facts = tls.facts()
+        notified = tls.close_notify_ts
+        if notified is not None and teardown_ts is not None and notified > teardown_ts:
+            # a close_notify after the first FIN answered it: it began nothing
+            tls_facts["close_notify_by"] = None
         if tls.anomalies:
             anomalies = dict(anomalies)
             for k, v in tls.anomalies.items():
@@ -638,9 +668,8 @@ def connection_record(flow: Flow, capture: str, expired: bool) -> ConnectionReco
         requests=requests,
         responses=responses,
         interim_responses=interim,
-        label=(
-            labels.label(count, bool(flow.nbytes[0] or flow.nbytes[1]))
-            if tls is None or count else labels.UNUSED  # TLS without a request: unused
+        label=labels.label(
+            count, bool(flow.nbytes[0] or flow.nbytes[1]), tls is not None or http2 is not None
         ),
         upgraded=upgraded,
         missing_bytes=missing,

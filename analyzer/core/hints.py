@@ -451,6 +451,18 @@ def hint(
     return _fill(text, params)
 
 
+def resumption(client: Software | None) -> str:
+    """What to add to another diagnosis' hint when every new TLS connection paid a full
+    handshake: how this client resumes TLS sessions."""
+    fixes = FIXES["tls-no-resumption"]
+    how = (
+        f"{client.name}: {fixes[client.key]}" if client is not None and client.key in fixes
+        else "reuse connections, or give the client a shared TLS session cache so new ones "
+        "resume"
+    )
+    return f"Each new connection also paid a full TLS handshake, none resumed — {how}."
+
+
 def _examples(fixes: dict[str, str], names: dict[str, str]) -> list[str]:
     """The first UNKNOWN_ROWS fixes of programs in ``names``, named."""
     return [f"{names[k]}: {fix}" for k, fix in fixes.items() if k in names][:UNKNOWN_ROWS]

@@ -35,6 +35,8 @@ from __future__ import annotations
 import re
 from typing import Final
 
+from analyzer.core.sink import Sink
+
 HEAD: Final = 0
 BODY_LEN: Final = 1
 CHUNK_SIZE: Final = 2
@@ -200,15 +202,20 @@ def _field_line(
     elif c == 107:  # k
         name = "keep-alive"
         j = _colon(buf, p, e, b"keep-alive")
+    elif c == 117:  # u: Upgrade (what a 101 switches to), else User-Agent (below)
+        name = "upgrade"
+        j = _colon(buf, p, e, b"upgrade")
+        if j < 0:
+            if not software:
+                return p
+            name = "user-agent"
+            kind = _NAMED
+            j = _colon(buf, p, e, b"user-agent")
     # The fields that name the software on each side and the proxies between them
     # (classify's hints): User-Agent, Server, Via and the forwarding fields — read until
     # the connection has them (``software``).
     elif not software:
         return p
-    elif c == 117:  # u
-        name = "user-agent"
-        kind = _NAMED
-        j = _colon(buf, p, e, b"user-agent")
     elif c == 115:  # s
         name = "server"
         kind = _NAMED
@@ -324,7 +331,7 @@ class MessageReader:
 
     __slots__ = (
         "is_request", "owner", "state", "head", "searched", "remaining", "messages",
-        "msg_ts", "not_http", "last_ts", "tail", "midstream", "software",
+        "msg_ts", "not_http", "last_ts", "tail", "midstream", "software", "after",
     )
 
     def __init__(self, is_request: bool, owner: Owner, midstream: bool = False) -> None:
@@ -344,6 +351,8 @@ class MessageReader:
         self.not_http = False
         self.last_ts = 0.0
         self.tail = b""  # last bytes seen while resynchronising
+        # a tunnel's sink: the bytes after an upgrade (h2c) go on to it (tunnel(after))
+        self.after: Sink | None = None
 
     # ---- stream sink interface
     def data(self, buf: bytes, s: int, e: int, ts: float) -> None:
@@ -371,6 +380,9 @@ class MessageReader:
             elif st == RESYNC:
                 s = self._resync(buf, s, e, ts)
             else:  # BODY_CLOSE, TUNNEL
+                after = self.after
+                if after is not None and st == TUNNEL:
+                    after.data(buf, s, e, ts)  # the tunnel's bytes, to its reader
                 return
 
     def gap(self, n: int, ts: float) -> None:
@@ -391,6 +403,8 @@ class MessageReader:
             self.owner.anomaly("gap-past-message-end")
             self._lost_sync()
         elif st == BODY_CLOSE or st == TUNNEL or st == RESYNC:
+            if st == TUNNEL and self.after is not None:
+                self.after.gap(n, ts)
             return
         elif st == HEAD and not self.head:
             self.owner.anomaly("gap-at-message-start")
@@ -401,6 +415,10 @@ class MessageReader:
 
     def eof(self, ts: float) -> None:
         st = self.state
+        if st == TUNNEL and self.after is not None:
+            after, self.after = self.after, None
+            after.eof(ts)
+            return
         if st == BODY_CLOSE:
             self._end(ts)
         elif st == BODY_LEN or st == CHUNK_DATA or st == CHUNK_SIZE or st == TRAILERS:
@@ -879,7 +897,9 @@ class MessageReader:
         self.state = HEAD
         self.owner.on_message_end(self.is_request, ts)
 
-    def tunnel(self) -> None:
-        """Stop parsing: the connection was upgraded (101) or became a tunnel (CONNECT)."""
+    def tunnel(self, after: Sink | None = None) -> None:
+        """Stop parsing: the connection was upgraded (101) or became a tunnel (CONNECT).
+        What follows goes to ``after`` when given (the tunnel's own reader)."""
         self.state = TUNNEL
         self.head.clear()
+        self.after = after

@@ -31,14 +31,15 @@ OPEN: Final = "open"
 CLOSED_BY: Final = (CLIENT, SERVER, CLIENT_RST, SERVER_RST, OPEN)
 
 
-def label(exchanges: int, payload: bool) -> str:
+def label(exchanges: int, payload: bool, setup_only: bool = False) -> str:
     """The label of a finished connection: from how many exchanges it carried and whether
-    it carried any payload at all."""
+    it carried any payload at all. ``setup_only``: the payload was a protocol's own setup
+    (a TLS handshake, an HTTP/2 preface and SETTINGS), no request: unused too."""
     if exchanges >= 2:
         return PERSISTENT
     if exchanges == 1:
         return PER_REQUEST
-    return NOT_HTTP if payload else UNUSED
+    return NOT_HTTP if payload and not setup_only else UNUSED
 
 
 def label_so_far(exchanges: int) -> str:

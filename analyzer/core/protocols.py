@@ -18,6 +18,8 @@ protocol       direction    first bytes
 =============  ===========  ==========================================================
 ``h2c``        client       the HTTP/2 connection preface ``PRI * HTTP/2.0␍␊␍␊SM␍␊␍␊``
                             (RFC 9113 §3.4), before HTTP/1 whose request line it mimics
+               server       a SETTINGS frame on stream 0 (the server's preface, which
+                            it may send first), length a multiple of 6 up to 384
 ``tls``        either       a TLS handshake record header: content type 22, version
                             3.0-3.4 (RFC 8446 §5.1; SSL 3.0 to TLS 1.3 records)
 ``http/1.x``   client       a request line (RFC 9112 §3; HTTP/0.9 ``GET /x``)
@@ -85,10 +87,29 @@ _find: Final = bytes.find
 
 def _h2c(data: bytes, from_client: bool) -> int:
     if not from_client:
-        return NO
+        return _h2_settings(data)
     if len(data) >= len(H2C_PREFACE):
         return MATCH if data.startswith(H2C_PREFACE) else NO
     return MAYBE if H2C_PREFACE.startswith(data) else NO
+
+
+H2_SETTINGS_HEAD: Final = b"\x04\x00\x00\x00\x00\x00"  # type SETTINGS, no flags, stream 0
+H2_SETTINGS_MAX: Final = 6 * 64  # a server's first SETTINGS: a few 6-byte parameters
+
+
+def _h2_settings(data: bytes) -> int:
+    """The server's side of HTTP/2: its connection preface is a SETTINGS frame (RFC 9113
+    §3.4), which it may send before the client's preface arrives (a server speaking
+    first over TLS, where ALPN already chose h2)."""
+    n = len(data)
+    if n >= 3:
+        length = data[0] << 16 | data[1] << 8 | data[2]
+        if length % 6 or length > H2_SETTINGS_MAX:
+            return NO
+    head = data[3:9]
+    if not H2_SETTINGS_HEAD.startswith(head):
+        return NO
+    return MATCH if n >= 9 else MAYBE
 
 
 def _tls(data: bytes, from_client: bool) -> int:

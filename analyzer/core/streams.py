@@ -24,20 +24,17 @@ streams longer than 4 GiB and ISNs near 2**32 need no special case.
 
 from __future__ import annotations
 
-from typing import Final, Protocol
+from typing import Final
 
 from analyzer.core.http1 import MessageReader
+from analyzer.core.sink import Sink
+
+__all__ = ["Sink", "Stream"]
 
 MASK: Final = 0xFFFFFFFF
 HALF: Final = 0x80000000
 MAX_PENDING_BYTES: Final = 1 << 20
 MAX_PENDING_SEGMENTS: Final = 1024
-
-
-class Sink(Protocol):
-    def data(self, buf: bytes, start: int, end: int, ts: float) -> None: ...
-    def gap(self, n: int, ts: float) -> None: ...
-    def eof(self, ts: float) -> None: ...
 
 
 class Stream:

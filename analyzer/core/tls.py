@@ -714,8 +714,8 @@ class TlsSession:
         "keylog", "attach_inner", "midstream", "sides", "anomalies", "negotiated",
         "sni", "alpn_offered", "alpn", "suite", "hello_retry", "client_hellos",
         "server_hello", "kind", "completed", "failed", "cut", "certificate", "alert",
-        "_alert_fatal", "close_notify_by", "records_client", "records_server", "_turns", "_asked",
-        "_answering", "last_turn_ts",
+        "_alert_fatal", "close_notify_by", "close_notify_ts", "records_client",
+        "records_server", "_turns", "_asked", "_answering", "last_turn_ts",
         "decrypted", "_reason", "_keys", "_master", "client_random", "server_random",
         "client_session_id", "server_session_id", "offered_ticket", "ticket",
         "early_data", "early_records", "opening", "inner", "messages",
@@ -749,6 +749,7 @@ class TlsSession:
         # the side whose close_notify came first (or, not decrypted, an alert-sized
         # record after the handshake): who began the close, whoever sent the first FIN
         self.close_notify_by: str | None = None
+        self.close_notify_ts: float | None = None
         self._alert_fatal = False
         self.records_client = 0
         self.records_server = 0
@@ -885,7 +886,8 @@ class TlsSession:
                 self._turns += 1
                 self._asked = False
                 self._answering = True
-            if self._answering:
+            if self._answering and request_like:
+                # (not a close_notify or an HTTP/2 control frame after the response)
                 self.last_turn_ts = ts
 
     # ---- stream events
@@ -926,7 +928,7 @@ class TlsSession:
                     self._handshake(side, frag, ts)
             elif ctype == ALERT:
                 if frag is not None:
-                    self._alerts(d, frag)
+                    self._alerts(d, frag, ts)
             return  # ChangeCipherSpec: middlebox compatibility (RFC 8446 §D.4)
         # TLS 1.2 and older, or a version not (yet) known
         if ctype == CHANGE_CIPHER_SPEC:
@@ -949,12 +951,12 @@ class TlsSession:
             if ctype == ALERT and not self.completed:
                 self._encrypted_alert(d)
             elif ctype == ALERT and self.close_notify_by is None:
-                self.close_notify_by = _SIDES[d]  # encrypted: most likely close_notify
+                self._close_notify(d, ts)  # encrypted: most likely close_notify
         elif ctype == HANDSHAKE:
             if frag is not None:
                 self._handshake(side, frag, ts)
         elif ctype == ALERT and frag is not None:
-            self._alerts(d, frag)
+            self._alerts(d, frag, ts)
         if after_ccs:
             side.post_ccs = True  # this side's Finished (or what stands in for it)
             if not self.completed and self.sides[0].post_ccs and self.sides[1].post_ccs:
@@ -978,20 +980,24 @@ class TlsSession:
                 else:
                     self._complete()
                 return
-            self._closing(0, length)
+            self._closing(0, length, ts)
             self._count(0, length - aead_overhead(self.suite, True) > CONTROL_MAX, ts)
         elif self.sides[0].hs_done:
-            self._closing(1, length)
-            self._count(1, True, ts)
+            self._closing(1, length, ts)
+            self._count(1, length - aead_overhead(self.suite, True) > CONTROL_MAX, ts)
 
-    def _closing(self, d: int, length: int) -> None:
+    def _close_notify(self, d: int, ts: float) -> None:
+        self.close_notify_by = _SIDES[d]
+        self.close_notify_ts = ts
+
+    def _closing(self, d: int, length: int, ts: float) -> None:
         """TLS 1.3 not decrypted: a record whose plaintext is two bytes is an alert (no
         HTTP/2 frame is that small), after the handshake most likely close_notify."""
         if (
             self.close_notify_by is None
             and length - aead_overhead(self.suite, True) == ALERT_PLAINTEXT
         ):
-            self.close_notify_by = _SIDES[d]
+            self._close_notify(d, ts)
 
     def _early(self, side: TlsSide) -> bool:
         """A client application-data record between a ClientHello that offered 0-RTT and
@@ -1028,19 +1034,19 @@ class TlsSession:
         elif itype == HANDSHAKE:
             self._handshake(side, plain, ts)
         elif itype == ALERT:
-            self._alerts(d, plain)
+            self._alerts(d, plain, ts)
         else:
             self._anomaly("tls-bad-inner-type")
 
     # ---- alerts
-    def _alerts(self, d: int, frag: bytes) -> None:
+    def _alerts(self, d: int, frag: bytes, ts: float) -> None:
         if len(frag) < 2 or len(frag) % 2:
             self._anomaly("tls-bad-alert")
         for i in range(0, len(frag) - 1, 2):
             level, description = frag[i], frag[i + 1]
             if description == 0:
                 if self.close_notify_by is None:
-                    self.close_notify_by = _SIDES[d]
+                    self._close_notify(d, ts)
                 continue  # close_notify: the normal end
             name = f"{_SIDES[d]}: {ALERTS.get(description, f'alert {description}')}"
             if level == FATAL:

@@ -189,7 +189,8 @@ def connections_table(
         shown.insert(shown.index(COLUMNS[5]) + 1, PROTOCOL)
     left_out: list[str] = []
     unbounded = console.options.update_width(_UNBOUNDED)
-    for header in (None, *DROP_ORDER):
+    headers = {col.header for col in shown}
+    for header in (None, *(h for h in DROP_ORDER if h in headers)):
         if header is not None:
             shown = [col for col in shown if col.header != header]
             left_out.append(header)
