@@ -50,14 +50,27 @@ apt-chromium:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
 	  else echo "report test: chromium missing; sudo apt-get install chromium" >&2; fi; fi
 
-# Coverage-guided fuzzing (atheris) from the seeds, for FUZZ_SECONDS; new corpus entries
-# go to bench/out/fuzz-corpus, crashes to bench/out/ (keep them in tests/fuzz/regressions).
+# Coverage-guided fuzzing (atheris) from the seeds, FUZZ_SECONDS for each target: the capture
+# reader (corpus bench/out/fuzz-corpus), the TLS reader (bench/out/fuzz-tls-corpus) and the
+# HTTP/2 reader (bench/out/fuzz-http2-corpus); crashes go to bench/out/ (keep the capture
+# reader's in tests/fuzz/regressions). The TLS seeds are real conversations made by
+# tests/tlsgen.py (with and without their key log); the HTTP/2 target writes its own.
 FUZZ_SECONDS ?= 300
 fuzz: $(STAMP)
-	mkdir -p bench/out/fuzz-corpus
+	mkdir -p bench/out/fuzz-corpus bench/out/fuzz-tls-corpus bench/out/fuzz-http2-corpus
 	cp -n tests/fuzz/corpus/* bench/out/fuzz-corpus/
 	$(PY) tests/fuzz/fuzz_capture.py bench/out/fuzz-corpus tests/fuzz/regressions \
 	  -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -timeout=10 -artifact_prefix=bench/out/
+	PYTHONPATH=. $(PY) -c 'import sys; sys.path.insert(0, "tests/fuzz"); import fuzz_tls; \
+	  from tests import tlsgen as g; \
+	  convs = [g.tls_conversation("1.3"), g.tls_conversation("1.2"), g.tls_conversation("1.3", fail=True)]; \
+	  [open(f"bench/out/fuzz-tls-corpus/seed-{i}{k}", "wb").write(fuzz_tls.encode(c.segments, c.keylog if k else None)) \
+	   for i, c in enumerate(convs) for k in ("", "-keys")]'
+	PYTHONPATH=. $(PY) tests/fuzz/fuzz_tls.py bench/out/fuzz-tls-corpus \
+	  -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -timeout=10 -artifact_prefix=bench/out/tls-
+	PYTHONPATH=. $(PY) tests/fuzz/fuzz_http2.py --write-seeds bench/out/fuzz-http2-corpus
+	PYTHONPATH=. $(PY) tests/fuzz/fuzz_http2.py bench/out/fuzz-http2-corpus \
+	  -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -timeout=10 -artifact_prefix=bench/out/http2-
 
 # The walkthrough, notebooks/explore.ipynb, in JupyterLab with the venv's kernel. JupyterLab
 # is a tool for this target, not a dependency of the package: installed into the venv the

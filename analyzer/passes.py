@@ -259,6 +259,7 @@ def run_partition(
                     path, idle_timeout=idle_timeout, show_secrets=show_secrets,
                     partition=(index, count), spool=store.add if store is not None else None,
                     on_record=finished, keylog=keylog,
+                    by_hosts=spec.tls_keylog is not None,  # TLS session memory (partition)
                 )
                 los, files = [], []
             table.capture = path

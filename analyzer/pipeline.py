@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from analyzer.analysis import Analysis
 from analyzer.core.classify import diagnose
 from analyzer.core.flows import IDLE_TIMEOUT
+from analyzer.core.keylog import LABELS
 from analyzer.core.records import CaptureRecord, ConnectionRecord
 from analyzer.errors import AnalyzerError
 from analyzer.passes import (
@@ -84,8 +85,13 @@ def analyze(
     estimated. Secrets never reach any output.
 
     ``jobs``: run that many partitions in as many processes. Connections are split by
-    their 4-tuple; every process reads every packet, keeps its own connections' state,
-    and the results are merged: the same result as ``jobs=1``, to the byte. ``dask``:
+    their 4-tuple (with ``tls_keylog``, by host pair: a resumed TLS 1.2 session decrypts
+    with the secret of the connection it resumes, which must be in the same partition);
+    every process reads every packet, keeps its own connections' state, and the results
+    are merged: the same result as ``jobs=1``, to the byte. (One exception: a pcapng whose
+    TLS secrets are only embedded, without ``tls_keylog``, is split by 4-tuple, so a
+    resumed TLS 1.2 session whose client logged no line for it — Go does not — may stay
+    undecrypted under ``jobs``; pass the key log as well.) ``dask``:
     the address of a dask.distributed scheduler (``tcp://host:8786``) whose workers run
     the partitions instead (``jobs`` of them, default: the cluster's threads); the files
     must be readable by the workers at the same path (``pip install
@@ -236,12 +242,25 @@ def read_keylog(path: str | os.PathLike[str]) -> bytes:
         raise AnalyzerError(f"{name}: cannot read the TLS key log ({e.strerror})") from None
     if len(data) > MAX_KEYLOG:
         raise AnalyzerError(f"{name}: TLS key log over {MAX_KEYLOG >> 20} MiB")
-    if b" " not in data[:4096] and data.strip():
+    head = data[:KEYLOG_SNIFF]
+    lines = [
+        line.split(None, 1)[0] for line in head.splitlines()
+        if line.strip() and not line.lstrip().startswith(b"#")
+    ]
+    if head.translate(None, _KEYLOG_TEXT) or (
+        lines and not any(word in KEYLOG_LABELS for word in lines)
+    ):
+        # bytes that are not text, or lines of text none of which is a key log's
         raise AnalyzerError(
             f"{name}: not an NSS key log (lines like 'CLIENT_RANDOM <hex> <hex>', as "
             "SSLKEYLOGFILE writes)"
         )
     return data
+
+
+KEYLOG_SNIFF = 1 << 16  # bytes of a key log looked at to tell it is one
+_KEYLOG_TEXT = bytes([9, 10, 13, *range(32, 127)])  # what a key log is made of
+KEYLOG_LABELS = frozenset({*(label.encode() for label in LABELS), b"RSA"})
 
 
 MAX_KEYLOG = 256 << 20  # bytes of key log read (a line per TLS connection: ~200 bytes)

@@ -4,6 +4,7 @@ replayed, and a short coverage-guided run (atheris) explores from the seeds."""
 from __future__ import annotations
 
 import importlib.util
+import os
 import shutil
 import subprocess
 import sys
@@ -55,6 +56,55 @@ def test_short_fuzz_run(tmp_path: Path) -> None:
     )
     assert p.returncode == 0, p.stderr[-3000:]
     assert "Done" in p.stderr
+
+
+def _short_run(target: str, corpus: Path, tmp_path: Path, runs: int) -> None:
+    """A seeded run of ``tests/fuzz/<target>`` from ``corpus``, bounded by runs (the same
+    exploration every CI run; make fuzz explores open-endedly)."""
+    p = subprocess.run(
+        [sys.executable, str(FUZZ / target), str(corpus),
+         "-seed=1", f"-runs={runs}", "-max_total_time=60", "-rss_limit_mb=2048",
+         "-timeout=10", f"-artifact_prefix={tmp_path}/"],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+    )
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert "Done" in p.stderr
+    assert not list(tmp_path.glob("crash-*")), p.stderr[-3000:]
+
+
+@pytest.mark.skipif(importlib.util.find_spec("atheris") is None, reason="atheris not installed")
+def test_short_fuzz_run_tls(tmp_path: Path) -> None:
+    # fuzz_tls has no seeds of its own: its docstring's encode() turns real conversations
+    # (tests/tlsgen.py) into inputs, with and without their key log
+    import fuzz_tls
+
+    from tests import tlsgen
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    convs = [
+        tlsgen.tls_conversation("1.3"),
+        tlsgen.tls_conversation("1.2", alpn=["h2", "http/1.1"]),
+        tlsgen.tls_conversation("1.3", fail=True),
+    ]
+    for i, conv in enumerate(convs):
+        (corpus / f"seed-{i}-keys").write_bytes(fuzz_tls.encode(conv.segments, conv.keylog))
+        (corpus / f"seed-{i}").write_bytes(fuzz_tls.encode(conv.segments))
+    _short_run("fuzz_tls.py", corpus, tmp_path, runs=5000)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("atheris") is None, reason="atheris not installed")
+def test_short_fuzz_run_http2(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    p = subprocess.run(
+        [sys.executable, str(FUZZ / "fuzz_http2.py"), "--write-seeds", str(corpus)],
+        capture_output=True, text=True, timeout=60, cwd=tmp_path,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+    )
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert len(list(corpus.iterdir())) >= 5
+    _short_run("fuzz_http2.py", corpus, tmp_path, runs=5000)
 
 
 def test_a_gzip_bomb_is_streamed(tmp_path: Path) -> None:

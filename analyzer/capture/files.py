@@ -58,6 +58,7 @@ class CaptureFile:
         self.warnings: list[str] = []
         # the TLS key logs of a pcapng's Decryption Secrets Blocks, as read (never output)
         self.secrets: list[bytes] = []
+        self._held_secrets: bytes | None = None
         self.bytes_read = 0
         self._fh = open_file(path) if fileobj is None else _wrap(path, fileobj)
         self._read_error: BaseException | None = None
@@ -284,14 +285,18 @@ class CaptureFile:
         eof = False
         seen_unsupported: set[int] = set()
         any_supported = False
-        while not eof:
-            data = self._read()
-            self.bytes_read += len(data)
-            if not data:
-                eof = True
+        reparse = False  # the buffer holds blocks still to parse: no read first
+        while not eof or reparse:
+            if reparse:
+                reparse = False
             else:
-                buf = buf[pos:] + data if pos < len(buf) else data
-                pos = 0
+                data = self._read()
+                self.bytes_read += len(data)
+                if not data:
+                    eof = True
+                else:
+                    buf = buf[pos:] + data if pos < len(buf) else data
+                    pos = 0
             blen = len(buf)
             out: list[Record] = []
             append = out.append
@@ -356,7 +361,14 @@ class CaptureFile:
                 elif btype == 10 and bend - body >= 8:  # DSB: Decryption Secrets Block
                     stype, slen = struct.unpack_from(order + "II", buf, body)
                     if stype == _TLS_KEY_LOG:  # an NSS key log (editcap --inject-secrets)
-                        self.secrets.append(bytes(buf[body + 8 : min(body + 8 + slen, bend)]))
+                        text = bytes(buf[body + 8 : min(body + 8 + slen, bend)])
+                        if out:
+                            # it applies to the packets after it: the batch so far goes
+                            # out first, the secrets with the next one
+                            self._held_secrets = text
+                            pos += blk
+                            break
+                        self.secrets.append(text)
                 elif btype == 0x0A0D0D0A:
                     ifaces = []
                 pos += blk
@@ -364,6 +376,12 @@ class CaptureFile:
                 n += len(out)
                 self.packets = n
                 yield buf, out
+            if self._held_secrets is not None:
+                self.secrets.append(self._held_secrets)
+                self._held_secrets = None
+                if pos + 12 <= len(buf):
+                    reparse = True  # (the blocks after it are in the buffer already)
+                    continue
             if eof:
                 break
         self.packets = n

@@ -408,6 +408,8 @@ class _Server:
         self.tls = 0
         self.tls_full = 0
         self.tls_resumed = 0
+        self.tls_failed = 0
+        self.alert: str | None = None  # the first failed handshake's alert
         self.estimated = 0
         # pass 2
         self.buckets: dict[str, _Bucket] = {}
@@ -486,6 +488,11 @@ def _first_pass(s: _Server, c: ConnectionRecord, i: int, seq: int, idle: bytearr
         handshake = tls.get("handshake")
         s.tls_full += handshake == "full"
         s.tls_resumed += handshake == "resumed"
+        if handshake == "failed":
+            s.tls_failed += 1
+            alert = tls.get("alert")
+            if s.alert is None and isinstance(alert, str):
+                s.alert = alert
         s.estimated += c.requests_estimated
     _count(s.agents, c.user_agent)
     _count(s.softwares, c.server_software)
@@ -626,6 +633,15 @@ def _summary(s: _Server, proxy: tuple[str, str] | None = None) -> ServerRecord:
         rec.hint = (
             "nothing to analyse: no HTTP/1.x, HTTP/2 or TLS requests on these connections"
         )
+        if s.tls_failed:
+            why = f" (alert {s.alert})" if s.alert else " (closed before it completed)"
+            rec.evidence += f"; {_n(s.tls_failed, 'TLS handshake')} failed{why}"
+            rec.hint = (
+                f"the TLS handshakes failed{why}: client and server share no protocol "
+                "version, cipher suite or ALPN protocol, or the client rejected the "
+                "certificate — see the alert, and `openssl s_client -connect` or "
+                "`curl -v` against the server"
+            )
         return rec
     agent = _most(s.agents)
     client = _client(agent)
@@ -924,8 +940,8 @@ def _evidence(code: str, b: _Bucket, rec: ServerRecord, s: _Server) -> str:
     if code == "server-close":
         return (
             f"{head}; the server sent the first FIN {(median or 0.0) * 1000:.2f} ms (median) "
-            f"after the response on {n} connection(s), HTTP/1.1 with no 'Connection: close' "
-            f"announced, {again}: {_ids(b)}"
+            f"after the response on {n} connection(s), {_unannounced(b, 'announced')}, {again}: "
+            f"{_ids(b)}"
         )
     if code == "client-idle-timeout":
         return (
@@ -965,7 +981,25 @@ def _evidence(code: str, b: _Bucket, rec: ServerRecord, s: _Server) -> str:
     if median is not None and unanswered:
         timing += f" ({unanswered} before any response)"
     return (
-        f"{head}; the client sent the first FIN {timing} on {n} one-request "
-        f"connection(s), {again}, HTTP/1.1 with no 'Connection: close' on either side: "
-        f"{_ids(b)}"
+        f"{head}; the {_who_began(b)} {timing} on {n} one-request "
+        f"connection(s), {again}, {_unannounced(b, 'on either side')}: {_ids(b)}"
     )
+
+
+def _unannounced(b: _Bucket, where: str) -> str:
+    """That the bucket's connections did not announce their close (``where``: announced,
+    on either side), as HTTP/1, HTTP/2 or undecrypted TLS shows it."""
+    c = b.head
+    if c is not None and c.http2 is not None:
+        return f"HTTP/2 with no GOAWAY {where}"
+    if c is not None and c.requests_estimated:
+        return "over TLS not decrypted (its headers unseen)"
+    return f"HTTP/1.1 with no 'Connection: close' {where}"
+
+
+def _who_began(b: _Bucket) -> str:
+    """The client's close: its FIN, or over TLS its close_notify alert."""
+    c = b.head
+    if c is not None and c.tls is not None and c.tls.get("close_notify_by") == "client":
+        return "client began the close (TLS close_notify)"
+    return "client sent the first FIN"

@@ -157,6 +157,7 @@ class FlowTable:
         spool: Callable[[ExchangeRecord], None] | None = None,
         show_secrets: bool = False,
         partition: tuple[int, int] = (0, 1),
+        by_hosts: bool = False,
         on_record: Callable[[ConnectionRecord], None] | None = None,
         keylog: KeyLog | None = None,
     ) -> None:
@@ -171,6 +172,7 @@ class FlowTable:
         # analyzer.core.partition): every partition still walks every record, so time and
         # sweeps are the same.
         self.part_index, self.part_count = partition
+        self.by_hosts = by_hosts  # partitions by host pair (TLS secrets: analyzer.core.partition)
         self.fed = 0  # records fed before the current batch (Flow.first counts from here)
         self.spool = spool
         self.show_secrets = show_secrets
@@ -222,7 +224,7 @@ class FlowTable:
         ks, ke, seq, ack, flags, ps, pe, seglen = locate(buf, off, caplen, lt)
         if ks >= 0:
             if self.part_count > 1 and (
-                partition_at(buf, ks, ke, self.part_count) != self.part_index
+                partition_at(buf, ks, ke, self.part_count, self.by_hosts) != self.part_index
             ):
                 self.not_taken += 1  # another partition's: decided before any slice
                 return
@@ -234,7 +236,9 @@ class FlowTable:
                 self.not_taken += 1
                 return
             key, seq, ack, flags, ps, pe, seglen = r
-            if self.part_count > 1 and partition_of(key, self.part_count) != self.part_index:
+            if self.part_count > 1 and (
+                partition_of(key, self.part_count, self.by_hosts) != self.part_index
+            ):
                 self.not_taken += 1
                 return
         table = self.table
@@ -524,11 +528,14 @@ class FlowTable:
         out = list(self.latest)[-n:]
         for f in flows:
             conv = f.conv
+            count = requests = 0
+            if conv is not None:
+                count, requests = conv.count, conv.requests
+            elif f.tls is not None:
+                count = requests = f.tls.turns  # not decrypted: the turns so far
             out.append((
-                f"C{f.num}", endpoint(f.ckey, False), endpoint(f.ckey, True),
-                conv.requests if conv is not None else 0,
-                labels.label_so_far(conv.count if conv is not None else 0),
-                labels.closed_by(f.teardown),
+                f"C{f.num}", endpoint(f.ckey, False), endpoint(f.ckey, True), requests,
+                labels.label_so_far(count), labels.closed_by(f.teardown),
             ))
         out.sort(key=lambda r: int(r[0][1:]))
         return out[-n:]

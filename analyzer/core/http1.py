@@ -202,12 +202,13 @@ def _field_line(
     elif c == 107:  # k
         name = "keep-alive"
         j = _colon(buf, p, e, b"keep-alive")
-    elif c == 117:  # u: Upgrade (what a 101 switches to), else User-Agent (below)
-        name = "upgrade"
-        j = _colon(buf, p, e, b"upgrade")
-        if j < 0:
-            if not software:
-                return p
+    elif c == 117:  # u: Upgrade (what a 101 switches to) or User-Agent
+        if p + 1 < e and buf[p + 1] | 0x20 == 112:  # "up"
+            name = "upgrade"
+            j = _colon(buf, p, e, b"upgrade")
+        elif not software:
+            return p
+        else:
             name = "user-agent"
             kind = _NAMED
             j = _colon(buf, p, e, b"user-agent")

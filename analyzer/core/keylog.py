@@ -34,7 +34,6 @@ Secrets never leave this object by ``repr``/``str``: they show counts only.
 
 from __future__ import annotations
 
-import hashlib
 from typing import Final
 
 MAX_LINE: Final = 1024
@@ -87,6 +86,8 @@ def _memory_key(key: bytes) -> bytes:
     # so it is kept by its digest
     if len(key) <= 32:
         return _SESSION_ID_TAG + key
+    import hashlib  # (here: importing it maps OpenSSL, ~4 MiB, which cleartext never needs)
+
     return _TICKET_TAG + hashlib.sha256(key).digest()
 
 

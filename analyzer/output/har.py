@@ -30,13 +30,13 @@ def _ms(a: float | None, b: float | None) -> float:
     return round((b - a) * 1000.0, 3)
 
 
-def _url(server: str, target: str | None) -> str:
+def _url(server: str, target: str | None, scheme: str = "http") -> str:
     target = target or "/"
     if target.startswith(("http://", "https://")):
         return target
     if not target.startswith("/"):  # authority-form (CONNECT) or asterisk-form
-        return f"http://{server}/" if target == "*" else f"http://{target}/"
-    return f"http://{server}{target}"
+        return f"{scheme}://{server}/" if target == "*" else f"{scheme}://{target}/"
+    return f"{scheme}://{server}{target}"
 
 
 def _version(v: str | None) -> str:
@@ -45,6 +45,8 @@ def _version(v: str | None) -> str:
 
 def entry(e: ExchangeRecord, c: ConnectionRecord | None) -> dict[str, Any]:
     server = c.server if c is not None else ""
+    # decrypted TLS: https (the connection's TLS handshake is HAR's "ssl" time, unknown)
+    scheme = "https" if c is not None and (c.protocol or "").startswith("tls") else "http"
     started = e.request_ts if e.request_ts is not None else (e.response_ts or 0.0)
     if e.opened_connection:
         rtt = c.handshake_rtt if c is not None else None
@@ -64,7 +66,7 @@ def entry(e: ExchangeRecord, c: ConnectionRecord | None) -> dict[str, Any]:
         "startedDateTime": _iso(started - max(connect, 0.0) / 1000.0),
         "time": round(max(connect, 0.0) + send + wait + receive, 3),
         "request": {
-            "method": e.method or "", "url": _url(server, e.target),
+            "method": e.method or "", "url": _url(server, e.target, scheme),
             "httpVersion": _version(e.version), "cookies": [], "headers": [],
             "queryString": [], "headersSize": -1, "bodySize": -1,
         },
