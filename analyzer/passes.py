@@ -21,7 +21,7 @@ import os
 import re
 from bisect import bisect_right
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING
 
 from analyzer.capture import open_backend
@@ -33,6 +33,7 @@ from analyzer.capture.files import (
     open_capture,
     pcapng_secrets,
 )
+from analyzer.capture.keylogs import read_keylog
 from analyzer.capture.pcapwalk import walk_pcap
 from analyzer.core.flows import FlowTable
 from analyzer.core.keylog import KeyLog
@@ -60,7 +61,10 @@ class PartitionSpec:
     backend: str  # native, scapy or pyshark
     breaks: list[int]  # files that start a group of their own (breaks_of)
     stitch_gap: float = SERIES_GAP  # inf: never split by time (--merge)
-    tls_keylog: bytes | None = None  # an NSS key log's contents (--tls-keylog)
+    # an NSS key log's contents (--tls-keylog; never in a repr: workers' error reports
+    # print their arguments), or its path for workers that read it themselves (Dask)
+    tls_keylog: bytes | None = field(default=None, repr=False)
+    tls_keylog_path: str | None = None
 
 
 def say_groups(captures: list[CaptureRecord], order: list[int], breaks: list[int]) -> None:
@@ -209,9 +213,13 @@ def run_partition(
             conns.add(c)
 
         keylog: KeyLog | None = None
-        if spec.tls_keylog is not None:
+        keys = spec.tls_keylog
+        if keys is None and spec.tls_keylog_path is not None:
+            keys = read_keylog(spec.tls_keylog_path)
+        if keys is not None:
             keylog = KeyLog()
-            keylog.add(spec.tls_keylog)
+            keylog.add(keys)
+        keyed = keylog is not None
         secrets_taken = 0  # of the current file's Decryption Secrets Blocks
 
         def close_group(table: FlowTable) -> int:
@@ -259,7 +267,7 @@ def run_partition(
                     path, idle_timeout=idle_timeout, show_secrets=show_secrets,
                     partition=(index, count), spool=store.add if store is not None else None,
                     on_record=finished, keylog=keylog,
-                    by_hosts=spec.tls_keylog is not None,  # TLS session memory (partition)
+                    by_hosts=keyed,  # TLS session memory (analyzer.core.partition)
                 )
                 los, files = [], []
             table.capture = path

@@ -18,9 +18,9 @@ from operator import attrgetter
 from typing import TYPE_CHECKING
 
 from analyzer.analysis import Analysis
+from analyzer.capture.keylogs import read_keylog
 from analyzer.core.classify import diagnose
 from analyzer.core.flows import IDLE_TIMEOUT
-from analyzer.core.keylog import LABELS
 from analyzer.core.records import CaptureRecord, ConnectionRecord
 from analyzer.errors import AnalyzerError
 from analyzer.passes import (
@@ -113,6 +113,12 @@ def analyze(
         spec = PartitionSpec(paths, paths, order, idle_timeout, show_secrets, backend, breaks,
                              float("inf") if merge else SERIES_GAP,
                              read_keylog(tls_keylog) if tls_keylog is not None else None)
+        if dask is not None and tls_keylog is not None:
+            # workers elsewhere read the key log from its path, as they read the captures:
+            # secrets do not travel over the cluster's connections
+            spec = dataclasses.replace(
+                spec, tls_keylog=None, tls_keylog_path=os.path.abspath(tls_keylog)
+            )
         if dask is not None:
             from analyzer.distributed import run_dask
 
@@ -229,41 +235,6 @@ def renumber(connections: list[ConnectionRecord]) -> None:
             e.connection = cid
         if c.last_exchange is not None:
             c.last_exchange.connection = cid
-
-
-def read_keylog(path: str | os.PathLike[str]) -> bytes:
-    """The key log file's bytes; an unreadable or empty one is the user's error, said in
-    one line (its contents never are)."""
-    name = os.fspath(path)
-    try:
-        with open(name, "rb") as fh:
-            data = fh.read(MAX_KEYLOG + 1)
-    except OSError as e:
-        raise AnalyzerError(f"{name}: cannot read the TLS key log ({e.strerror})") from None
-    if len(data) > MAX_KEYLOG:
-        raise AnalyzerError(f"{name}: TLS key log over {MAX_KEYLOG >> 20} MiB")
-    head = data[:KEYLOG_SNIFF]
-    lines = [
-        line.split(None, 1)[0] for line in head.splitlines()
-        if line.strip() and not line.lstrip().startswith(b"#")
-    ]
-    if head.translate(None, _KEYLOG_TEXT) or (
-        lines and not any(word in KEYLOG_LABELS for word in lines)
-    ):
-        # bytes that are not text, or lines of text none of which is a key log's
-        raise AnalyzerError(
-            f"{name}: not an NSS key log (lines like 'CLIENT_RANDOM <hex> <hex>', as "
-            "SSLKEYLOGFILE writes)"
-        )
-    return data
-
-
-KEYLOG_SNIFF = 1 << 16  # bytes of a key log looked at to tell it is one
-_KEYLOG_TEXT = bytes([9, 10, 13, *range(32, 127)])  # what a key log is made of
-KEYLOG_LABELS = frozenset({*(label.encode() for label in LABELS), b"RSA"})
-
-
-MAX_KEYLOG = 256 << 20  # bytes of key log read (a line per TLS connection: ~200 bytes)
 
 
 def analyze_bytes(

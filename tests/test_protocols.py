@@ -57,7 +57,11 @@ FIRST_BYTES = [
     ("http-status-lowercase", b"http/1.0 404 Not Found\r\n\r\n", False, HTTP1),
     ("ssh-banner", b"SSH-2.0-OpenSSH_9.6\r\n", True, UNKNOWN),
     ("smtp-banner", b"220 mail.example ESMTP\r\n", False, UNKNOWN),
-    ("tls-application-data", b"\x17\x03\x03\x00\x20" + bytes(32), True, UNKNOWN),
+    # a capture that began after the handshake: application data, then the next record
+    ("tls-application-data", (b"\x17\x03\x03\x00\x20" + bytes(32)) * 2, True, TLS),
+    ("tls-application-data-then-junk", b"\x17\x03\x03\x00\x20" + bytes(32) + b"GET /",
+     True, UNKNOWN),
+    ("tls-empty-application-data", b"\x17\x03\x03\x00\x00" + bytes(8), True, UNKNOWN),
     ("tls-bad-version", b"\x16\x03\x05\x00\x10", True, UNKNOWN),
     ("tls-bad-major", b"\x16\x02\x00\x00\x10", True, UNKNOWN),
     ("h2c-from-the-server", H2C_PREFACE, False, UNKNOWN),

@@ -62,6 +62,11 @@ def three_requests(version: str) -> tlsgen.Conv:
     return tlsgen.tls_conversation(version, REQUESTS, RESPONSES)
 
 
+def one(a: Analysis) -> dict[str, Any]:
+    """The one connection's JSON object."""
+    return only(a)["connections"][0]  # type: ignore[no-any-return]
+
+
 def only(a: Analysis) -> dict[str, Any]:
     d = a.to_dict()
     assert len(d["connections"]) == 1, d["connections"]
@@ -720,3 +725,139 @@ def test_jobs_two_tls12_resumption_in_another_partition(tmp_path: Path) -> None:
     one = analyze(path, tls_keylog=keys)
     assert [c.protocol for c in one.connection_records] == ["tls/http1", "tls/http1"]
     assert analyze(path, jobs=2, tls_keylog=keys).to_json() == one.to_json()
+
+
+# ---------------------------------------------------------------- review findings
+PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+
+
+def test_keyless_h2_one_stream_is_one_request() -> None:
+    """The client's preface answered by the server's SETTINGS ACK is no request/response
+    turn: an h2 connection that carried one stream is per-request, not persistent."""
+    enc, dec = Encoder(), Encoder()
+    req = h2frame(1, 5, 1, enc.encode([(":method", "GET"), (":path", "/"), (":scheme", "https"),
+                                       (":authority", "example.test")]))
+    resp = h2frame(1, 4, 1, dec.encode([(":status", "200"), ("server", "nginx")]))
+    resp += h2frame(0, 1, 1, b"hello world, hello world")
+    conv = tlsgen.tls_conversation(
+        "1.3", requests=[PREFACE + h2frame(4), req],
+        responses=[h2frame(4, 1), resp], alpn=["h2"], server_alpn=["h2"],
+    )
+    keyless = one(analyze_bytes(tlsgen.pcap_bytes(conv)))
+    keyed = one(analyze_bytes(tlsgen.pcap_bytes(conv), tls_keylog=conv.keylog))
+    assert (keyed["protocol"], keyed["requests"]) == ("tls/h2", 1)
+    assert (keyless["protocol"], keyless["requests"], keyless["label"]) == (
+        "tls", 1, "per-request"
+    )
+
+
+def test_real_h2_over_tls_estimates_equal_the_streams() -> None:
+    for name in ("curl-h2-tls", "httpx-h2", "go-tls-h2"):
+        a = analyze(str(CAPTURES / f"{name}.pcap"))
+        assert [c.requests for c in a.connection_records] == [5], name
+
+
+def _mtls(fail: bool, n: int) -> tlsgen.Conv:
+    """A TLS 1.3 conversation with client authentication (a client certificate), the
+    server refusing it when ``fail``: contexts of its own, put in tlsgen's cache for the
+    call and taken out after (the cached ones stay as every other test uses them)."""
+    import ssl
+
+    keys = [("server", "1.3", (), None, True), ("client", "1.3", (), None, False)]
+    saved = {k: tlsgen._contexts.pop(k) for k in keys if k in tlsgen._contexts}
+    try:
+        server = tlsgen._server_context("1.3", None, None, True)
+        server.verify_mode = ssl.CERT_REQUIRED
+        if fail:
+            server.load_verify_locations(cadata=tlsgen.OTHER_CA.decode())
+        else:
+            server.load_verify_locations(cafile=str(tlsgen.CERT_FILE))
+        tlsgen._client_context("1.3", None, None, False).load_cert_chain(
+            tlsgen.CERT_FILE, tlsgen.KEY_FILE
+        )
+        reqs = [b"GET /%d HTTP/1.1\r\nHost: example.test\r\n\r\n" % i for i in range(n)]
+        return tlsgen.tls_conversation(
+            "1.3", requests=reqs, responses=list(ONE_RESPONSE) * n
+        )
+    finally:
+        for k in keys:
+            tlsgen._contexts.pop(k, None)
+        tlsgen._contexts.update(saved)
+
+
+@pytest.mark.parametrize("n", [1, 3])
+def test_tls13_client_certificate_records_are_handshake_not_requests(n: int) -> None:
+    conv = _mtls(False, n)
+    keyless = one(analyze_bytes(tlsgen.pcap_bytes(conv)))
+    assert (keyless["requests"], keyless["tls"]["handshake"]) == (n, "full")
+
+
+def test_tls13_client_certificate_refused_is_a_failed_handshake() -> None:
+    conv = _mtls(True, 1)
+    assert conv.failed
+    for keys in (None, conv.keylog):
+        c = one(analyze_bytes(tlsgen.pcap_bytes(conv), tls_keylog=keys))
+        assert (c["tls"]["handshake"], c["label"], c["requests"]) == ("failed", "unused", 0)
+        assert c["tls"]["alert"].startswith("server: ")
+
+
+@pytest.mark.parametrize("version", ["1.2", "1.3"])
+def test_capture_started_after_the_tls_handshake_is_tls(version: str) -> None:
+    n = 4
+    reqs = [b"GET /%d HTTP/1.1\r\nHost: example.test\r\n\r\n" % i for i in range(n)]
+    conv = tlsgen.tls_conversation(version, requests=reqs, responses=list(ONE_RESPONSE) * n)
+    tcp = b.Conversation(("127.0.0.1", 40000), ("127.0.0.1", 443)).mid_stream()
+    for side, data in conv.segments[len(conv.segments) - (2 * n + 2):]:
+        tcp.send(side, data)
+    tcp.close(0)
+    c = one(analyze_bytes(b.pcap(tcp.frames(), b.LT_ETHERNET), tls_keylog=conv.keylog))
+    assert (c["protocol"], c["requests"], c["label"], c["requests_estimated"]) == (
+        "tls", n, "persistent", True
+    )
+    assert c["tls"]["handshake"] is None
+    assert c["tls"]["why_not_decrypted"] == "capture began after the handshake"
+    assert c["tls"]["alert"] is None  # (an encrypted close_notify is not read as clear)
+
+
+def test_h2_goaway_long_after_the_response_is_an_idle_timeout() -> None:
+    frames = []
+    for i in range(3):
+        enc, dec = Encoder(), Encoder()
+        t = b.Conversation(("10.0.0.1", 50000 + i), ("10.0.0.2", 8080), t0=T0 + 10 * i)
+        t.handshake()
+        t.request(PREFACE + h2frame(4) + h2frame(1, 5, 1, enc.encode(
+            [(":method", "GET"), (":path", "/"), (":scheme", "http"), (":authority", "x")])))
+        t.response(h2frame(4, 0, 0, b"\x00\x03\x00\x00\x00\xfa") + h2frame(4, 1) + h2frame(
+            1, 4, 1, dec.encode([(":status", "200"), ("server", "nginx/1.22.1")]))
+            + h2frame(0, 1, 1, b"hello"))
+        t.request(h2frame(4, 1))
+        t.idle(3.0)
+        t.response(h2frame(7, 0, 0, (1).to_bytes(4, "big") + (0).to_bytes(4, "big")))
+        t.close(1)
+        frames += t.frames()
+    a = analyze_bytes(b.pcap(sorted(frames, key=lambda f: f[0]), b.LT_ETHERNET))
+    (s,) = a.server_records
+    assert s.diagnosis == "idle-timeout" and s.idle_timeout == pytest.approx(3.0, abs=0.1)
+    assert "GOAWAY" in s.evidence and "keepalive_timeout" in s.hint
+
+
+@pytest.mark.parametrize("version", ["1.2", "1.3"])
+def test_a_hole_after_decryption_began_keeps_counting_turns(version: str) -> None:
+    n = 5
+    reqs = [b"GET /%d HTTP/1.1\r\nHost: example.test\r\n\r\n" % i for i in range(n)]
+    conv = tlsgen.tls_conversation(version, requests=reqs, responses=list(ONE_RESPONSE) * n)
+    tcp = tlsgen.tcp_conversation(conv)
+    tcp.drop(tcp.data_indexes(0)[-5])  # a request's segment is lost
+    c = one(analyze_bytes(b.pcap(tcp.frames(), b.LT_ETHERNET), tls_keylog=conv.keylog))
+    assert c["protocol"] == "tls/http1" and c["tls"]["decrypted"]
+    assert c["requests_estimated"] and c["requests"] >= n - 1
+    assert c["tls"]["why_not_decrypted"] == "bytes missing from the capture"
+
+
+def test_partition_spec_repr_holds_no_secret() -> None:
+    from analyzer.passes import PartitionSpec
+
+    secret = "ab" * 48
+    spec = PartitionSpec(["x"], ["x"], [0], 300.0, False, "native", [],
+                         tls_keylog=f"CLIENT_RANDOM {'cd' * 32} {secret}\n".encode())
+    assert secret not in repr(spec) and "CLIENT_RANDOM" not in repr(spec)

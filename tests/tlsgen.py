@@ -62,7 +62,12 @@ CLIENT, SERVER = 0, 1
 SNI = "example.test"
 MSS = 1448
 DEFAULT_REQUESTS = (b"GET / HTTP/1.1\r\nHost: example.test\r\n\r\n",)
-DEFAULT_RESPONSES = (b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",)
+# (as a real server answers: with a Date field, RFC 9110 §6.6.1 — over 64 bytes, which the
+# TLS reader's estimate relies on where the connection may speak HTTP/2: tls.ANSWER_MIN)
+DEFAULT_RESPONSES = (
+    b"HTTP/1.1 200 OK\r\nDate: Tue, 01 Dec 2026 12:00:00 GMT\r\nContent-Length: 5\r\n"
+    b"\r\nhello",
+)
 
 _DIR = Path(tempfile.mkdtemp(prefix="tlsgen-"))
 atexit.register(shutil.rmtree, _DIR, True)

@@ -191,7 +191,14 @@ def _announced_by_server(c: ConnectionRecord) -> bool:
         return False
     h2 = c.http2
     if h2 is not None:
-        return h2.get("goaway_by") == "server"
+        # a GOAWAY with (or right after) the last response; one that comes later closes
+        # an idle connection (Go's and nginx's idle timeouts send GOAWAY NO_ERROR too)
+        sent = h2.get("goaway_ts")
+        done = _response_done(c)
+        return (
+            h2.get("goaway_by") == "server" and isinstance(sent, float)
+            and (done is None or sent - done < IDLE_MIN)
+        )
     return _has(e.response_connection, "close")
 
 
@@ -933,9 +940,10 @@ def _evidence(code: str, b: _Bucket, rec: ServerRecord, s: _Server) -> str:
     if code == "idle-timeout":
         rec.idle_timeout = round(median, 3) if median is not None else None
         return (
-            f"{head}; the server closed {n} idle keep-alive connection(s) without "
-            f"'Connection: close' about {rec.idle_timeout}s after the last response, {again}: "
-            f"{_ids(b)}"
+            f"{head}; the server closed {n} idle keep-alive connection(s) "
+            + ("with a GOAWAY" if b.head is not None and b.head.http2 is not None
+               else "without 'Connection: close'")
+            + f" about {rec.idle_timeout}s after the last response, {again}: {_ids(b)}"
         )
     if code == "server-close":
         return (

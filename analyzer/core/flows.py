@@ -650,6 +650,15 @@ def connection_record(flow: Flow, capture: str, expired: bool) -> ConnectionReco
             estimated = True
             requests = responses = count = tls.turns
             response_done = tls.last_turn_ts
+        elif tls.anomalies.get("tls-gap") and tls.turns > requests:
+            # Decryption stopped at a hole: the turns after it still count (a request
+            # estimate, as without keys)
+            from analyzer.core.tls import MISSING_BYTES
+
+            estimated = True
+            tls_facts["why_not_decrypted"] = MISSING_BYTES
+            requests = count = tls.turns
+            responses = max(responses, tls.turns)
     missing = flow.streams[0].missing + flow.streams[1].missing
     if missing:
         anomalies = dict(anomalies)  # (never the shared one)

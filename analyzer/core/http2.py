@@ -483,7 +483,7 @@ class FrameReader:
         elif ftype == GOAWAY:
             if self.length < 8:
                 self._anomaly("bad-frame-length")
-            conv._goaway(self.client, self.payload if self.whole else b"")
+            conv._goaway(self.client, self.payload if self.whole else b"", ts)
         # PRIORITY, WINDOW_UPDATE and unknown types (§5.5: ignored) need nothing more
         self.payload = b""
 
@@ -713,7 +713,7 @@ class H2Conversation:
         "exchanges", "user_agent", "server_software", "forwarded", "via", "show_secrets",
         "midstream", "streams", "max_client_stream", "first_client_stream", "open",
         "max_open", "settings_max_concurrent_streams", "rst_streams", "rst_by_client",
-        "rst_by_server", "pushes", "goaway_by", "goaway_last_stream", "goaway_error",
+        "rst_by_server", "pushes", "goaway_by", "goaway_last_stream", "goaway_error", "goaway_ts",
         "pings", "settings", "_request_software", "_response_software", "max_stream_seen",
     )
 
@@ -758,6 +758,7 @@ class H2Conversation:
         self.goaway_by: str | None = None
         self.goaway_last_stream: int | None = None
         self.goaway_error: str | None = None
+        self.goaway_ts: float | None = None
         self.pings = 0
         self.settings = 0
         self.requests_reader = FrameReader(True, self, preface, midstream)
@@ -819,6 +820,7 @@ class H2Conversation:
             "goaway_by": self.goaway_by,
             "goaway_last_stream": self.goaway_last_stream,
             "goaway_error": self.goaway_error,
+            "goaway_ts": self.goaway_ts,
             "pings": self.pings,
             "settings": self.settings,
         }
@@ -1002,10 +1004,11 @@ class H2Conversation:
             elif ident == SETTINGS_MAX_CONCURRENT_STREAMS and not client:
                 self.settings_max_concurrent_streams = value
 
-    def _goaway(self, client: bool, payload: bytes) -> None:
+    def _goaway(self, client: bool, payload: bytes, ts: float) -> None:
         if self.goaway_by is not None:
             return  # the first one says who started closing
         self.goaway_by = "client" if client else "server"
+        self.goaway_ts = ts
         if len(payload) >= 8:
             self.goaway_last_stream = (
                 ((payload[0] & 0x7F) << 24) | (payload[1] << 16) | (payload[2] << 8)

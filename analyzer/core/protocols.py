@@ -21,7 +21,11 @@ protocol       direction    first bytes
                server       a SETTINGS frame on stream 0 (the server's preface, which
                             it may send first), length a multiple of 6 up to 384
 ``tls``        either       a TLS handshake record header: content type 22, version
-                            3.0-3.4 (RFC 8446 §5.1; SSL 3.0 to TLS 1.3 records)
+                            3.0-3.4 (RFC 8446 §5.1; SSL 3.0 to TLS 1.3 records); or,
+                            for a capture that began after the handshake, an
+                            application-data / alert / ChangeCipherSpec record (23, 21,
+                            20; version 3.1-3.4) of a plausible length followed by the
+                            start of another record header
 ``http/1.x``   client       a request line (RFC 9112 §3; HTTP/0.9 ``GET /x``)
                server       a status line, ``HTTP/`` (RFC 9112 §4)
 =============  ===========  ==========================================================
@@ -78,6 +82,8 @@ H2C_PREFACE: Final = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 TLS_HANDSHAKE: Final = 22  # TLS record content type (RFC 8446 §5.1)
 TLS_MAJOR: Final = 3  # record version 3.x: SSL 3.0 (3.0) … TLS 1.3 records (3.1 or 3.3)
 TLS_MINOR_MAX: Final = 4
+TLS_LATER: Final = frozenset({20, 21, 23})  # ChangeCipherSpec, alert, application data
+TLS_RECORD_MAX: Final = 2**14 + 2048  # a TLS 1.2 ciphertext's limit (RFC 5246 §6.2.3)
 STATUS_LINE: Final = b"HTTP/"
 _METHOD_SO_FAR = re.compile(rb"[A-Za-z][A-Za-z0-9_-]{0,23}\Z")  # a method cut short
 # bytes.find called through the descriptor: compiled, this skips a method lookup per call
@@ -113,10 +119,15 @@ def _h2_settings(data: bytes) -> int:
 
 
 def _tls(data: bytes, from_client: bool) -> int:
+    """A TLS record header: a handshake record (a connection's first bytes), or, for a
+    capture that began after the handshake, an application-data, alert or
+    ChangeCipherSpec record — those only with a plausible length, and, when the bytes
+    hold more than the record, a second record header where it ends."""
     n = len(data)
     if n == 0:
         return MAYBE
-    if data[0] != TLS_HANDSHAKE:
+    kind = data[0]
+    if kind != TLS_HANDSHAKE and kind not in TLS_LATER:
         return NO
     if n == 1:
         return MAYBE
@@ -124,7 +135,26 @@ def _tls(data: bytes, from_client: bool) -> int:
         return NO
     if n == 2:
         return MAYBE
-    return MATCH if data[2] <= TLS_MINOR_MAX else NO
+    if data[2] > TLS_MINOR_MAX:
+        return NO
+    if kind == TLS_HANDSHAKE:
+        return MATCH
+    if data[2] == 0:
+        return NO  # (SSL 3.0's records come after its handshake only in old captures)
+    if n < 5:
+        return MAYBE
+    length = data[3] << 8 | data[4]
+    if not 0 < length <= TLS_RECORD_MAX:
+        return NO
+    nxt = 5 + length
+    if n <= nxt:
+        return MATCH if n == SNIFF_MAX or nxt >= SNIFF_MAX else MAYBE
+    # the next record's header, as far as the bytes go
+    if data[nxt] not in TLS_LATER and data[nxt] != TLS_HANDSHAKE:
+        return NO
+    if n > nxt + 1 and data[nxt + 1] != TLS_MAJOR:
+        return NO
+    return MATCH if n > nxt + 2 else MAYBE
 
 
 def _http1(data: bytes, from_client: bool) -> int:

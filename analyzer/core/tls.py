@@ -279,6 +279,19 @@ def suite_name(code: int) -> str:
     return SUITE_NAMES.get(code, f"0x{code & 0xFFFF:04x}")
 
 
+CLIENT_AUTH_RECORDS: Final = 2  # TLS 1.3: a client's Certificate and CertificateVerify
+
+
+def finished_record13(suite: int) -> int:
+    """The length of the record that carries a TLS 1.3 Finished (the suite's hash, a
+    4-byte handshake header, the content type and the tag), or 0 for an unknown suite."""
+    name = SUITE_NAMES.get(suite, "")
+    if not name or "_WITH_" in name:
+        return 0  # unknown, or a TLS 1.2 suite
+    digest = 48 if name.endswith("SHA384") else 32
+    return digest + 4 + aead_overhead(suite, True)
+
+
 def aead_overhead(suite: int, tls13: bool) -> int:
     """Bytes a record adds to its plaintext: TLS 1.3, a 16-byte tag and the content type
     byte (an 8-byte tag for CCM_8); TLS 1.2 AES-GCM/CCM, an 8-byte explicit nonce and a
@@ -473,6 +486,7 @@ class TlsSide:
         "hdr", "head", "ctype", "length", "need", "keep", "frag", "damaged",
         "ccs", "post_ccs", "hs_done", "hs_hdr", "hs_type", "hs_left", "hs_body", "hs_lost",
         "dec", "phase", "probe", "_secret", "_next", "record_version", "ended",
+        "hs_records",
     )
 
     def __init__(self, session: TlsSession, direction: int, midstream: bool) -> None:
@@ -495,6 +509,7 @@ class TlsSide:
         self.ccs = 0  # ChangeCipherSpec records seen (TLS 1.2)
         self.post_ccs = False  # TLS 1.2: a record came after this side's ChangeCipherSpec
         self.hs_done = False  # TLS 1.3: this side's Finished has gone by
+        self.hs_records = 0  # TLS 1.3 client: encrypted handshake records before Finished
         self.hs_hdr = b""
         self.hs_type = -1  # the handshake message being read (-1: between messages)
         self.hs_left = 0
@@ -874,20 +889,25 @@ class TlsSession:
     def _tls13(self) -> bool:
         return self.negotiated == TLS13 and self.server_hello
 
-    def _count(self, direction: int, request_like: bool, ts: float) -> None:
+    def _count(self, direction: int, size: int, ts: float) -> None:
+        """An application-data record of about ``size`` plaintext bytes: a client record
+        larger than an HTTP/2 control frame asks; a server record larger than one answers
+        (a close_notify, or the SETTINGS ACK an HTTP/2 server sends between the client's
+        preface and its first HEADERS, do not: that ACK would make the preface a turn)."""
         if direction == 0:
             self.records_client += 1
             self._answering = False
-            if request_like:
+            if size > CONTROL_MAX:
                 self._asked = True
         else:
             self.records_server += 1
+            if size <= CONTROL_MAX:
+                return
             if self._asked:
                 self._turns += 1
                 self._asked = False
                 self._answering = True
-            if self._answering and request_like:
-                # (not a close_notify or an HTTP/2 control frame after the response)
+            if self._answering:
                 self.last_turn_ts = ts
 
     # ---- stream events
@@ -946,7 +966,7 @@ class TlsSession:
             self._plain(side, result[0], result[1], ts)
         elif ctype == APPLICATION_DATA:
             if not self._early(side):
-                self._count(d, length - aead_overhead(self.suite, False) > CONTROL_MAX, ts)
+                self._count(d, length - aead_overhead(self.suite, False), ts)
         elif after_ccs:
             if ctype == ALERT and not self.completed:
                 self._encrypted_alert(d)
@@ -956,7 +976,13 @@ class TlsSession:
             if frag is not None:
                 self._handshake(side, frag, ts)
         elif ctype == ALERT and frag is not None:
-            self._alerts(d, frag, ts)
+            if len(frag) > ALERT_PLAINTEXT and not self.client_hellos and not self.server_hello:
+                # seen without its handshake: an encrypted alert (a clear one is two
+                # bytes), at this point most likely close_notify
+                if self.close_notify_by is None:
+                    self._close_notify(d, ts)
+            else:
+                self._alerts(d, frag, ts)
         if after_ccs:
             side.post_ccs = True  # this side's Finished (or what stands in for it)
             if not self.completed and self.sides[0].post_ccs and self.sides[1].post_ccs:
@@ -974,17 +1000,32 @@ class TlsSession:
             return
         if d == 0:
             if not side.hs_done:
-                side.hs_done = True  # the client's Finished (RFC 8446 §4.4.4)
                 if length <= ALERT_RECORD_MAX and not self.early_data:
+                    side.hs_done = True
                     self._encrypted_alert(0)
-                else:
-                    self._complete()
+                    return
+                finished = finished_record13(self.suite)
+                if finished and length != finished and side.hs_records < CLIENT_AUTH_RECORDS:
+                    # not Finished's size: the client's Certificate or CertificateVerify
+                    # (client authentication, RFC 8446 §4.4), still its handshake
+                    side.hs_records += 1
+                    return
+                side.hs_done = True  # the client's Finished (RFC 8446 §4.4.4)
+                self._complete()
                 return
             self._closing(0, length, ts)
-            self._count(0, length - aead_overhead(self.suite, True) > CONTROL_MAX, ts)
+            self._count(0, length - aead_overhead(self.suite, True), ts)
         elif self.sides[0].hs_done:
+            size = length - aead_overhead(self.suite, True)
+            if size == ALERT_PLAINTEXT and not self.records_server and not self.records_client:
+                # the server's first word after the client's Finished is an alert, with no
+                # ticket and no request before it: it refused the handshake (a client
+                # certificate it rejects, RFC 8446 §4.4.2.4)
+                self._encrypted_alert(1)
+                self.records_server += 1
+                return
             self._closing(1, length, ts)
-            self._count(1, length - aead_overhead(self.suite, True) > CONTROL_MAX, ts)
+            self._count(1, size, ts)
 
     def _close_notify(self, d: int, ts: float) -> None:
         self.close_notify_by = _SIDES[d]
@@ -1024,7 +1065,7 @@ class TlsSession:
         d = side.direction
         if itype == APPLICATION_DATA:
             self.decrypted = True
-            self._count(d, len(plain) > CONTROL_MAX, ts)
+            self._count(d, len(plain), ts)
             if plain and self.attach_inner is not None:
                 if self.opening is None:
                     self.opening = Opening(self.attach_inner)
@@ -1053,7 +1094,9 @@ class TlsSession:
                 if not self._alert_fatal:
                     self.alert = name
                     self._alert_fatal = True
-                if not self.completed:
+                if not self.completed or (self._tls13() and not self.records_server):
+                    # (TLS 1.3: a server's refusal of the client's certificate comes
+                    # after the client's Finished, before any application data)
                     self.failed = True
             elif self.alert is None:
                 self.alert = name
