@@ -25,6 +25,7 @@ SOURCES = [
     "analyzer/core/records.py",
     "analyzer/core/linktypes.py",
     "analyzer/core/decode.py",
+    "analyzer/core/fragments.py",
     "analyzer/core/partition.py",
     "analyzer/core/streams.py",
     "analyzer/core/http1.py",

@@ -33,10 +33,11 @@ class UnsupportedLinkType(CaptureError):
 
     def __init__(self, path: str, linktype: int) -> None:
         name = linktypes.name(linktype)
+        named = f" ({name})" if name != "unknown" else ""
         super().__init__(
             path,
-            f"unsupported link type {linktype} ({name}); supported: Ethernet, BSD loopback, "
-            "raw IP, Linux cooked (SLL/SLL2), NFLOG",
+            f"unsupported link type {linktype}{named}; supported: "
+            f"{linktypes.supported_text()}",
         )
         self.linktype = linktype
 

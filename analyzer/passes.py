@@ -22,7 +22,7 @@ import re
 from bisect import bisect_right
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Final
 
 from analyzer.capture import open_backend
 from analyzer.capture.canonical import BackendCapture
@@ -137,6 +137,9 @@ def file_order(paths: list[str], backend: str) -> list[int]:
 
 
 Part = list[CaptureRecord]  # what a partition gives: per file, its counters
+# Skip reasons of a partition's own connections, counted by each partition (the others,
+# what is not TCP, every partition sees alike and partition 0 counts)
+OWN_SKIPS: Final = frozenset({"late-after-close"})
 _RUNS = ("pcap", "pcap.gz")  # formats whose records pcapwalk.walk_pcap walks in place
 
 
@@ -293,10 +296,12 @@ def run_partition(
                         packets += n
                         on_progress(path, cf.bytes_read, packets)
             skipped: dict[str, int] = {}
-            if index == 0:  # what is not TCP is every partition's: partition 0 counts it
-                for reason, n in table.skipped.items():
-                    if n != skipped0.get(reason, 0):
-                        skipped[reason] = n - skipped0.get(reason, 0)
+            for reason, n in table.skipped.items():
+                # what is not TCP is every partition's: partition 0 counts it; a late
+                # packet of a finished connection only its connection's partition
+                if n != skipped0.get(reason, 0) and (index == 0 or reason in OWN_SKIPS):
+                    skipped[reason] = n - skipped0.get(reason, 0)
+            if index == 0:
                 for reason, n in getattr(cf, "skipped", {}).items():  # a backend's
                     skipped[reason] = skipped.get(reason, 0) + n
             caps[i] = CaptureRecord(
@@ -323,9 +328,12 @@ def merge_parts(parts: list[Part]) -> list[CaptureRecord]:
         for caps in parts[1:]:
             other = caps[k]
             cap.tcp_packets += other.tcp_packets
+            for reason, n in other.skipped.items():  # (OWN_SKIPS)
+                cap.skipped[reason] = cap.skipped.get(reason, 0) + n
             cap.missing_bytes += other.missing_bytes
             for a, n in other.anomalies.items():
                 cap.anomalies[a] = cap.anomalies.get(a, 0) + n
+        cap.skipped = dict(sorted(cap.skipped.items()))
         cap.anomalies = dict(sorted(cap.anomalies.items()))
         if cap.missing_bytes:
             cap.warnings.append(missing_warning(cap.missing_bytes))

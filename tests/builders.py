@@ -3,8 +3,12 @@
 Standard library only, so a reader can see every byte a test feeds in. Three layers:
 
 * **frames** — :func:`tcp`, :func:`udp`, :func:`ipv4`, :func:`ipv6` build packets; the link
-  builders (:func:`ethernet`, :func:`sll`, :func:`sll2`, :func:`null`, :func:`nflog`, …)
-  wrap an IP packet, and :func:`link` does it by link-type number.
+  builders (:func:`ethernet`, :func:`sll`, :func:`sll2`, :func:`null`, :func:`nflog`,
+  :func:`ppp`, :func:`pppoe`, :func:`pppoe_ethernet`, :func:`cisco_hdlc`, …) wrap an IP
+  packet, and :func:`link` does it by link-type number; tunnel headers (:func:`gre`,
+  :func:`erspan2`, :func:`erspan3`, :func:`geneve`, :func:`vxlan_gpe`) go in front of a
+  frame or packet; :func:`fragments`, :func:`ipv4_fragment`, :func:`ipv6_fragment` cut an
+  IP packet into fragments.
 * **capture files** — :func:`pcap` and :func:`pcapng` (with the block builders :func:`shb`,
   :func:`idb`, :func:`epb`, :func:`spb`, :func:`pb`, :func:`block`) return file bytes;
   :func:`write` puts them on disk, optionally gzip-compressed.
@@ -35,6 +39,7 @@ MASK = 0xFFFFFFFF
 # link-type numbers (https://www.tcpdump.org/linktypes.html)
 LT_NULL, LT_ETHERNET, LT_RAW, LT_LOOP, LT_SLL = 0, 1, 101, 108, 113
 LT_IPV4, LT_IPV6, LT_NFLOG, LT_SLL2 = 228, 229, 239, 276
+LT_PPP, LT_PPP_HDLC, LT_PPP_ETHER, LT_C_HDLC = 9, 50, 51, 104
 
 Timestamp = float | tuple[int, int]
 """A packet time: float epoch seconds, or exact ``(seconds, nanoseconds)``."""
@@ -260,6 +265,125 @@ def nflog(ip: bytes) -> bytes:
     return b"\x02\x00\x00\x00" + tlv(1, b"\x08\x00\x03\x00") + tlv(10, b"pfx\0") + tlv(9, ip)
 
 
+def ppp(
+    ip: bytes, *, hdlc: bool = False, proto: int | None = None, compressed: bool = False
+) -> bytes:
+    """PPP (RFC 1661 §2): the protocol field (0x0021 IPv4, 0x0057 IPv6 by the packet's
+    version; one byte when ``compressed``, §6.5), after the RFC 1662 address and control
+    bytes FF 03 when ``hdlc``."""
+    if proto is None:
+        proto = 0x0057 if ip and ip[0] >> 4 == 6 else 0x0021
+    field = bytes([proto]) if compressed else struct.pack("!H", proto)
+    return (b"\xff\x03" if hdlc else b"") + field + ip
+
+
+def pppoe(ip: bytes, *, code: int = 0, session: int = 0x1234, **ppp_kw: Any) -> bytes:
+    """A PPPoE session-stage header (RFC 2516 §4: version/type 0x11, code, session ID,
+    length) and the PPP frame (without FF 03) carrying ``ip``."""
+    body = ppp(ip, **ppp_kw)
+    return struct.pack("!BBHH", 0x11, code, session, len(body)) + body
+
+
+def pppoe_ethernet(ip: bytes, *, pad_to: int = 0, vlans: Sequence[int] = (), **kw: Any) -> bytes:
+    """Ethernet (Ethertype 0x8864) carrying a PPPoE session frame of ``ip``."""
+    return ethernet(pppoe(ip, **kw), etype=0x8864, pad_to=pad_to, vlans=vlans)
+
+
+def cisco_hdlc(ip: bytes, *, address: int = 0x0F, etype: int | None = None) -> bytes:
+    """Cisco HDLC: address (0x0F unicast, 0x8F broadcast), control 0, an Ethertype."""
+    return struct.pack("!BBH", address, 0, _ethertype(ip) if etype is None else etype) + ip
+
+
+def gre(payload: bytes, ptype: int, *, key: int | None = None, seq: int | None = None) -> bytes:
+    """A GRE header (RFC 2784/2890) with the optional key and sequence number, and
+    ``payload``."""
+    flags = (0x2000 if key is not None else 0) | (0x1000 if seq is not None else 0)
+    out = struct.pack("!HH", flags, ptype)
+    if key is not None:
+        out += struct.pack("!I", key)
+    if seq is not None:
+        out += struct.pack("!I", seq)
+    return out + payload
+
+
+def erspan2(frame: bytes, *, session: int = 5, index: int = 0, seq: int = 1) -> bytes:
+    """GRE (protocol 0x88BE, sequence number set) + an ERSPAN type II header (version 1,
+    VLAN 0, session ID, index) + the mirrored Ethernet ``frame``."""
+    hdr = struct.pack("!HHI", 1 << 12, session & 0x3FF, index & 0xFFFFF)
+    return gre(hdr + frame, 0x88BE, seq=seq)
+
+
+def erspan3(
+    frame: bytes, *, session: int = 5, platform: bool = False, ft: int = 0, seq: int = 1
+) -> bytes:
+    """GRE (protocol 0x22EB) + an ERSPAN type III header (version 2, session ID,
+    timestamp, SGT, frame type ``ft``, O flag with an 8-byte platform-specific subheader
+    when ``platform``) + ``frame``."""
+    word3 = (ft & 0x1F) << 10 | (1 if platform else 0)  # P, FT, HW ID, D, Gra, O
+    hdr = struct.pack("!HHIHH", 2 << 12, session & 0x3FF, 0x01020304, 0xABCD, word3)
+    if platform:
+        hdr += struct.pack("!II", 3 << 26, 0x55667788)  # platform ID 3 and its data
+    return gre(hdr + frame, 0x22EB, seq=seq)
+
+
+def geneve(inner: bytes, *, ptype: int = 0x6558, options: bytes = b"", vni: int = 77) -> bytes:
+    """A Geneve header (RFC 8926 §3.4: version 0, options length in 4-byte words, protocol
+    type, VNI) with ``options`` (padded to 4), then ``inner``."""
+    options += b"\0" * (-len(options) % 4)
+    return struct.pack("!BBHI", len(options) // 4, 0, ptype, vni << 8) + options + inner
+
+
+def vxlan_gpe(inner: bytes, next_proto: int, *, vni: int = 9) -> bytes:
+    """A VXLAN-GPE header (flags I and P, next protocol: 1 IPv4, 2 IPv6, 3 Ethernet)."""
+    return struct.pack("!BBBBI", 0x0C, 0, 0, next_proto, vni << 8) + inner
+
+
+def ipv4_fragment(
+    src: str, dst: str, data: bytes, offset: int, more: bool, *, ident: int = 0x4242,
+    proto: int = 6,
+) -> bytes:
+    """One IPv4 fragment (RFC 791): ``data`` at byte ``offset`` (a multiple of 8) of the
+    datagram's payload; ``more`` sets MF."""
+    assert offset % 8 == 0
+    return ipv4(src, dst, data, proto=proto, ident=ident,
+                frag=(0x2000 if more else 0) | offset // 8)
+
+
+def ipv6_fragment(
+    src: str, dst: str, data: bytes, offset: int, more: bool, *, ident: int = 0x4242,
+    nxt: int = 6, ext: Sequence[tuple[int, bytes]] = (),
+) -> bytes:
+    """One IPv6 fragment (RFC 8200 §4.5): extension headers ``ext`` (the unfragmentable
+    part), a Fragment header (offset, M, identification), then ``data`` at byte
+    ``offset`` of the fragmentable part."""
+    assert offset % 8 == 0
+    body = struct.pack("!HI", (offset // 8) << 3 | (1 if more else 0), ident)
+    return ipv6(src, dst, data, nxt=nxt, ext=[*ext, (44, body)])
+
+
+def fragments(
+    packet: bytes, cuts: Sequence[int], *, ident: int = 0x4242
+) -> list[bytes]:
+    """Split an IP packet (IPv4 or IPv6, as :func:`ip_packet` builds it, without
+    extension headers) into fragments of its payload at the byte offsets ``cuts``
+    (multiples of 8), in order."""
+    v6 = packet[0] >> 4 == 6
+    hl = 40 if v6 else (packet[0] & 0x0F) * 4
+    payload = packet[hl:]
+    proto = packet[6] if v6 else packet[9]
+    src = str(ipaddress.ip_address(packet[8:24] if v6 else packet[12:16]))
+    dst = str(ipaddress.ip_address(packet[24:40] if v6 else packet[16:20]))
+    bounds = [0, *cuts, len(payload)]
+    out = []
+    for a, z in zip(bounds[:-1], bounds[1:], strict=True):
+        more = z < len(payload)
+        if v6:
+            out.append(ipv6_fragment(src, dst, payload[a:z], a, more, ident=ident, nxt=proto))
+        else:
+            out.append(ipv4_fragment(src, dst, payload[a:z], a, more, ident=ident, proto=proto))
+    return out
+
+
 def link(linktype: int, ip: bytes, **kw: Any) -> bytes:
     """Wrap an IP packet for the given link type (kw go to the link builder)."""
     if linktype == LT_ETHERNET:
@@ -276,6 +400,14 @@ def link(linktype: int, ip: bytes, **kw: Any) -> bytes:
         return nflog(ip)
     if linktype in (12, 14, LT_RAW, LT_IPV4, LT_IPV6):
         return ip
+    if linktype == LT_PPP:
+        return ppp(ip, **kw)
+    if linktype == LT_PPP_HDLC:
+        return ppp(ip, hdlc=True, **kw)
+    if linktype == LT_PPP_ETHER:
+        return pppoe(ip, **kw)
+    if linktype == LT_C_HDLC:
+        return cisco_hdlc(ip, **kw)
     raise ValueError(f"no builder for link type {linktype}")
 
 

@@ -293,6 +293,75 @@ def test_unsupported_link_type_in_pcapng_is_a_warning_and_a_skip(tmp_path) -> No
     assert any("105" in w for w in cap.warnings)
 
 
+def test_pcapng_some_interfaces_unsupported_analyses_the_rest(tmp_path) -> None:
+    """Issue 16 item 5: the supported interfaces are analysed (one HTTP connection over
+    Ethernet and PPP), each unsupported interface gets a warning naming it and its link
+    type, and its packets are counted as ``linktype-N``."""
+    c = b.Conversation(client_isn=7, server_isn=99).handshake()
+    c.exchange(b"GET /x HTTP/1.1\r\nHost: a\r\n\r\n", b"HTTP/1.1 204 No Content\r\n\r\n")
+    c.close()
+    raw = c.frames(b.LT_RAW)
+    pkts = []
+    for i, (ts, ip) in enumerate(raw):
+        iface = 0 if i % 2 == 0 else 3  # the client's side on Ethernet, the server's on PPP
+        pkts.append((ts, b.ethernet(ip) if iface == 0 else b.ppp(ip, hdlc=True), None, iface))
+        pkts.append((ts + 1e-7, b"\0" * 30, None, 1 + i % 2))  # radiotap / USER0 noise
+    ifaces = [(1, None), (127, None), (147, None), (9, None), (127, None)]
+    pkts.append((raw[-1][0] + 1, b"\0" * 30, None, 4))  # a second radiotap interface
+    path = b.write(tmp_path / "mixed.pcapng", b.pcapng(pkts, ifaces))
+    d = analyzer.analyze(path).to_dict()
+    cap = d["captures"][0]
+    assert cap["packets"] == len(pkts) and cap["tcp_packets"] == len(raw)
+    assert cap["skipped"] == {"linktype-127": len(raw) // 2 + 1, "linktype-147": len(raw) // 2}
+    assert cap["warnings"] == [
+        "interface 1 has unsupported link type 127 (IEEE802_11_RADIOTAP); its packets are "
+        "skipped (linktype-127)",
+        "interface 2 has unsupported link type 147 (USER0); its packets are skipped "
+        "(linktype-147)",
+        "interface 4 has unsupported link type 127 (IEEE802_11_RADIOTAP); its packets are "
+        "skipped (linktype-127)",
+    ]
+    (conn,) = d["connections"]
+    assert (conn["requests"], conn["handshake_seen"], conn["closed_by"]) == (1, True, "client")
+
+
+def test_pcapng_with_only_unsupported_interfaces_is_one_error(tmp_path) -> None:
+    pkts = [((SEC, 0), b"\0" * 30, None, 0), ((SEC, 1000), b"\0" * 30, None, 1)]
+    path = b.write(tmp_path / "radio.pcapng", b.pcapng(pkts, [(127, None), (4242, None)]))
+    with pytest.raises(UnsupportedLinkType, match="link type 127 .IEEE802_11_RADIOTAP.") as ei:
+        analyzer.analyze(path)
+    assert str(ei.value).startswith(f"{path}: ")
+
+
+@pytest.mark.parametrize(
+    ("lt", "words"),
+    [(105, ["link type 105 (IEEE802_11)"]), (4242, ["link type 4242;"]),
+     (147, ["link type 147 (USER0)"])],
+)
+def test_cli_unsupported_link_type_is_one_line_exit_2(tmp_path, lt, words) -> None:
+    """``keepalive analyze`` on a pcap whose link type we do not read: one line on stderr
+    naming the file, the link type and what is supported; exit 2; no traceback."""
+    import subprocess
+    import sys
+
+    path = b.write(tmp_path / f"lt{lt}.pcap", b.pcap([((SEC, 0), b"\0" * 30)], linktype=lt))
+    p = subprocess.run([sys.executable, "-m", "analyzer", "analyze", path],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 2 and p.stdout == "" and "Traceback" not in p.stderr
+    (line,) = p.stderr.strip().splitlines()
+    assert line.count(path) == 1 and "supported: Ethernet (1)" in line and "PPP (9/50)" in line
+    for w in words:
+        assert w in line
+
+
+@pytest.mark.parametrize("lt", [9, 50, 51, 104])
+def test_pcap_of_the_new_link_types_is_read(tmp_path, lt) -> None:
+    ip = b.ipv4("10.0.0.1", "10.0.0.2", b.tcp(1, 2, 3, 0, b.SYN))
+    path = b.write(tmp_path / f"lt{lt}.pcap", b.pcap([((SEC, 0), b.link(lt, ip))], linktype=lt))
+    cap = analyzer.analyze(path).capture_records[0]
+    assert (cap.packets, cap.tcp_packets, cap.skipped) == (1, 1, {})
+
+
 def test_pcapng_without_interface_block(tmp_path) -> None:
     path = b.write(tmp_path / "noidb.pcapng", b.shb())
     with pytest.raises(CaptureError, match="interface") as ei:

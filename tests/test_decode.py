@@ -6,15 +6,21 @@ tcpdump's link-type table), never from the decoder's own output.
 
 from __future__ import annotations
 
+import shutil
 import struct
+import subprocess
+from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from analyzer.core.decode import (
     ACK,
     FIN,
     NOT_LOCATED,
     PSH,
+    REASONS,
     RST,
     SUPPORTED_LINKTYPES,
     SYN,
@@ -81,6 +87,23 @@ LINKS = [
     ("raw-12", 12, lambda ip: ip),
     ("raw-14", 14, lambda ip: ip),
     ("nflog", 239, b.nflog),
+    # serial links and PPPoE (issue 16): PPP with and without FF 03, compressed protocol
+    # field; PPP_HDLC with FF 03, or Cisco HDLC by its first byte; Cisco HDLC; PPPoE
+    ("ppp", 9, b.ppp),
+    ("ppp-ff03", 9, lambda ip: b.ppp(ip, hdlc=True)),
+    ("ppp-compressed", 9, lambda ip: b.ppp(ip, compressed=True)),
+    ("ppp-hdlc", 50, lambda ip: b.ppp(ip, hdlc=True)),
+    ("ppp-hdlc-cisco", 50, b.cisco_hdlc),
+    ("c-hdlc", 104, b.cisco_hdlc),
+    ("c-hdlc-broadcast", 104, lambda ip: b.cisco_hdlc(ip, address=0x8F)),
+    ("c-hdlc-mpls", 104, lambda ip: b.cisco_hdlc(b"\x00\x06\x41\x40" + ip, etype=0x8847)),
+    ("ppp-ether", 51, b.pppoe),
+    ("pppoe", 1, b.pppoe_ethernet),
+    ("pppoe-padded", 1, lambda ip: b.pppoe_ethernet(ip, pad_to=len(ip) + 60)),
+    ("pppoe-vlan", 1, lambda ip: b.pppoe_ethernet(ip, vlans=[7])),
+    ("pppoe-ff03-compressed", 1, lambda ip: b.pppoe_ethernet(ip, compressed=True)),
+    ("pppoe-sll", 113, lambda ip: b.sll(b.pppoe(ip), etype=0x8864)),
+    ("pppoe-sll2", 276, lambda ip: b.sll2(b.pppoe(ip), etype=0x8864)),
 ]
 
 
@@ -174,11 +197,33 @@ def test_ipv6_extension_headers_are_walked(ext) -> None:
 
 
 @pytest.mark.parametrize(
-    "ext", [[(44, b"")], [(0, b""), (44, b"\x00\x01")], [(60, b""), (44, b"")]]
+    "ext",
+    [[(0, b""), (44, b"\x00\x01")], [(44, b"\x00\x09")], [(60, b""), (44, b"\x00\x08")]],
+    ids=["offset-0-more", "offset-8-more", "offset-8-last"],
 )
 def test_ipv6_fragment_header_is_skipped_as_fragment(ext) -> None:
     frame = b.ethernet(_v6(ext=ext))
     assert decode(frame, 0, len(frame), 1) == "ip-fragment"
+
+
+@pytest.mark.parametrize(
+    "ext",
+    [[(44, b"")], [(44, b"\x00\x00\xde\xad\xbe\xef")], [(60, b""), (44, b"")],
+     [(0, b""), (44, b"\x00\x06"), (60, b"")]],  # (the 2 reserved bits are not M)
+    ids=["atomic", "atomic-id", "dstopts-atomic", "hbh-atomic-reserved-dstopts"],
+)
+def test_ipv6_atomic_fragment_is_a_whole_packet(ext) -> None:
+    """RFC 6946: a Fragment header with offset 0 and M 0 is no fragment at all: the
+    packet is read through it, in Ethernet or anything else (never by the fast path,
+    whose key must be contiguous)."""
+    expected = (_key(V6), SEQ, ACKN, PSH | ACK, PAYLOAD, len(PAYLOAD))
+    for lt, wrap in ((1, b.ethernet), (101, lambda ip: ip), (9, b.ppp)):
+        frame = wrap(_v6(ext=ext))
+        assert _fields(frame, decode(frame, 0, len(frame), lt)) == expected
+        assert locate(frame, 0, len(frame), lt) == NOT_LOCATED
+    cut = b.ethernet(_v6(ext=ext))
+    at = 54 + 8 * [k for k, _ in ext].index(44)  # the Fragment header (others: 8 bytes)
+    assert decode(cut[: at + 7], 0, at + 7, 1) == "truncated-ip"
 
 
 @pytest.mark.parametrize("frag", [0x2000, 0x2000 | 10, 10, 0x4000 | 3])
@@ -295,7 +340,7 @@ def test_truncated_frames_at_every_length_never_raise(name, lt, wrap, fam) -> No
 
 
 def test_supported_linktypes_all_decode() -> None:
-    built = {1, 113, 276, 0, 108, 101, 12, 14, 239, 228, 229}
+    built = {1, 113, 276, 0, 108, 101, 12, 14, 239, 228, 229, 9, 50, 51, 104}
     assert built == set(SUPPORTED_LINKTYPES)
     for lt in built:
         ip = _v6() if lt == 229 else _v4()
@@ -431,8 +476,10 @@ def _gtp_frame(inner: bytes, **kw: object) -> bytes:
     return _outer(b.udp(2152, 2152, _gtp_u(inner, **kw)))  # type: ignore[arg-type]
 
 
-def _teredo_any_port(inner: bytes, origin: bool = False) -> bytes:
+def _teredo_any_port(inner: bytes, origin: bool = False, auth: bool = False) -> bytes:
     pre = b"\0\0" + b"\x12\x34" + b"\0" * 4 if origin else b""
+    if auth:  # authentication indicator (RFC 4380 §5.1.1): ID length 2, auth length 3
+        pre = b"\0\x01\x02\x03" + b"id" + b"abc" + b"\0" * 8 + b"\x00" + pre
     return _outer(b.udp(51413, 50123, pre + inner))  # a relay and a client's mapped port
 
 
@@ -458,6 +505,25 @@ NEW_ENCAPSULATIONS = [
     ("gtp-u-padding", lambda ip: _gtp_frame(ip, trailer=b"\xee" * 6), "v4"),
     ("teredo-any-port", _teredo_any_port, "teredo"),
     ("teredo-any-port-origin", lambda ip: _teredo_any_port(ip, origin=True), "teredo"),
+    ("teredo-any-port-auth-origin", lambda ip: _teredo_any_port(ip, auth=True, origin=True),
+     "teredo"),
+    # issue 16: ERSPAN I/II/III in GRE, Geneve, VXLAN-GPE
+    ("gre-erspan-i", lambda ip: _outer(b.gre(b.ethernet(ip), 0x88BE), 47), "v4"),
+    ("erspan-ii", lambda ip: _outer(b.erspan2(b.ethernet(ip)), 47), "v4"),
+    ("erspan-ii-v6-vlan", lambda ip: _outer(b.erspan2(b.ethernet(ip, vlans=[30])), 47), "v6"),
+    ("erspan-iii", lambda ip: _outer(b.erspan3(b.ethernet(ip)), 47), "v4"),
+    ("erspan-iii-platform", lambda ip: _outer(b.erspan3(b.ethernet(ip), platform=True), 47),
+     "v6"),
+    ("erspan-iii-ip-frame", lambda ip: _outer(b.erspan3(ip, ft=2), 47), "v4"),
+    ("geneve", lambda ip: _outer(b.udp(50000, 6081, b.geneve(b.ethernet(ip)))), "v4"),
+    ("geneve-options", lambda ip: _outer(b.udp(50000, 6081, b.geneve(
+        b.ethernet(ip), options=b"\x01\x02\x03\x02" + b"\xaa" * 8))), "v6"),
+    ("geneve-ipv4", lambda ip: _outer(b.udp(50000, 6081, b.geneve(ip, ptype=0x0800))), "v4"),
+    ("geneve-ipv6", lambda ip: _outer(b.udp(50000, 6081, b.geneve(ip, ptype=0x86DD))), "v6"),
+    ("vxlan-gpe-ipv4", lambda ip: _outer(b.udp(50000, 4790, b.vxlan_gpe(ip, 1))), "v4"),
+    ("vxlan-gpe-ipv6", lambda ip: _outer(b.udp(50000, 4790, b.vxlan_gpe(ip, 2))), "v6"),
+    ("vxlan-gpe-ethernet",
+     lambda ip: _outer(b.udp(50000, 4790, b.vxlan_gpe(b.ethernet(ip), 3))), "v4"),
 ]
 ENCAPSULATION_IDS = [c[0] for c in NEW_ENCAPSULATIONS]
 ENDS = {"v4": V4, "v6": V6, "teredo": TEREDO_V6}
@@ -546,7 +612,10 @@ def test_new_tunnels_count_toward_the_depth_limit() -> None:
 
 # What a cut inside each new header is named; anything else is a reason named for the
 # layer that was cut (or "udp": Teredo away from 3544 is only recognised whole).
-CUT_REASONS = {"snap": "truncated-link", "gre": "truncated-gre", "gtp": "truncated-gtp"}
+CUT_REASONS = {
+    "snap": "truncated-link", "gre": "truncated-gre", "gtp": "truncated-gtp",
+    "erspan": "truncated-erspan", "geneve": "truncated-geneve", "vxlan": "truncated-vxlan",
+}
 
 
 @pytest.mark.parametrize(("name", "wrap", "family"), NEW_ENCAPSULATIONS, ids=ENCAPSULATION_IDS)
@@ -569,7 +638,8 @@ def test_new_encapsulations_cut_at_every_length_never_raise(name, wrap, family) 
     own = CUT_REASONS.get(name.split("-")[0])
     assert own is None or own in reasons, reasons
     assert reasons <= {"truncated-link", "truncated-ip", "truncated-udp", "truncated-gre",
-                       "truncated-gtp", "truncated-tcp", "udp"}, reasons
+                       "truncated-gtp", "truncated-tcp", "udp", "truncated-erspan",
+                       "truncated-geneve", "truncated-vxlan"}, reasons
 
 
 @pytest.mark.parametrize(("name", "wrap", "family"), NEW_ENCAPSULATIONS, ids=ENCAPSULATION_IDS)
@@ -655,3 +725,189 @@ NOT_FAST = [
 def test_locate_leaves_the_rest_to_decode(name: str, lt: int, build) -> None:  # type: ignore[no-untyped-def]
     frame = build()
     assert locate(frame, 0, len(frame), lt) == NOT_LOCATED
+
+
+# ---- issue 16: serial links, PPPoE, ERSPAN, Geneve, VXLAN-GPE -----------------------------
+def test_new_layers_that_carry_no_ip_are_named_reasons() -> None:
+    ip = _v4()
+    discovery = b.ethernet(struct.pack("!BBHH", 0x11, 0x09, 0, 4) + b"\x01\x01\0\0", etype=0x8863)
+    lcp = b.pppoe_ethernet(b"\x01\x01\x00\x04", proto=0xC021)
+    ipcp = b.ppp(b"\x01\x01\x00\x04", hdlc=True, proto=0x8021)
+    slarp = b.cisco_hdlc(b"\0" * 18, etype=0x8035)
+    cases = [
+        (1, discovery, "pppoe-discovery"),
+        (1, lcp, "not-ip"),
+        (1, b.pppoe_ethernet(ip, code=0x09), "bad-pppoe-header"),  # PADI code in a session
+        (1, b.ethernet(b"\x12" + b.pppoe(ip)[1:], etype=0x8864), "bad-pppoe-header"),
+        (1, b.ethernet(b.pppoe(ip)[:4] + b"\0\0" + b.pppoe(ip)[6:], etype=0x8864),
+         "bad-pppoe-header"),  # length 0
+        (9, ipcp, "not-ip"),
+        (50, ipcp, "not-ip"),
+        (104, slarp, "not-ip"),
+        (51, b"\x11\x00\x12\x34\x00\x06" + b"\xc0\x21\x01\x01\x00\x04", "not-ip"),
+        (1, _outer(b.udp(1, 6081, b.geneve(b"\0" * 40, ptype=0x894F))), "tunnel-not-ip"),
+        (1, _outer(b.udp(1, 6081, b"\x40" + b.geneve(b.ethernet(ip))[1:])), "udp"),  # version 1
+        (1, _outer(b.udp(1, 4790, b.vxlan_gpe(b"\0" * 40, 4))), "tunnel-not-ip"),  # NSH
+        (1, _outer(b.udp(1, 4790, b"\x2c" + b.vxlan_gpe(ip, 1)[1:])), "udp"),  # version 2
+        (1, _outer(b.udp(1, 4790, b"\x00" + b.vxlan_gpe(ip, 1)[1:])), "udp"),  # no I, no P
+        (1, _outer(b.erspan3(b.ethernet(ip), ft=5), 47), "tunnel-not-ip"),
+        (1, _outer(b"\x10\x00\x88\xbe\0\0\0\1" + b"\x20" + b"\0" * 7 + b.ethernet(ip), 47),
+         "bad-erspan-header"),  # type II header of version 2
+        (1, _outer(b.gre(b"\x10" + b"\0" * 11 + b.ethernet(ip), 0x22EB), 47),
+         "bad-erspan-header"),  # type III header of version 1
+    ]
+    for lt, frame, reason in cases:
+        assert decode(frame, 0, len(frame), lt) == reason, (lt, reason)
+        assert reason in REASONS
+
+
+def test_pppoe_length_bounds_the_packet() -> None:
+    """PPPoE's length, not the Ethernet padding, ends the packet: with an IPv4 total
+    length of 0 (TSO) the payload stops where PPPoE says."""
+    frame = b.pppoe_ethernet(_v4(total=0), pad_to=200)
+    assert _fields(frame, decode(frame, 0, len(frame), 1))[4:] == (PAYLOAD, len(PAYLOAD))
+    assert locate(frame, 0, len(frame), 1) == NOT_LOCATED  # never the fast path
+
+
+def test_vxlan_gpe_without_p_flag_is_ethernet() -> None:
+    inner = b.ethernet(_v4())
+    frame = _outer(b.udp(50000, 4790, b"\x08\0\0\0" + struct.pack("!I", 9 << 8) + inner))
+    _same_as_inner(frame, inner, 1)
+
+
+def test_tunnel_ports_either_way_but_gre_in_udp() -> None:
+    """Replies come from the tunnel port: VXLAN, VXLAN-GPE, Geneve, GTP-U, AYIYA and
+    Teredo are recognised by source port too; GRE-in-UDP only by destination (RFC 8086)."""
+    inner = _v4()
+    for udp in (b.udp(6081, 50000, b.geneve(inner, ptype=0x0800)),
+                b.udp(4790, 50000, b.vxlan_gpe(inner, 1))):
+        _same_as_inner(_outer(udp), inner, 101)
+
+
+def test_every_reason_is_listed() -> None:
+    """Every skip reason the decoder can give is in REASONS (the docs' table), and a link
+    type not read is ``linktype-N``."""
+    import re
+
+    from tests.conftest import ROOT
+
+    source = (ROOT / "analyzer" / "core" / "decode.py").read_text()  # (compiled: no __file__)
+    given = set(re.findall(r'return "([a-z0-9-]+)"', source))
+    assert given <= set(REASONS), given - set(REASONS)
+    assert decode(b"\0" * 60, 0, 60, 4242) == "linktype-4242"
+
+
+def _reason_or_sane(r: object, off: int, caplen: int) -> None:
+    if isinstance(r, str):
+        assert r in REASONS or r.startswith("linktype-"), r
+    else:
+        assert isinstance(r, tuple)
+        key, _seq, _ack, _flags, ps, pe, seglen = r
+        assert len(key) in (12, 36) and seglen >= 0 and off <= ps <= pe
+        # the bytes it calls payload are in the frame (a header whose options the
+        # snaplen cut claims none: its payload "starts" past the end)
+        assert pe == ps or pe <= off + caplen
+
+
+# the frames with a valid header stack: every link type and every tunnel
+STACKS = [(f"{name}-{fam}", lt, wrap((_v4 if fam == "v4" else _v6)()))
+          for name, lt, wrap in LINKS for fam in ("v4", "v6")] + [
+    (name, 1, wrap(_inner(fam))) for name, wrap, fam in NEW_ENCAPSULATIONS]
+
+
+@settings(max_examples=400, deadline=None)
+@given(stack=st.sampled_from(STACKS), data=st.data())
+def test_any_prefix_then_random_bytes_is_a_result_or_a_reason(stack, data) -> None:
+    """A valid header stack cut anywhere and followed by anything (other protocols,
+    types, lengths, options): a sane tuple or a listed reason, never an exception."""
+    _name, lt, frame = stack
+    n = data.draw(st.integers(0, len(frame)), label="cut")
+    tail = data.draw(st.binary(max_size=80), label="tail")
+    pad = data.draw(st.binary(max_size=5), label="before")
+    body = frame[:n] + tail
+    buf = pad + body + b"\xee" * 8  # bytes after the frame must never be read
+    _reason_or_sane(decode(buf, len(pad), len(body), lt), len(pad), len(body))
+    _reason_or_sane(decode(buf, len(pad), n, lt), len(pad), n)
+
+
+@pytest.mark.parametrize("stack", STACKS, ids=[s[0] for s in STACKS])
+def test_every_prefix_is_a_result_or_a_reason(stack) -> None:
+    _name, lt, frame = stack
+    for n in range(len(frame) + 1):
+        _reason_or_sane(decode(frame[:n] + b"\xee" * 4, 0, n, lt), 0, n)
+
+
+# ---- golden: what tshark reads from the same bytes (skipped where tshark is absent)
+TSHARK_OFF = {
+    "loop-le-v4": "tshark reads LOOP (108) in network byte order only",
+    "loop-le-v6": "tshark reads LOOP (108) in network byte order only",
+    "erspan-iii-ip-frame": "Wireshark 4.0 shows an ERSPAN III frame of type 2 (IP) as data",
+}
+
+
+def _tshark_ports(tmp_path: Path, frames: list[tuple[int, bytes]]) -> list[str]:
+    """tshark's ``tcp.srcport tcp.dstport`` per frame (Teredo on any port: its heuristic
+    on, as this decoder's content check): one capture, and one tshark run, per link type."""
+    out: dict[int, str] = {}
+    for lt in sorted({lt for lt, _f in frames}):
+        mine = [i for i, (t, _f) in enumerate(frames) if t == lt]
+        path = b.write(tmp_path / f"lt{lt}.pcap",
+                       b.pcap([(1.0 + i, frames[i][1]) for i in mine], lt))
+        p = subprocess.run(
+            ["tshark", "-o", "teredo.heuristic_teredo:TRUE", "-r", path, "-T", "fields",
+             "-e", "tcp.srcport", "-e", "tcp.dstport"],
+            capture_output=True, text=True, timeout=120, check=True,
+        )
+        lines = p.stdout.split("\n")[: len(mine)]
+        out.update(zip(mine, (line.strip() for line in lines), strict=True))
+    return [out[i] for i in range(len(frames))]
+
+
+@pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark is not installed")
+def test_tshark_reads_the_same_inner_ports(tmp_path: Path) -> None:
+    cases = [(name, lt, frame) for name, lt, frame in STACKS if name not in TSHARK_OFF]
+    got = _tshark_ports(tmp_path, [(lt, frame) for _n, lt, frame in cases])
+    for (name, lt, frame), ports in zip(cases, got, strict=True):
+        r = decode(frame, 0, len(frame), lt)
+        assert isinstance(r, tuple), name
+        ours = f"{r[0][-4] << 8 | r[0][-3]}\t{r[0][-2] << 8 | r[0][-1]}"
+        assert ports == ours, (name, ports, ours)
+
+
+# ---- end to end: an HTTP exchange through each new layer is one connection, one request
+def _http_frames(wrap, lt: int, family: str = "v4") -> bytes:  # type: ignore[no-untyped-def]
+    src, dst, sport, dport = ENDS[family]
+    c = b.Conversation((src, sport), (dst, dport)).handshake()
+    c.exchange(b"GET /tunnelled HTTP/1.1\r\nHost: h\r\n\r\n",
+               b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+    c.close()
+    return b.pcap([(ts, wrap(ip)) for ts, ip in c.frames(b.LT_RAW)], lt)
+
+
+END_TO_END = [
+    ("pppoe", 1, b.pppoe_ethernet),
+    ("pppoe-v6", 1, b.pppoe_ethernet, "v6"),
+    ("ppp", 9, lambda ip: b.ppp(ip, hdlc=True)),
+    ("cisco-hdlc", 104, b.cisco_hdlc),
+    ("erspan-ii", 1, lambda ip: _outer(b.erspan2(b.ethernet(ip)), 47)),
+    ("erspan-iii", 1, lambda ip: _outer(b.erspan3(b.ethernet(ip), platform=True), 47)),
+    ("geneve", 1, lambda ip: _outer(b.udp(50000, 6081, b.geneve(b.ethernet(ip)))), "v6"),
+    ("vxlan-gpe", 1, lambda ip: _outer(b.udp(50000, 4790, b.vxlan_gpe(ip, 1)))),
+]
+
+
+@pytest.mark.parametrize("case", END_TO_END, ids=[c[0] for c in END_TO_END])
+def test_http_through_each_new_layer_end_to_end(case) -> None:
+    import analyzer
+
+    name, lt, wrap, *fam = case
+    family = fam[0] if fam else "v4"
+    d = analyzer.analyze_bytes(_http_frames(wrap, lt, family), name=f"{name}.pcap").to_dict()
+    cap = d["captures"][0]
+    assert cap["skipped"] == {} and cap["tcp_packets"] == cap["packets"], cap
+    (conn,) = d["connections"]
+    assert (conn["client"], conn["server"]) == (
+        endpoint(_key(ENDS[family]), False), endpoint(_key(ENDS[family]), True))
+    assert (conn["requests"], conn["responses"], conn["handshake_seen"]) == (1, 1, True)
+    (ex,) = d["exchanges"]
+    assert (ex["method"], ex["target"], ex["status"]) == ("GET", "/tunnelled", 200)

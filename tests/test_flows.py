@@ -344,3 +344,35 @@ def test_tcp_packets_are_counted_at_the_end_of_each_batch() -> None:
     assert table.tcp_packets == 0  # (not yet: the batch is not over)
     table.end_batch(recs[-1][0], len(recs))
     assert table.tcp_packets == len(frames) and table.skipped == {"udp": 1}
+
+
+def test_a_connection_open_again_after_a_rst_is_not_swept_at_that_rst_linger() -> None:
+    """A RST in the handshake, then the retransmitted SYN carries the connection on: the
+    sweep must not finish it when the RST's linger is over (another connection's packets
+    move the clock on while it is quiet)."""
+    c = b.Conversation(("10.0.0.1", 50001), t0=0.0)
+    c.emit(0, b.SYN)
+    c.emit(1, b.SYN | b.ACK)
+    c.rst(0)
+    c.emit(0, b.SYN)
+    c.emit(1, b.SYN | b.ACK)
+    c.ack(0)
+    c.exchange(REQ, RESP).idle(30.0).exchange(REQ, RESP).close()
+    other = b.Conversation(("10.0.0.1", 50002), t0=15.0).handshake().exchange(REQ, RESP)
+    for batch in (None, 1):
+        conns = b.run(b.merge(c.frames(), other.frames()), batch=batch, close_linger=5.0)
+        conn = [x for x in conns if x.client == "10.0.0.1:50001"]
+        assert len(conn) == 1 and len(conns) == 2
+        assert (conn[0].requests, conn[0].closed_by, conn[0].syn) == (2, "client", 2)
+
+
+def test_a_syn_ack_with_a_new_isn_before_any_data_restarts_the_server_stream() -> None:
+    c = b.Conversation(server_isn=1234)
+    c.emit(0, b.SYN)
+    c.emit(1, b.SYN | b.ACK)
+    c.isn[1] = 987_654_321
+    c.emit(1, b.SYN | b.ACK)  # the server's second try, with a new ISN
+    c.ack(0)
+    c.exchange(REQ, RESP)
+    conn = _one(b.run(c))
+    assert (conn.synack, conn.responses, conn.missing_bytes) == (2, 1, 0)

@@ -15,14 +15,18 @@ from tests import builders as b
 
 # The tcpdump registry (https://www.tcpdump.org/linktypes.html), written out here.
 REGISTRY = {
-    0: "NULL", 1: "ETHERNET", 6: "IEEE802_5", 9: "PPP", 12: "RAW", 14: "RAW", 101: "RAW",
-    105: "IEEE802_11", 108: "LOOP", 113: "LINUX_SLL", 127: "IEEE802_11_RADIOTAP",
-    147: "USER0", 195: "IEEE802_15_4", 228: "IPV4", 229: "IPV6", 239: "NFLOG",
+    0: "NULL", 1: "ETHERNET", 6: "IEEE802_5", 9: "PPP", 10: "FDDI", 12: "RAW", 14: "RAW",
+    50: "PPP_HDLC", 51: "PPP_ETHER", 101: "RAW", 104: "C_HDLC", 105: "IEEE802_11",
+    107: "FRELAY", 108: "LOOP", 113: "LINUX_SLL", 117: "PFLOG", 119: "IEEE802_11_PRISM",
+    127: "IEEE802_11_RADIOTAP", 147: "USER0", 163: "IEEE802_11_AVS", 192: "PPI",
+    195: "IEEE802_15_4", 201: "BLUETOOTH_HCI_H4_WITH_PHDR", 220: "USB_LINUX_MMAPPED",
+    228: "IPV4", 229: "IPV6", 239: "NFLOG", 249: "USBPCAP", 253: "NETLINK",
     276: "LINUX_SLL2",
 }
 FRAMINGS = {
     linktypes.ETHERNET, linktypes.BSD_LOOPBACK, linktypes.RAW_IP, linktypes.LINUX_SLL,
-    linktypes.LINUX_SLL2, linktypes.NFLOG,
+    linktypes.LINUX_SLL2, linktypes.NFLOG, linktypes.PPP, linktypes.CISCO_HDLC,
+    linktypes.PPPOE,
 }
 
 
@@ -44,6 +48,8 @@ def test_the_table_is_consistent() -> None:
         ("LINKTYPE_NULL", 0), ("LINKTYPE_ETHERNET", 1), ("LINKTYPE_RAW", 101),
         ("LINKTYPE_LOOP", 108), ("LINKTYPE_LINUX_SLL", 113), ("LINKTYPE_IPV4", 228),
         ("LINKTYPE_IPV6", 229), ("LINKTYPE_NFLOG", 239), ("LINKTYPE_LINUX_SLL2", 276),
+        ("LINKTYPE_PPP", 9), ("LINKTYPE_PPP_HDLC", 50), ("LINKTYPE_PPP_ETHER", 51),
+        ("LINKTYPE_C_HDLC", 104),
     ):
         assert getattr(linktypes, const) == lt, const
 
@@ -74,3 +80,18 @@ def test_its_users_take_it_from_here() -> None:
     # the error names a link type from the same table
     assert "IEEE802_11" in str(errors.UnsupportedLinkType("x.pcap", 105))
     assert "LINUX_SLL2" in str(errors.UnsupportedLinkType("x.pcap", 276))
+
+
+def test_the_error_lists_every_framing_and_link_type_read() -> None:
+    from analyzer import errors
+
+    text = str(errors.UnsupportedLinkType("wifi.pcap", 105))
+    assert text.startswith("wifi.pcap: unsupported link type 105 (IEEE802_11); supported: ")
+    for name in linktypes.FRAMING_NAMES.values():
+        assert name in text
+    for lt in linktypes.SUPPORTED:
+        assert str(lt) in text
+    assert set(linktypes.FRAMING_NAMES) == FRAMINGS
+    # a number no registry entry we know names: no "(unknown)"
+    assert "unsupported link type 4242; supported" in str(
+        errors.UnsupportedLinkType("x.pcap", 4242))

@@ -284,6 +284,7 @@ class CaptureFile:
         last_ts = 0.0
         eof = False
         seen_unsupported: set[int] = set()
+        warned: set[tuple[int, int]] = set()  # (interface, link type) warned of
         any_supported = False
         reparse = False  # the buffer holds blocks still to parse: no read first
         while not eof or reparse:
@@ -352,11 +353,14 @@ class CaptureFile:
                     mul, tsoff = _idb_options(buf, body + 8, bend, order)
                     ifaces.append((lt, mul, tsoff, snap))
                     any_supported = any_supported or lt in linktypes.SUPPORTED
-                    if lt not in linktypes.SUPPORTED and lt not in seen_unsupported:
+                    if lt not in linktypes.SUPPORTED and (len(ifaces) - 1, lt) not in warned:
+                        # one warning per interface (a section repeating it: not again)
                         seen_unsupported.add(lt)
+                        warned.add((len(ifaces) - 1, lt))
                         self.warnings.append(
-                            f"interface {len(ifaces) - 1} has unsupported link type {lt}; "
-                            "its packets are skipped"
+                            f"interface {len(ifaces) - 1} has unsupported link type {lt} "
+                            f"({linktypes.name(lt)}); its packets are skipped "
+                            f"(linktype-{lt})"
                         )
                 elif btype == 10 and bend - body >= 8:  # DSB: Decryption Secrets Block
                     stype, slen = struct.unpack_from(order + "II", buf, body)

@@ -22,6 +22,7 @@ from analyzer.core.records import ExchangeRecord
 from analyzer.core.secrets import redact_target
 from analyzer.core.sink import Sink
 
+CONNECT: Final = "connect"  # what a 2xx to CONNECT switches to (Conversation.upgrade_to)
 MAX_PENDING: Final = 100  # unanswered pipelined requests kept for pairing (anomaly past it)
 KEEP: Final = 16  # with a spool, completed exchanges past this many go to it (memory stays flat)
 
@@ -58,7 +59,7 @@ class Conversation(Owner):
         "responses", "interim", "upgraded", "anomalies", "_req_open", "_resp_open",
         "cid", "handshake_seen", "spool", "count", "close_delimited", "show_secrets",
         "user_agent", "server_software", "forwarded", "via", "switch", "upgrade_to",
-        "switched",
+        "switched", "tunneled", "tunnel",
     )
 
     def __init__(
@@ -96,6 +97,10 @@ class Conversation(Owner):
         self.upgrade_to = ""
         self.switched: ExchangeRecord | None = None
         self.switch: Callable[[str], tuple[Sink | None, Sink | None]] | None = None
+        # readers of HTTP/1 inside a CONNECT tunnel (their exchanges are this
+        # connection's), and what the tunnel carried ("connect/tls", "websocket", …)
+        self.tunneled: list[MessageReader] = []
+        self.tunnel: str | None = None
 
     # ---- reader callbacks
     def on_request(
@@ -163,6 +168,9 @@ class Conversation(Owner):
         if status == 101:
             self.upgrade_to = headers.get("upgrade", "").strip().lower()
             self.switched = ex
+        elif framing == "tunnel":  # a 2xx to CONNECT: the bytes after it are a tunnel's
+            self.upgrade_to = CONNECT
+            self.switched = ex
         if framing == "close" and version != "0.9" and ex.version != "0.9":
             self.close_delimited = True
         self._resp_open = ex
@@ -214,11 +222,21 @@ class Conversation(Owner):
     def anomaly(self, name: str) -> None:
         self.anomalies[name] = self.anomalies.get(name, 0) + 1
 
+    def tunnel_readers(self) -> tuple[MessageReader, MessageReader]:
+        """Readers for HTTP/1 inside a CONNECT tunnel: its requests and responses are
+        exchanges of this connection, numbered on (tshark and Zeek count them too)."""
+        req = MessageReader(True, self)
+        resp = MessageReader(False, self)
+        self.tunneled += (req, resp)
+        return req, resp
+
     def release(self) -> None:
         """Break the reader ↔ conversation cycle so the state is freed at once (the flow
         loop runs with the cyclic GC off)."""
         self.requests_reader.owner = _DETACHED
         self.responses_reader.owner = _DETACHED
+        for reader in self.tunneled:
+            reader.owner = _DETACHED
         self.pending.clear()
         self.switch = None  # (a closure over its owner)
 

@@ -47,12 +47,15 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
+from itertools import islice
 from sys import intern
 from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 from analyzer.core import labels
 from analyzer.core.decode import ACK, FIN, RST, SYN, decode, endpoint, locate, reverse_key
-from analyzer.core.exchanges import Conversation, Talk
+from analyzer.core.exchanges import CONNECT, Conversation, Talk
+from analyzer.core.fragments import Reassembler
+from analyzer.core.linktypes import LINKTYPE_RAW
 from analyzer.core.partition import partition_at, partition_of
 from analyzer.core.protocols import (
     CLIENT,
@@ -101,6 +104,46 @@ class ServerSoFar(NamedTuple):
 
 RECENT: Final = 64  # finished connections a live view can show
 
+# RSTs (RFC 5961 §3, as Linux applies it; see FlowTable._rst_misfit) and late packets
+SEQ_MASK: Final = 0xFFFFFFFF
+SEQ_HALF: Final = 0x80000000
+# The receiver's window is not read (it needs the window scale of the SYN options): Linux's
+# largest window at its default scale 7 (65535 << 7, ~8 MiB) stands for it.
+RST_WINDOW: Final = 1 << 23
+TIME_WAIT: Final = 60.0  # Linux TCP_TIMEWAIT_LEN: how long late packets of a closed one count
+ENDED_MAX: Final = 8192  # finished connections remembered for them (up to twice as many)
+RST_CHALLENGED: Final = "rst-challenged"  # in the window, not at RCV.NXT: a challenge ACK
+RST_OUT_OF_WINDOW: Final = "rst-out-of-window"  # outside it: ignored
+RST_BEFORE_HANDSHAKE: Final = "rst-before-handshake"  # a retransmitted SYN carried on after it
+LATE_AFTER_CLOSE: Final = "late-after-close"  # skip reason: a late packet of a finished one
+
+
+def _signed(delta: int) -> int:
+    """A 32-bit sequence-space difference as a signed number (RFC 9293 §3.4)."""
+    delta &= SEQ_MASK
+    return delta - 0x100000000 if delta >= SEQ_HALF else delta
+
+
+def _stream_end(st: Stream) -> int:
+    """The offset (in ``st``'s count of bytes) just past the last byte or FIN seen in that
+    direction, held back or not."""
+    hi = st.offset
+    for at, held in st.pending.items():
+        if at + held[1] > hi:
+            hi = at + held[1]
+    if st.fin_offset >= 0 and st.fin_offset + 1 > hi:
+        hi = st.fin_offset + 1
+    return hi
+
+
+def _final_seq(st: Stream) -> int:
+    """The sequence number just past what a flushed stream carried, its FIN included;
+    -1 when it never started."""
+    if not st.started:
+        return -1
+    fin = st.fin_offset
+    return (st.next_raw + fin + 1 - st.offset if fin >= 0 else st.next_raw) & SEQ_MASK
+
 
 class Flow:
     """The live state of one connection. Direction 0 is client→server."""
@@ -109,7 +152,8 @@ class Flow:
         "num", "ckey", "skey", "start", "last", "handshake_seen", "roles_final",
         "syn", "synack", "fin", "rst", "teardown", "client_isn", "server_isn",
         "syn_ts", "synack_ts", "streams", "conv", "packets", "nbytes", "closed_ts",
-        "first", "s0", "s1", "protocol", "tls",
+        "first", "s0", "s1", "protocol", "tls", "rst_held", "rst_held_by", "anomalies",
+        "tunnel",
     )
 
     def __init__(self, num: int, ckey: bytes, skey: bytes, ts: float) -> None:
@@ -137,16 +181,27 @@ class Flow:
         # session (Any: an interpreted class, which a compiled attribute would refuse)
         self.conv: Talk | None = None
         self.tls: Any = None
+        self.tunnel: str | None = None  # after 101 / a 2xx to CONNECT (FlowTable._switch)
         # "" until the first payload, then protocols.PENDING until chosen, then its name
         self.protocol = ""
         self.packets = 0
         self.nbytes = [0, 0]
         self.closed_ts: float | None = None
         self.first = 0  # ordinal of its first packet among the records fed to the table
+        # the latest RST the receiver would ignore (FlowTable._rst_misfit): its time (-1.0:
+        # none) and sender; if nothing at all follows it, it ended the connection after all
+        self.rst_held = -1.0
+        self.rst_held_by = 0
+        self.anomalies: dict[str, int] | None = None  # TCP anomalies (RSTs), None: none
 
 
 class FlowTable:
     """Connections of one capture, fed batch by batch; finished ones become records."""
+
+    # Connections finished closed (FINs both ways, or a RST), by client→server key, oldest
+    # first: (until when their late packets count, the sequence numbers just past what the
+    # client and the server sent, -1 unknown). Made on the first one (FlowTable._remember).
+    ended: dict[bytes, tuple[float, int, int]] | None = None
 
     def __init__(
         self,
@@ -189,6 +244,8 @@ class FlowTable:
         # less those skipped (per reason in ``skipped``) or of another partition
         self.tcp_packets = 0
         self.skipped: dict[str, int] = {}
+        # IP fragments held until their datagram is whole; it counts their fates in skipped
+        self.fragments = Reassembler(self.skipped)
         self.not_taken = 0
         self.now = 0.0
         self._next_sweep = 0.0
@@ -232,9 +289,18 @@ class FlowTable:
         else:
             r = decode(buf, off, caplen, lt)
             if isinstance(r, str):
-                self.skipped[r] = self.skipped.get(r, 0) + 1
-                self.not_taken += 1
-                return
+                if r == "ip-fragment":
+                    # (analyzer.core.fragments) a datagram it completes goes on as raw IP
+                    whole = self.fragments.add(buf, off, caplen, lt, ts)
+                    if isinstance(whole, str):
+                        r = whole
+                    else:
+                        buf = whole
+                        r = decode(whole, 0, len(whole), LINKTYPE_RAW)
+                if isinstance(r, str):
+                    self.skipped[r] = self.skipped.get(r, 0) + 1
+                    self.not_taken += 1
+                    return
             key, seq, ack, flags, ps, pe, seglen = r
             if self.part_count > 1 and (
                 partition_of(key, self.part_count, self.by_hosts) != self.part_index
@@ -244,6 +310,8 @@ class FlowTable:
         table = self.table
         ent = table.get(key)
         if ent is None:
+            if not flags & SYN and self._late(key, seq, flags, seglen, ts):
+                return  # a late packet of a connection finished closed
             flow, d = self._new(key, flags, ts, i)
         else:
             flow, d = ent
@@ -255,6 +323,8 @@ class FlowTable:
                 # or closed and quiet past the linger: that connection is over. Checked
                 # per packet so the answer never depends on how packets were batched.
                 self._finish(flow, flow.closed_ts is None)
+                if not flags & SYN and self._late(key, seq, flags, seglen, ts):
+                    return
                 flow, d = self._new(key, flags, ts, i)
             elif flags & SYN and not flags & ACK and seq != flow.client_isn:
                 # A new SYN with a new ISN on a known 4-tuple: port reuse.
@@ -263,7 +333,7 @@ class FlowTable:
         flow.last = ts
         flow.packets += 1
         if flags & 7:
-            self._control(flow, d, flags, seq, ts)
+            self._control(flow, d, flags, seq, ack, ts)
         if seglen or flags & FIN:
             if flags & SYN:
                 seq += 1  # (the data starts after it)
@@ -301,7 +371,9 @@ class FlowTable:
         self.open[flow.num] = flow
         return flow, 0 if sender_is_client else 1
 
-    def _control(self, flow: Flow, d: int, flags: int, seq: int, ts: float) -> None:
+    def _control(
+        self, flow: Flow, d: int, flags: int, seq: int, ack: int, ts: float
+    ) -> None:
         if flags & SYN:
             if flags & ACK:
                 flow.synack += 1
@@ -309,6 +381,14 @@ class FlowTable:
                     flow.server_isn = seq
                     flow.synack_ts = ts
                     flow.streams[d].start(seq + 1)
+                elif seq != flow.server_isn:
+                    st = flow.streams[d]
+                    if st.offset == 0 and not st.pending and st.fin_offset < 0:
+                        # A SYN-ACK with a new ISN before the server sent anything: it began
+                        # the handshake anew (it dropped the first on a RST, and the client
+                        # retransmitted its SYN); its data follows this one.
+                        flow.server_isn = seq
+                        st.start(seq + 1)
             else:
                 flow.syn += 1
                 if flow.client_isn is None:
@@ -316,6 +396,16 @@ class FlowTable:
                     flow.syn_ts = ts
                     flow.handshake_seen = True
                     flow.streams[d].start(seq + 1)
+                elif (
+                    flow.teardown is not None and flow.teardown[1] == "rst"
+                    and flow.closed_ts is not None and not (flow.nbytes[0] or flow.nbytes[1])
+                ):
+                    # The client retransmits its SYN (same ISN: a new one is port reuse,
+                    # seen in frame) after a RST in the handshake: the connection goes on,
+                    # and that RST did not end it.
+                    flow.teardown = None
+                    flow.closed_ts = None  # (its entry in ``closing`` is now stale)
+                    self._anomaly(flow, RST_BEFORE_HANDSHAKE)
         if flags & FIN:
             flow.fin[d] += 1
             if flow.teardown is None:
@@ -325,11 +415,108 @@ class FlowTable:
                 self.closing.append((ts + self.close_linger, flow))
         if flags & RST:
             flow.rst[d] += 1
-            if flow.teardown is None:
-                flow.teardown = (d, "rst", ts)
             if flow.closed_ts is None:
+                misfit = self._rst_misfit(flow, d, flags, seq, ack)
+                if misfit:
+                    # The receiver ignores it (RFC 5961 §3): the connection goes on, unless
+                    # nothing at all follows (see _finish).
+                    flow.rst_held = ts
+                    flow.rst_held_by = d
+                    self._anomaly(flow, misfit)
+                    return
+                if flow.teardown is None:
+                    flow.teardown = (d, "rst", ts)
                 flow.closed_ts = ts
                 self.closing.append((ts + self.close_linger, flow))
+
+    @staticmethod
+    def _anomaly(flow: Flow, name: str) -> None:
+        found = flow.anomalies
+        if found is None:
+            found = flow.anomalies = {}
+        found[name] = found.get(name, 0) + 1
+
+    def _rst_misfit(self, flow: Flow, d: int, flags: int, seq: int, ack: int) -> str:
+        """Whether the receiver takes a RST from direction ``d`` with sequence number
+        ``seq`` (and ``ack``): "" when it does, else the anomaly that says why not.
+
+        RFC 5961 §3 as Linux applies it (tcp_validate_incoming): a RST at the receiver's
+        next expected sequence number (RCV.NXT) resets the connection — also at RCV.NXT - 1
+        once the receiver has the sender's FIN (tcp_reset_check), and at the end of the
+        data held past a hole (the right edge of its SACK blocks); elsewhere in its window
+        it answers with a challenge ACK and ignores the RST (``rst-challenged``); outside
+        it, ignores it (``rst-out-of-window``). In the handshake: a client in SYN-SENT
+        takes only a RST whose ACK acknowledges its SYN (the refusal RST+ACK; RFC 9293
+        §3.10.7.3), a server in SYN-RECEIVED any RST in its window (tcp_check_req).
+        RCV.NXT is what the capture saw the sender send; where it knows nothing of the
+        sender's sequence numbers, the RST is taken."""
+        if d == 1 and flow.client_isn is not None and flow.server_isn is None:
+            c = flow.s0
+            if c.offset == 0 and not c.pending and c.fin_offset < 0:
+                # the client is in SYN-SENT: the RST must acknowledge its SYN
+                if flags & ACK and (ack - flow.client_isn) & SEQ_MASK == 1:
+                    return ""
+                return RST_OUT_OF_WINDOW
+        st = flow.s1 if d else flow.s0
+        if not st.started:
+            return ""
+        at = st.offset + _signed(seq - st.next_raw)  # the RST's place in the stream
+        fin = st.fin_offset
+        nxt = st.offset + 1 if 0 <= fin <= st.offset else st.offset  # (a FIN takes one)
+        end = _stream_end(st)
+        if at == nxt or at == end or (fin >= 0 and at == fin):
+            return ""
+        if (
+            d == 0 and flow.handshake_seen and flow.server_isn is not None
+            and st.offset == 0 and end == 0
+        ):
+            # the server is in SYN-RECEIVED as far as the capture knows
+            return "" if nxt < at <= nxt + RST_WINDOW else RST_OUT_OF_WINDOW
+        return RST_CHALLENGED if nxt < at <= end + RST_WINDOW else RST_OUT_OF_WINDOW
+
+    def _late(self, key: bytes, seq: int, flags: int, seglen: int, ts: float) -> bool:
+        """Is a packet without SYN on a 4-tuple the table does not hold a late packet of a
+        connection finished closed (FINs both ways, or a RST)? It is when it comes within
+        TIME_WAIT of that connection's last packet and lies in its sequence space: without
+        payload (a retransmitted FIN, a RST, an ACK) near where that direction ended, or
+        with only bytes it had carried already (a retransmission). Such a packet is counted
+        in ``skipped`` as ``late-after-close`` (the connection's record is out already)
+        instead of starting a connection of its own, without SYN."""
+        ended = self.ended
+        if ended is None:
+            return False
+        d = 0
+        known = ended.get(key)
+        if known is None:
+            d = 1
+            known = ended.get(reverse_key(key))
+            if known is None:
+                return False
+        if ts > known[0]:
+            return False
+        end = known[2] if d else known[1]
+        if end >= 0:
+            past = _signed(seq + seglen + (flags & FIN) - end)  # its end against the end
+            if past < -RST_WINDOW or past > (0 if seglen else RST_WINDOW):
+                return False
+        elif seglen:
+            return False
+        self.skipped[LATE_AFTER_CLOSE] = self.skipped.get(LATE_AFTER_CLOSE, 0) + 1
+        self.not_taken += 1
+        return True
+
+    def _remember(self, flow: Flow) -> None:
+        """A connection finished closed (its streams flushed): keep its 4-tuple a while
+        for its late packets (:meth:`_late`). Bounded: past ``2 * ENDED_MAX`` connections
+        the latest ``ENDED_MAX`` stay (in bulk: each connection pays two dict operations)."""
+        ended = self.ended
+        if ended is None:
+            ended = self.ended = {}
+        key = flow.ckey
+        ended.pop(key, None)  # (to the end of the order)
+        ended[key] = (flow.last + TIME_WAIT, _final_seq(flow.s0), _final_seq(flow.s1))
+        if len(ended) > 2 * ENDED_MAX:
+            self.ended = dict(islice(ended.items(), len(ended) - ENDED_MAX, None))
 
     def _open(self, flow: Flow, d: int, buf: bytes, ps: int, pe: int, seq: int) -> None:
         """The connection's first payload (or, seen without its handshake, a swap of its
@@ -366,10 +553,23 @@ class FlowTable:
         return readers
 
     def _switch(self, flow: Flow, conv: Conversation, token: str) -> Readers:
-        """An HTTP/1 connection switched protocols (101, ``Upgrade: token``): the readers
-        of what follows. ``h2c`` on the connection's first exchange (RFC 7540 §3.2): the
-        HTTP/2 reader takes the connection over, the upgraded request as stream 1.
-        Anything else stays a tunnel (its bytes are not read)."""
+        """An HTTP/1 connection switched protocols (101, ``Upgrade: token``) or became a
+        tunnel (a 2xx to CONNECT, ``token`` "connect"): the readers of what follows.
+
+        * ``connect``: the tunnel's bytes go through protocol recognition as a new
+          connection's do (an Opening; :meth:`_tunneled`): HTTP/1 inside is read by new
+          readers of the same conversation, so its exchanges count for the connection
+          (as tshark and Zeek count them), TLS by a TLS session (decrypted with the key
+          log, its HTTP/1 too).
+        * ``h2c`` on the connection's first exchange (RFC 7540 §3.2): the HTTP/2 reader
+          takes the connection over, the upgraded request as stream 1.
+        * anything else (websocket, …) stays a tunnel whose bytes are not read.
+
+        The connection's ``tunnel`` names it."""
+        flow.tunnel = token
+        if token == CONNECT:
+            opening = Opening(lambda protocol: self._tunneled(flow, conv, protocol))
+            return opening.sinks()
         ex = conv.switched
         if token != "h2c" or conv.count != 1 or ex is None or flow.conv is not conv:
             return None, None
@@ -389,6 +589,25 @@ class FlowTable:
             flow.protocol = H2C
         conv.release()
         return h2.requests_reader, h2.responses_reader
+
+    def _tunneled(self, flow: Flow, conv: Conversation, protocol: str) -> Readers:
+        """The readers of what a CONNECT tunnel carries, chosen by its first bytes (or,
+        ``tls/…``, by the first bytes of what its TLS session decrypted)."""
+        if protocol == HTTP1:
+            if flow.tunnel == CONNECT:
+                flow.tunnel = "connect/http1"
+            return conv.tunnel_readers()
+        if protocol == TLS and flow.tls is None:
+            from analyzer.core.tls import TlsSession
+
+            flow.tunnel = "connect/tls"
+            tls = flow.tls = TlsSession(
+                self.keylog, lambda inner: self._tunneled(flow, conv, inner)
+            )
+            return tls.sinks()
+        if flow.tunnel == CONNECT:
+            flow.tunnel = f"connect/{protocol}"
+        return None, None  # (HTTP/2 or other bytes in the tunnel: not read)
 
     def _inner(self, flow: Flow, protocol: str) -> Readers:
         """The readers of the plaintext a TLS session decrypted, by its first bytes
@@ -480,6 +699,9 @@ class FlowTable:
             closing.popleft()
             if open_.get(f.num) is not f:
                 continue  # finished already (port reuse, or a packet after the linger)
+            closed = f.closed_ts
+            if closed is None or due < closed + linger:
+                continue  # open again (a retransmitted SYN after a RST), or closed since
             if f.last + linger < now:
                 self._finish(f, False)
             else:
@@ -556,7 +778,17 @@ class FlowTable:
 
     def _finish(self, flow: Flow, expired: bool, held_until: float = 0.0) -> None:
         """Turn a connection into its record (to ``on_record``, else kept in
-        ``records``) and drop its state."""
+        ``records``) and drop its state. A connection whose last packet was a RST the
+        receiver would have ignored (:meth:`_rst_misfit`) ended there after all: nothing
+        followed it, not even a challenge ACK (the capture missed the sender's last
+        bytes). One finished closed is remembered a while for its late packets
+        (:meth:`_late`)."""
+        if flow.closed_ts is None and flow.rst_held == flow.last:
+            if flow.teardown is None:
+                flow.teardown = (flow.rst_held_by, "rst", flow.rst_held)
+            flow.closed_ts = flow.rst_held
+            expired = False
+            held_until = 0.0
         del self.open[flow.num]
         if self.table.get(flow.ckey, (None,))[0] is flow:
             del self.table[flow.ckey]
@@ -566,6 +798,13 @@ class FlowTable:
             st.flush(flow.last)
             st.sink = None  # (an Opening that never chose refers back to the flow)
         rec = connection_record(flow, self.capture, expired)
+        if flow.anomalies is not None:
+            anomalies = dict(rec.anomalies)  # (never the shared empty one)
+            for k, v in flow.anomalies.items():
+                anomalies[k] = anomalies.get(k, 0) + v
+            rec.anomalies = anomalies
+        if flow.closed_ts is not None:
+            self._remember(flow)
         if self.spool is not None:
             for ex in rec.exchanges:
                 self.spool(ex)
@@ -650,6 +889,12 @@ def connection_record(flow: Flow, capture: str, expired: bool) -> ConnectionReco
             estimated = True
             requests = responses = count = tls.turns
             response_done = tls.last_turn_ts
+        elif flow.tunnel == "connect/tls" and not tls.decrypted:
+            # TLS inside a CONNECT tunnel, not decrypted: its turns count after CONNECT
+            estimated = True
+            requests += tls.turns
+            responses += tls.turns
+            count += tls.turns
         elif tls.anomalies.get("tls-gap") and tls.turns > requests:
             # Decryption stopped at a hole: the turns after it still count (a request
             # estimate, as without keys)
@@ -707,6 +952,7 @@ def connection_record(flow: Flow, capture: str, expired: bool) -> ConnectionReco
         forwarded=forwarded,
         via=via,
         protocol=protocol,
+        tunnel=flow.tunnel,
         requests_estimated=estimated,
         tls=tls_facts,
         http2=http2,

@@ -170,6 +170,10 @@ class ConnectionRecord:
     # TLS facts (version, sni, alpn_offered, alpn, handshake, client_hellos, records_client,
     # records_server, decrypted, why_not_decrypted, …)
     tls: dict[str, object] | None = None
+    # what the connection carried after 101 Switching Protocols or a 2xx to CONNECT: h2c,
+    # websocket, …, or connect/tls, connect/http1 (the tunnel's own protocol, whose requests
+    # count for the connection)
+    tunnel: str | None = None
     # HTTP/2 facts (streams, max_concurrent_streams, rst_streams, goaway_by,
     # goaway_last_stream, goaway_error, …)
     http2: dict[str, object] | None = None
@@ -222,6 +226,7 @@ class ConnectionRecord:
         protocol: str | None = None,
         requests_estimated: bool = False,
         tls: dict[str, object] | None = None,
+        tunnel: str | None = None,
         http2: dict[str, object] | None = None,
         response_done_ts: float | None = None,
     ) -> None:
@@ -267,6 +272,7 @@ class ConnectionRecord:
         self.protocol = protocol
         self.requests_estimated = requests_estimated
         self.tls = tls
+        self.tunnel = tunnel
         self.http2 = http2
         self.response_done_ts = response_done_ts
     # ---- end of generated code
@@ -401,6 +407,7 @@ def connection_row(connection: ConnectionRecord) -> dict[str, Any]:
         "protocol": connection.protocol,
         "requests_estimated": connection.requests_estimated,
         "tls": connection.tls,
+        "tunnel": connection.tunnel,
         "http2": connection.http2,
     }
 
@@ -506,6 +513,7 @@ def connection_values(connection: ConnectionRecord) -> tuple[Any, ...]:
         connection.protocol,
         connection.requests_estimated,
         connection.tls,
+        connection.tunnel,
         connection.http2,
         connection.response_done_ts,
     )
@@ -559,8 +567,9 @@ def connection_from_values(
         values[38],  # protocol
         values[39],  # requests_estimated
         values[40],  # tls
-        values[41],  # http2
-        values[42],  # response_done_ts
+        values[41],  # tunnel
+        values[42],  # http2
+        values[43],  # response_done_ts
     )
 
 

@@ -307,6 +307,10 @@ CONNECTION: Final = Record(
     addition("tls", "dict[str, object] | None", None,
              doc="TLS facts (version, sni, alpn_offered, alpn, handshake, client_hellos, "
                  "records_client, records_server, decrypted, why_not_decrypted, …)"),
+    addition("tunnel", "str | None", None, "string",
+             doc="what the connection carried after 101 Switching Protocols or a 2xx to "
+                 "CONNECT: h2c, websocket, …, or connect/tls, connect/http1 (the tunnel's "
+                 "own protocol, whose requests count for the connection)"),
     addition("http2", "dict[str, object] | None", None,
              doc="HTTP/2 facts (streams, max_concurrent_streams, rst_streams, goaway_by, "
                  "goaway_last_stream, goaway_error, …)"),
