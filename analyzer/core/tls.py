@@ -87,9 +87,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from types import ModuleType
 from typing import TYPE_CHECKING, Final, NamedTuple, Protocol
 
 from analyzer.core.protocols import MORE, Opening, OpeningSide, Readers
+from analyzer.core.tlsnames import SUITE_NAMES
 
 if TYPE_CHECKING:
     from analyzer.core.keylog import KeyLog
@@ -149,55 +151,6 @@ CONTROL_MAX: Final = 17  # plaintext bytes of the largest HTTP/2 control frame (
 # 4 + 32 bytes, + 1 type + an 8-byte CCM_8 tag = 45) but an encrypted alert (2 + 1 + 16).
 ALERT_RECORD_MAX: Final = 40
 ALERT_PLAINTEXT: Final = 2  # level, description
-
-# The IANA names of the common cipher suites (kept here so that naming a suite does not
-# import cryptography; analyzer.core.tlscrypt has the same names for what it decrypts).
-SUITE_NAMES: Final[dict[int, str]] = {
-    0x1301: "TLS_AES_128_GCM_SHA256",
-    0x1302: "TLS_AES_256_GCM_SHA384",
-    0x1303: "TLS_CHACHA20_POLY1305_SHA256",
-    0x1304: "TLS_AES_128_CCM_SHA256",
-    0x1305: "TLS_AES_128_CCM_8_SHA256",
-    0xC02B: "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
-    0xC02C: "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
-    0xC02F: "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
-    0xC030: "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
-    0xCCA8: "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
-    0xCCA9: "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
-    0xCCAA: "TLS_DHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
-    0x009C: "TLS_RSA_WITH_AES_128_GCM_SHA256",
-    0x009D: "TLS_RSA_WITH_AES_256_GCM_SHA384",
-    0x009E: "TLS_DHE_RSA_WITH_AES_128_GCM_SHA256",
-    0x009F: "TLS_DHE_RSA_WITH_AES_256_GCM_SHA384",
-    0x0004: "TLS_RSA_WITH_RC4_128_MD5",
-    0x0005: "TLS_RSA_WITH_RC4_128_SHA",
-    0x000A: "TLS_RSA_WITH_3DES_EDE_CBC_SHA",
-    0x0016: "TLS_DHE_RSA_WITH_3DES_EDE_CBC_SHA",
-    0x002F: "TLS_RSA_WITH_AES_128_CBC_SHA",
-    0x0033: "TLS_DHE_RSA_WITH_AES_128_CBC_SHA",
-    0x0035: "TLS_RSA_WITH_AES_256_CBC_SHA",
-    0x0039: "TLS_DHE_RSA_WITH_AES_256_CBC_SHA",
-    0x003C: "TLS_RSA_WITH_AES_128_CBC_SHA256",
-    0x003D: "TLS_RSA_WITH_AES_256_CBC_SHA256",
-    0x0067: "TLS_DHE_RSA_WITH_AES_128_CBC_SHA256",
-    0x006B: "TLS_DHE_RSA_WITH_AES_256_CBC_SHA256",
-    0xC008: "TLS_ECDHE_ECDSA_WITH_3DES_EDE_CBC_SHA",
-    0xC009: "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA",
-    0xC00A: "TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA",
-    0xC012: "TLS_ECDHE_RSA_WITH_3DES_EDE_CBC_SHA",
-    0xC013: "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA",
-    0xC014: "TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA",
-    0xC023: "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256",
-    0xC024: "TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA384",
-    0xC027: "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256",
-    0xC028: "TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA384",
-    0xC09C: "TLS_RSA_WITH_AES_128_CCM",
-    0xC09D: "TLS_RSA_WITH_AES_256_CCM",
-    0xC0AC: "TLS_ECDHE_ECDSA_WITH_AES_128_CCM",
-    0xC0AD: "TLS_ECDHE_ECDSA_WITH_AES_256_CCM",
-    0xC0AE: "TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8",
-    0xC0AF: "TLS_ECDHE_ECDSA_WITH_AES_256_CCM_8",
-}
 
 # Alert descriptions (RFC 8446 §6, RFC 5246 §7.2, RFC 7301 §3.2)
 ALERTS: Final[dict[int, str]] = {
@@ -1275,10 +1228,8 @@ class TlsSession:
             keylog.remember(self.server_session_id, master)
         if self.ticket:
             keylog.remember(self.ticket, master)
-        try:
-            from analyzer.core import tlscrypt
-        except ImportError:
-            self._why(NO_CRYPTOGRAPHY)
+        tlscrypt = self._crypto()
+        if tlscrypt is None:
             return
         try:
             client, server = tlscrypt.tls12_decryptors(
@@ -1303,10 +1254,8 @@ class TlsSession:
         if not secrets:
             self._why(NO_SECRET if self.client_random else AFTER_HANDSHAKE)
             return
-        try:
-            from analyzer.core import tlscrypt
-        except ImportError:
-            self._why(NO_CRYPTOGRAPHY)
+        tlscrypt = self._crypto()
+        if tlscrypt is None:
             return
         labels = (
             ("CLIENT_HANDSHAKE_TRAFFIC_SECRET", "CLIENT_TRAFFIC_SECRET_0"),
@@ -1335,6 +1284,17 @@ class TlsSession:
                 self._why(DECRYPTION_FAILED)
                 return
 
+    def _crypto(self) -> ModuleType | None:
+        """:mod:`analyzer.core.tlscrypt` (imported here, when keys are first needed: a
+        capture without secrets never loads ``cryptography``), or None when
+        ``cryptography`` is missing (the reason says so)."""
+        try:
+            from analyzer.core import tlscrypt
+        except ImportError:
+            self._why(NO_CRYPTOGRAPHY)
+            return None
+        return tlscrypt
+
     def _application_keys(self, side: TlsSide) -> None:
         """TLS 1.3: this side's Finished went by; its application secret from now on."""
         secret, side._next = side._next, None
@@ -1343,10 +1303,8 @@ class TlsSession:
         if secret is None:
             self._why(NO_SECRET)
             return
-        try:
-            from analyzer.core import tlscrypt
-        except ImportError:
-            self._why(NO_CRYPTOGRAPHY)
+        tlscrypt = self._crypto()
+        if tlscrypt is None:
             return
         try:
             side.dec = tlscrypt.tls13_decryptor(self.suite, secret)
@@ -1362,10 +1320,8 @@ class TlsSession:
         side.dec = None
         if side._secret is None:
             return
-        try:
-            from analyzer.core import tlscrypt
-        except ImportError:
-            self._why(NO_CRYPTOGRAPHY)
+        tlscrypt = self._crypto()
+        if tlscrypt is None:
             return
         try:
             secret = tlscrypt.tls13_next_secret(self.suite, side._secret)

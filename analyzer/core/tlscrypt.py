@@ -52,6 +52,8 @@ from cryptography.hazmat.primitives import hashes, hmac
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
 
+from analyzer.core.tlsnames import SUITE_NAMES
+
 AES_GCM: Final = "AES-GCM"
 CHACHA20_POLY1305: Final = "ChaCha20-Poly1305"
 TAG_LEN: Final = 16  # both AEADs, RFC 5116 / RFC 8439
@@ -103,42 +105,6 @@ SUITES: Final[dict[int, Suite]] = {
 }
 """The decryptable cipher suites by code."""
 
-# Common suites that are not decrypted, by IANA name (for messages and output only).
-_OTHER_NAMES: Final[dict[int, str]] = {
-    0x0004: "TLS_RSA_WITH_RC4_128_MD5",
-    0x0005: "TLS_RSA_WITH_RC4_128_SHA",
-    0x000A: "TLS_RSA_WITH_3DES_EDE_CBC_SHA",
-    0x0016: "TLS_DHE_RSA_WITH_3DES_EDE_CBC_SHA",
-    0x002F: "TLS_RSA_WITH_AES_128_CBC_SHA",
-    0x0033: "TLS_DHE_RSA_WITH_AES_128_CBC_SHA",
-    0x0035: "TLS_RSA_WITH_AES_256_CBC_SHA",
-    0x0039: "TLS_DHE_RSA_WITH_AES_256_CBC_SHA",
-    0x003C: "TLS_RSA_WITH_AES_128_CBC_SHA256",
-    0x003D: "TLS_RSA_WITH_AES_256_CBC_SHA256",
-    0x0067: "TLS_DHE_RSA_WITH_AES_128_CBC_SHA256",
-    0x006B: "TLS_DHE_RSA_WITH_AES_256_CBC_SHA256",
-    0x00FF: "TLS_EMPTY_RENEGOTIATION_INFO_SCSV",
-    0x1304: "TLS_AES_128_CCM_SHA256",
-    0x1305: "TLS_AES_128_CCM_8_SHA256",
-    0x5600: "TLS_FALLBACK_SCSV",
-    0xC008: "TLS_ECDHE_ECDSA_WITH_3DES_EDE_CBC_SHA",
-    0xC009: "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA",
-    0xC00A: "TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA",
-    0xC012: "TLS_ECDHE_RSA_WITH_3DES_EDE_CBC_SHA",
-    0xC013: "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA",
-    0xC014: "TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA",
-    0xC023: "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256",
-    0xC024: "TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA384",
-    0xC027: "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256",
-    0xC028: "TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA384",
-    0xC09C: "TLS_RSA_WITH_AES_128_CCM",
-    0xC09D: "TLS_RSA_WITH_AES_256_CCM",
-    0xC0AC: "TLS_ECDHE_ECDSA_WITH_AES_128_CCM",
-    0xC0AD: "TLS_ECDHE_ECDSA_WITH_AES_256_CCM",
-    0xC0AE: "TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8",
-    0xC0AF: "TLS_ECDHE_ECDSA_WITH_AES_256_CCM_8",
-}
-
 _HASHES: Final[dict[str, type[hashes.HashAlgorithm]]] = {
     "sha256": hashes.SHA256,
     "sha384": hashes.SHA384,
@@ -151,7 +117,7 @@ def suite_name(code: int) -> str:
     suite = SUITES.get(code)
     if suite is not None:
         return suite.name
-    return _OTHER_NAMES.get(code, f"0x{code & 0xFFFF:04x}")
+    return SUITE_NAMES.get(code, f"0x{code & 0xFFFF:04x}")
 
 
 class UnsupportedSuite(Exception):
