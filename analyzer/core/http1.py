@@ -67,14 +67,6 @@ _REQUEST_SYNC = re.compile(
 SYNC_TAIL: Final = 16
 _RESPONSE_START = re.compile(rb"HTTP/\d\.\d \d\d\d", re.IGNORECASE)
 _HEX = re.compile(rb"[0-9A-Fa-f]+")
-# The fields that decide framing and persistence, as ``\n<name>[ \t]*:<value>`` up to the
-# end of the line, names matched without regard to ASCII case.
-_FIELD_NAMES: Final = (
-    (b"\ncontent-length", "content-length"),
-    (b"\ntransfer-encoding", "transfer-encoding"),
-    (b"\nconnection", "connection"),
-    (b"\nkeep-alive", "keep-alive"),
-)
 
 
 # bytes.find called through the descriptor: compiled, this skips a method lookup per call
