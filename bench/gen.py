@@ -41,6 +41,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 GENERATOR_VERSION = 2
 MSS = 1448
@@ -330,46 +331,65 @@ class Generator:
             yield s(sseq, cseq, RST | ACK, b"")
 
 
+def write_interleaved(
+    f: BinaryIO, rng: random.Random, new_connection: Callable[[], Iterator[bytes]],
+    packets: int, extra: Callable[[], bytes | None] | None = None,
+) -> tuple[int, int]:
+    """Write to ``f`` a pcap of CONCURRENCY connections at a time (``new_connection()``
+    gives one's frames), their packets interleaved at random, 1-200 µs apart; no new
+    connection starts once ``packets`` are written, and the open ones are completed.
+    ``extra()``, asked after each packet, may give one frame to add after it (not a
+    connection's). Returns (frames written, of which extra)."""
+    rand = rng.random
+    rec = PCAP_REC.pack
+    write = f.write
+    active: list[Iterator[bytes]] = [new_connection() for _ in range(CONCURRENCY)]
+    t_us = EPOCH_US
+    written = added = 0
+
+    def emit(frame: bytes) -> None:
+        nonlocal t_us, written
+        t_us += 1 + int(rand() * 200)
+        ln = len(frame)
+        write(rec(t_us // 1_000_000 & 0xFFFFFFFF, t_us % 1_000_000, ln, ln))
+        write(frame)
+        written += 1
+
+    write(PCAP_GLOBAL)
+    while active:
+        n = len(active)
+        i = int(rand() * n)
+        frame = next(active[i], None)
+        if frame is None:
+            if written < packets:
+                active[i] = new_connection()
+            else:
+                active[i] = active[n - 1]
+                active.pop()
+            continue
+        emit(frame)
+        more = extra() if extra is not None else None
+        if more is not None:
+            emit(more)
+            added += 1
+    return written, added
+
+
 def generate(out: Path, packets: int, seed: int) -> Truth:
     """Write ``out`` (pcap) and ``out.truth.json``; return the truth."""
     gen = Generator(seed)
     rng = gen.rng
-    rand = rng.random
-    rec = PCAP_REC.pack
     truth = gen.truth
-    active: list[Iterator[bytes]] = [gen.new_connection() for _ in range(CONCURRENCY)]
-    t_us = EPOCH_US
-    written = 0
-    udp = 0
+
+    def udp() -> bytes | None:
+        if rng.random() * UDP_EVERY < 1.0:
+            return udp_frame(rng, rng.choice(gen.clients4))
+        return None
+
     with open(out, "wb", buffering=1 << 20) as f:
-        write = f.write
-        write(PCAP_GLOBAL)
-        while active:
-            n = len(active)
-            i = int(rand() * n)
-            frame = next(active[i], None)
-            if frame is None:
-                if written < packets:
-                    active[i] = gen.new_connection()
-                else:
-                    active[i] = active[n - 1]
-                    active.pop()
-                continue
-            t_us += 1 + int(rand() * 200)
-            ln = len(frame)
-            write(rec(t_us // 1_000_000 & 0xFFFFFFFF, t_us % 1_000_000, ln, ln))
-            write(frame)
-            written += 1
-            if rand() * UDP_EVERY < 1.0:
-                frame = udp_frame(rng, rng.choice(gen.clients4))
-                t_us += 1 + int(rand() * 200)
-                ln = len(frame)
-                write(rec(t_us // 1_000_000 & 0xFFFFFFFF, t_us % 1_000_000, ln, ln))
-                write(frame)
-                written += 1
-                udp += 1
+        written, added = write_interleaved(f, rng, gen.new_connection, packets, udp)
     truth.packets = written
-    truth.tcp_packets = written - udp
+    truth.tcp_packets = written - added
     truth_path = truth_path_for(out)
     truth_path.write_text(json.dumps(truth.as_json(seed, packets), indent=2) + "\n")
     return truth

@@ -60,19 +60,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from gen import (  # noqa: E402
     ACK,
     BODY,
-    EPOCH_US,
     FIN,
     MAC_CLIENT,
     MAC_SERVER,
     MSS,
-    PCAP_GLOBAL,
-    PCAP_REC,
     PSH,
     SYN,
     Emit,
     endpoint,
     make_emitter,
     truth_path_for,
+    write_interleaved,
 )
 
 if TYPE_CHECKING:
@@ -608,31 +606,8 @@ def generate(workload: str, out: Path, packets: int, seed: int) -> Truth:
     gen: Base = TlsGenerator(seed, keys_path_for(out)) if workload == "tls" \
         else H2cGenerator(seed)
     try:
-        rng = gen.rng
-        rand = rng.random
-        rec = PCAP_REC.pack
-        active: list[Iterator[bytes]] = [gen.new_connection() for _ in range(CONCURRENCY)]
-        t_us = EPOCH_US
-        written = 0
         with open(out, "wb", buffering=1 << 20) as f:
-            write = f.write
-            write(PCAP_GLOBAL)
-            while active:
-                n = len(active)
-                i = int(rand() * n)
-                frame = next(active[i], None)
-                if frame is None:
-                    if written < packets:
-                        active[i] = gen.new_connection()
-                    else:
-                        active[i] = active[n - 1]
-                        active.pop()
-                    continue
-                t_us += 1 + int(rand() * 200)
-                ln = len(frame)
-                write(rec(t_us // 1_000_000 & 0xFFFFFFFF, t_us % 1_000_000, ln, ln))
-                write(frame)
-                written += 1
+            written, _added = write_interleaved(f, gen.rng, gen.new_connection, packets)
     finally:
         gen.close()
     truth = gen.truth
