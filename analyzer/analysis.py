@@ -51,6 +51,9 @@ class Analysis:
         self.connection_records = connections
         self.server_records = servers
         self.spool = spool  # exchanges on disk (large or live), else in the connections
+        # with --jobs/--dask on input cut in spans (analyzer.spans): the bytes each span's
+        # worker read, in order (empty otherwise)
+        self.span_bytes: list[int] = []
 
     @property
     def exchange_records(self) -> list[ExchangeRecord]:

@@ -12,6 +12,7 @@ from analyzer.parallel import run_part, unwire
 from analyzer.passes import Part, PartitionSpec
 
 if TYPE_CHECKING:
+    from analyzer.core.records import CaptureRecord
     from analyzer.store import ConnectionStore, ExchangeStore
 
 
@@ -22,8 +23,11 @@ DASK_WORKERS_TIMEOUT = 60.0  # seconds to wait for a first worker, if none has j
 def run_dask(
     address: str, jobs: int | None, spec: PartitionSpec, store: ExchangeStore,
     conns: ConnectionStore,
-) -> list[Part]:
-    """The partitions as tasks on a dask.distributed cluster (imported only now)."""
+) -> list[Part] | tuple[list[CaptureRecord], list[int]]:
+    """The work as tasks on a dask.distributed cluster (imported only now): spans of the
+    input (:mod:`analyzer.spans`; returns the files' counters and the bytes each task
+    read) when it can be cut, else partitions (returns them). Raises
+    :class:`~analyzer.spans.Unsplittable` when the spans' answer cannot be proven."""
     try:
         from distributed import Client
     except ImportError:
@@ -49,6 +53,21 @@ def run_dask(
                 ) from None
             threads = sum(client.nthreads().values())
         n = jobs or max(1, threads)
+        from analyzer.spans import plan_spans, run_span, run_spans
+
+        plan = plan_spans(spec, n)
+        if plan is not None:
+            tasks = [
+                client.submit(run_span, spec, plan, k, None, conns.limit, pure=False)
+                for k in range(len(plan.starts))
+            ]
+            try:
+                return run_spans((f.result() for f in tasks), spec, plan, store, conns)
+            except ImportError as e:
+                raise AnalyzerError(
+                    f"a dask worker cannot run the analysis ({_one_line(e)}): install "
+                    "keepalive-analyzer where the workers run"
+                ) from None
         futures = [
             client.submit(run_part, spec, i, n, None, conns.limit, pure=False)  # a fresh key
             for i in range(n)

@@ -1,7 +1,9 @@
-"""``--jobs N``: the partitions of one analysis in N worker processes, and what travels
-between them and the parent (:data:`Wire`). Each partition is the same pass over every
-file (:func:`analyzer.passes.run_partition`) keeping the connections the partition rule
-(:mod:`analyzer.core.partition`) gives it; the parent adopts the results in order.
+"""``--jobs N``: one analysis in N worker processes. Uncompressed classic pcap input is
+cut into spans of bytes, each read by one worker (:mod:`analyzer.spans`,
+:func:`run_span_processes`); other input by partitions, each the same pass over every file
+(:func:`analyzer.passes.run_partition`) keeping the connections the partition rule
+(:mod:`analyzer.core.partition`) gives it (:func:`run_processes`; what travels back:
+:data:`Wire`). Either way the parent adopts the results in order.
 """
 
 from __future__ import annotations
@@ -14,6 +16,9 @@ from analyzer.core.records import CaptureRecord
 from analyzer.passes import Part, PartitionSpec, run_partition
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from analyzer.spans import SpanPlan, SpanResult
     from analyzer.store import ConnectionStore, ExchangeStore
 
 
@@ -96,5 +101,37 @@ def run_processes(
             while futures:  # in order; each result dropped once unwired
                 parts.append(unwire(futures.pop().result(), store, conns))
             return parts
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def run_span_processes(
+    jobs: int, spec: PartitionSpec, plan: SpanPlan, store: ExchangeStore,
+    conns: ConnectionStore,
+) -> tuple[list[CaptureRecord], list[int]]:
+    """The spans (:mod:`analyzer.spans`) in a pool of ``jobs`` processes, merged in order
+    as each comes (a result is dropped once adopted). Raises
+    :class:`~analyzer.spans.Unsplittable`."""
+    import multiprocessing
+    import tempfile
+    from concurrent.futures import ProcessPoolExecutor
+
+    from analyzer.spans import run_span, run_spans
+
+    method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context(method))
+    with tempfile.TemporaryDirectory(prefix="keepalive-") as directory:
+        try:
+            futures = [
+                pool.submit(run_span, spec, plan, k, directory, conns.limit)
+                for k in range(len(plan.starts))
+            ]
+            futures.reverse()
+
+            def results() -> Iterator[SpanResult]:
+                while futures:
+                    yield futures.pop().result()
+
+            return run_spans(results(), spec, plan, store, conns)
         finally:
             pool.shutdown(wait=True, cancel_futures=True)

@@ -25,6 +25,7 @@ from analyzer.core.records import CaptureRecord, ConnectionRecord
 from analyzer.errors import AnalyzerError
 from analyzer.passes import (
     SERIES_GAP,
+    Part,
     PartitionSpec,
     breaks_of,
     file_order,
@@ -119,17 +120,41 @@ def analyze(
             spec = dataclasses.replace(
                 spec, tls_keylog=None, tls_keylog_path=os.path.abspath(tls_keylog)
             )
-        if dask is not None:
-            from analyzer.distributed import run_dask
+        parts: list[Part] | None = None
+        work: list[int] = []
+        if dask is not None or (jobs is not None and jobs > 1):
+            from analyzer.spans import Unsplittable
 
-            # workers elsewhere: absolute paths (the files must be there at the same path)
-            spec = dataclasses.replace(spec, sources=[os.path.abspath(p) for p in paths])
-            parts = run_dask(dask, jobs, spec, store, conns)
-        elif jobs is not None and jobs > 1:
-            from analyzer.parallel import run_processes
+            try:
+                if dask is not None:
+                    from analyzer.distributed import run_dask
 
-            parts = run_processes(jobs, spec, store, conns)
-        else:
+                    # workers elsewhere: absolute paths (the files must be there at the
+                    # same path)
+                    spec = dataclasses.replace(
+                        spec, sources=[os.path.abspath(p) for p in paths]
+                    )
+                    done = run_dask(dask, jobs, spec, store, conns)
+                else:
+                    from analyzer.parallel import run_processes, run_span_processes
+                    from analyzer.spans import plan_spans
+
+                    assert jobs is not None
+                    plan = plan_spans(spec, jobs)
+                    done = (run_span_processes(jobs, spec, plan, store, conns)
+                            if plan is not None else run_processes(jobs, spec, store, conns))
+                if isinstance(done, tuple):  # spans: the files' counters, bytes per span
+                    parts = [done[0]]
+                    work.extend(done[1])
+                else:
+                    parts = done
+            except Unsplittable:
+                # the spans' answer could not be proven one process's: be that process
+                store.close()
+                conns.close()
+                store, conns = ExchangeStore(), ConnectionStore(connections_limit(paths))
+                parts = None
+        if parts is None:
             parts = [run_partition(spec, 0, 1, on_progress=on_progress, store=store,
                                    conns=conns)]
         captures = merge_parts(parts)
@@ -138,7 +163,9 @@ def analyze(
             for cap in captures:
                 for w in cap.warnings:
                     on_warning(f"{cap.path}: {w}")
-        return finish(captures, conns, store)
+        analysis = finish(captures, conns, store)
+        analysis.span_bytes = work
+        return analysis
     except BaseException:
         store.close()
         conns.close()

@@ -60,6 +60,10 @@ class CaptureFile:
         self.secrets: list[bytes] = []
         self._held_secrets: bytes | None = None
         self.bytes_read = 0
+        # classic pcap: where in the file the buffer of the latest run starts (a span of
+        # the input, analyzer.spans, reads from a record boundary: start_at)
+        self.buf_offset = 0
+        self._start = 24
         self._fh = open_file(path) if fileobj is None else _wrap(path, fileobj)
         self._read_error: BaseException | None = None
         try:
@@ -104,6 +108,15 @@ class CaptureFile:
 
     def close(self) -> None:
         self._fh.close()
+
+    def start_at(self, offset: int) -> None:
+        """Read an uncompressed classic pcap from ``offset``, a record boundary (the
+        records before it are another reader's: :mod:`analyzer.spans`)."""
+        if self.format != "pcap":
+            raise ValueError(f"{self.format} cannot be read from an offset")
+        self._fh.seek(offset)
+        self._head = self._head[:24]
+        self._start = offset
 
     def _read(self) -> bytes:
         """Up to CHUNK bytes of capture data.
@@ -179,11 +192,14 @@ class CaptureFile:
         rec = struct.Struct(self._order + "IIII").unpack_from
         tail = self._head[24:]  # bytes read but not yet used: less than one record
         n = 0
+        at = self._start - len(tail)  # the file offset of the next read
         while True:
             data = self._read()
             self.bytes_read += len(data)
             if not data:
                 break
+            chunk_at = at
+            at += len(data)
             pos = 0
             if tail:
                 # The record across the chunk boundary gets a small buffer of its own:
@@ -205,6 +221,7 @@ class CaptureFile:
                 if count:
                     n += count
                     self.packets = n
+                    self.buf_offset = chunk_at - len(tail)
                     yield small, out, 0, end, count
                 if corrupt:
                     return
@@ -215,6 +232,7 @@ class CaptureFile:
             if count:
                 n += count
                 self.packets = n
+                self.buf_offset = chunk_at
                 yield data, out, pos, end, count
             if corrupt:
                 return

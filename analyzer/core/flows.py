@@ -153,7 +153,7 @@ class Flow:
         "syn", "synack", "fin", "rst", "teardown", "client_isn", "server_isn",
         "syn_ts", "synack_ts", "streams", "conv", "packets", "nbytes", "closed_ts",
         "first", "s0", "s1", "protocol", "tls", "rst_held", "rst_held_by", "anomalies",
-        "tunnel",
+        "tunnel", "last_at", "fresh", "prior",
     )
 
     def __init__(self, num: int, ckey: bytes, skey: bytes, ts: float) -> None:
@@ -193,6 +193,12 @@ class Flow:
         self.rst_held = -1.0
         self.rst_held_by = 0
         self.anomalies: dict[str, int] | None = None  # TCP anomalies (RSTs), None: none
+        # for a span of the input (analyzer.spans): the ordinal of its latest packet,
+        # whether it began with a SYN without ACK (its state then owes nothing to what came
+        # before), and the first packet of the table's previous connection on its 4-tuple
+        self.last_at = 0
+        self.fresh = False
+        self.prior = -1
 
 
 class FlowTable:
@@ -200,8 +206,9 @@ class FlowTable:
 
     # Connections finished closed (FINs both ways, or a RST), by client→server key, oldest
     # first: (until when their late packets count, the sequence numbers just past what the
-    # client and the server sent, -1 unknown). Made on the first one (FlowTable._remember).
-    ended: dict[bytes, tuple[float, int, int]] | None = None
+    # client and the server sent, -1 unknown, the connection's first packet). Made on the
+    # first one (FlowTable._remember).
+    ended: dict[bytes, tuple[float, int, int, int]] | None = None
 
     def __init__(
         self,
@@ -255,6 +262,23 @@ class FlowTable:
         # per server endpoint, over finished connections: [connections, handshakes,
         # requests, persistent, per-request, TLS full, TLS resumed]
         self.finished_totals: dict[str, list[int]] = {}
+        # A span of the input (analyzer.spans): ``ranged`` notes what the parent needs to
+        # check this table against the spans before it (``starts``: per client key, the
+        # first packet of the latest connection; ``late_events``: each late packet as
+        # (the ended connection's client key, ordinal, latest start on its 4-tuple before
+        # it, time, that connection's first packet)); ``finished_flow`` is the flow of the
+        # record being handed to on_record. Past the span's end (``tail``) the table only
+        # finishes the connections it has: see :meth:`start_tail`.
+        self.ranged = False
+        self.starts: dict[bytes, int] = {}
+        self.late_events: list[tuple[bytes, int, int, float, int]] = []
+        self.finished_flow: Flow | None = None
+        self.tail = False
+        self.owned: set[bytes] = set()
+        # past the end: per client key, the packet that started another connection (not
+        # this table's: it belongs to the span it is in), and SYNs without ACK taken in
+        self.released: dict[bytes, tuple[int, int]] = {}
+        self.tail_syns = 0
 
     # ---- the per-packet step
     def feed(self, buf: bytes, records: list[tuple[float, int, int, int, int]]) -> None:
@@ -307,10 +331,12 @@ class FlowTable:
             ):
                 self.not_taken += 1
                 return
+        if self.tail and not self._tail_take(key, seq, flags, seglen, ts, self.fed + i):
+            return  # past the span's end, not a packet of this table's connections
         table = self.table
         ent = table.get(key)
         if ent is None:
-            if not flags & SYN and self._late(key, seq, flags, seglen, ts):
+            if not flags & SYN and self._late(key, seq, flags, seglen, ts, self.fed + i):
                 return  # a late packet of a connection finished closed
             flow, d = self._new(key, flags, ts, i)
         else:
@@ -323,7 +349,7 @@ class FlowTable:
                 # or closed and quiet past the linger: that connection is over. Checked
                 # per packet so the answer never depends on how packets were batched.
                 self._finish(flow, flow.closed_ts is None)
-                if not flags & SYN and self._late(key, seq, flags, seglen, ts):
+                if not flags & SYN and self._late(key, seq, flags, seglen, ts, self.fed + i):
                     return
                 flow, d = self._new(key, flags, ts, i)
             elif flags & SYN and not flags & ACK and seq != flow.client_isn:
@@ -331,6 +357,7 @@ class FlowTable:
                 self._finish(flow, False)
                 flow, d = self._new(key, flags, ts, i)
         flow.last = ts
+        flow.last_at = self.fed + i
         flow.packets += 1
         if flags & 7:
             self._control(flow, d, flags, seq, ack, ts)
@@ -365,6 +392,17 @@ class FlowTable:
         flow = Flow(self.next_num, ckey, skey, ts)
         flow.roles_final = final
         flow.first = self.fed + i  # its first packet's index among all records fed
+        ended = self.ended
+        if ended is not None and ended:
+            # what an earlier connection on the 4-tuple left is over: its late packets
+            # would now be this one's
+            ended.pop(ckey, None)
+            ended.pop(skey, None)
+        if self.ranged:
+            flow.fresh = flags & (SYN | ACK) == SYN
+            starts = self.starts
+            flow.prior = max(starts.get(ckey, -1), starts.get(skey, -1))
+            starts[ckey] = flow.first
         self.next_num += 1
         self.table[ckey] = (flow, 0)
         self.table[skey] = (flow, 1)
@@ -474,7 +512,9 @@ class FlowTable:
             return "" if nxt < at <= nxt + RST_WINDOW else RST_OUT_OF_WINDOW
         return RST_CHALLENGED if nxt < at <= end + RST_WINDOW else RST_OUT_OF_WINDOW
 
-    def _late(self, key: bytes, seq: int, flags: int, seglen: int, ts: float) -> bool:
+    def _late(
+        self, key: bytes, seq: int, flags: int, seglen: int, ts: float, at: int
+    ) -> bool:
         """Is a packet without SYN on a 4-tuple the table does not hold a late packet of a
         connection finished closed (FINs both ways, or a RST)? It is when it comes within
         TIME_WAIT of that connection's last packet and lies in its sequence space: without
@@ -486,10 +526,12 @@ class FlowTable:
         if ended is None:
             return False
         d = 0
+        ckey = key
         known = ended.get(key)
         if known is None:
             d = 1
-            known = ended.get(reverse_key(key))
+            ckey = reverse_key(key)
+            known = ended.get(ckey)
             if known is None:
                 return False
         if ts > known[0]:
@@ -503,6 +545,10 @@ class FlowTable:
             return False
         self.skipped[LATE_AFTER_CLOSE] = self.skipped.get(LATE_AFTER_CLOSE, 0) + 1
         self.not_taken += 1
+        if self.ranged:
+            starts = self.starts
+            prior = max(starts.get(ckey, -1), starts.get(reverse_key(ckey), -1))
+            self.late_events.append((ckey, at, prior, ts, known[3]))
         return True
 
     def _remember(self, flow: Flow) -> None:
@@ -514,9 +560,83 @@ class FlowTable:
             ended = self.ended = {}
         key = flow.ckey
         ended.pop(key, None)  # (to the end of the order)
-        ended[key] = (flow.last + TIME_WAIT, _final_seq(flow.s0), _final_seq(flow.s1))
+        ended[key] = (
+            flow.last + TIME_WAIT, _final_seq(flow.s0), _final_seq(flow.s1), flow.first
+        )
         if len(ended) > 2 * ENDED_MAX:
             self.ended = dict(islice(ended.items(), len(ended) - ENDED_MAX, None))
+
+    # ---- a span's tail (analyzer.spans)
+    def start_tail(self) -> list[Flow]:
+        """The span's own packets are read: from now on the table only finishes the
+        connections it holds. A packet of another 4-tuple costs a set lookup; one that
+        would start a connection is not this table's (the span it lies in starts it): its
+        4-tuple is released (:attr:`released`). Late packets of the connections it
+        finished are still its own. Returns the connections still open."""
+        self.tail = True
+        owned = self.owned
+        tailed = list(self.open.values())
+        for f in tailed:
+            owned.add(f.ckey)
+            owned.add(f.skey)
+        if self.ended is not None:
+            for k in self.ended:
+                owned.add(k)
+                owned.add(reverse_key(k))
+        return tailed
+
+    def _tail_take(
+        self, key: bytes, seq: int, flags: int, seglen: int, ts: float, at: int
+    ) -> bool:
+        """Past the span's end: does the packet go on to a connection of this table (or
+        is it a late packet of one, counted here)? Mirrors :meth:`frame`'s choice."""
+        if key not in self.owned:
+            self.not_taken += 1
+            return False
+        ent = self.table.get(key)
+        if ent is not None:
+            flow = ent[0]
+            quiet = ts - flow.last
+            over = quiet > self.quiet_min and quiet > (
+                self.idle_timeout if flow.closed_ts is None else self.close_linger
+            )
+            if not over:
+                if not flags & SYN or flags & ACK:
+                    return True
+                if seq == flow.client_isn:
+                    self.tail_syns += 1  # a retransmitted SYN (a span may have started there)
+                    return True
+            self._finish(flow, over and flow.closed_ts is None)
+            if over and not flags & SYN and self._late(key, seq, flags, seglen, ts, at):
+                return False
+            self._release(key, at, flow.first)
+            return False
+        if not flags & SYN and self._late(key, seq, flags, seglen, ts, at):
+            return False
+        self._release(key, at, -1)
+        return False
+
+    def _release(self, key: bytes, at: int, first: int) -> None:
+        """A packet at ``at`` starts a connection on ``key``'s 4-tuple that is not this
+        table's: the 4-tuple is no longer its own."""
+        rkey = reverse_key(key)
+        ended = self.ended
+        if ended is not None:
+            known = ended.pop(key, None) or ended.pop(rkey, None)
+            if known is not None and first < 0:
+                first = known[3]
+        self.released[key] = (at, first)
+        self.owned.discard(key)
+        self.owned.discard(rkey)
+        self.not_taken += 1
+
+    def handed(self) -> dict[bytes, tuple[float, int]]:
+        """The finished connections whose late packets still count at the table's time:
+        per client key, until when, and the connection's first packet."""
+        if self.ended is None:
+            return {}
+        now = self.now
+        return {k: (v[0], v[3]) for k, v in self.ended.items() if v[0] >= now}
 
     def _open(self, flow: Flow, d: int, buf: bytes, ps: int, pe: int, seq: int) -> None:
         """The connection's first payload (or, seen without its handshake, a swap of its
@@ -815,6 +935,7 @@ class FlowTable:
             (rec.id, rec.client, rec.server, rec.requests, rec.label, rec.closed_by)
         )
         if self.on_record is not None:
+            self.finished_flow = flow
             self.on_record(rec)
         else:
             self.records.append(rec)

@@ -70,6 +70,7 @@ class ConnectionStore(Sequence[ConnectionRecord]):
         self._fh: IO[bytes] | None = None
         self._blocks: list[list[tuple[int, int]]] = []  # per block: (offset, size) per piece
         self._shift: list[int] = []  # per block: what to add to its exchange runs
+        self._fshift: list[int] = []  # … and to its connections' ``first`` (a span's)
         self._n = 0
         self.codes: bytearray | None = None  # the diagnoses, by position
 
@@ -97,14 +98,16 @@ class ConnectionStore(Sequence[ConnectionRecord]):
         self.path = None
         return data, self._blocks, self._n
 
-    def adopt(self, part: ConnectionsExported, shift: int) -> None:
+    def adopt(self, part: ConnectionsExported, shift: int, first: int = 0) -> None:
         """Take in a worker's exported connections (a file given by path is deleted once
-        copied); ``shift``: where its exchanges landed in this analysis' exchange store."""
+        copied); ``shift``: where its exchanges landed in this analysis' exchange store;
+        ``first``: what to add to their ``first`` (a span's: analyzer.spans)."""
         data, blocks, n = part
         base = append_file(self._file(), data)
         for pieces in blocks:
             self._blocks.append([(offset + base, size) for offset, size in pieces])
             self._shift.append(shift)
+            self._fshift.append(first)
         self._n += n
 
     @property
@@ -130,6 +133,7 @@ class ConnectionStore(Sequence[ConnectionRecord]):
                 fh.write(data)
             self._blocks.append(pieces)
             self._shift.append(0)
+            self._fshift.append(0)
 
     def seal(self) -> None:
         """No more connections: the last block goes to disk."""
@@ -141,21 +145,28 @@ class ConnectionStore(Sequence[ConnectionRecord]):
     def __len__(self) -> int:
         return self._n
 
-    def _block(self, pieces: list[tuple[int, int]], shift: int) -> Iterator[tuple[Any, ...]]:
+    def _block(
+        self, pieces: list[tuple[int, int]], shift: int, first: int
+    ) -> Iterator[tuple[Any, ...]]:
         assert self._fh is not None
         fd = self._fh.fileno()
         for offset, size in pieces:
-            if not shift:
+            if not shift and not first:
                 yield from marshal.loads(os.pread(fd, size, offset))
                 continue
             for t in marshal.loads(os.pread(fd, size, offset)):  # a worker's
                 runs = t[RUNS]
-                if runs:
+                if runs and shift:
                     t = (*t[:RUNS], [x + shift for x in runs], *t[RUNS + 1:])
+                if first:
+                    t = (*t[:FIRST], t[FIRST] + first, *t[FIRST + 1:])
                 yield t
 
     def _merged(self) -> Iterator[tuple[Any, ...]]:
-        blocks = (self._block(p, shift) for p, shift in zip(self._blocks, self._shift, strict=True))
+        blocks = (
+            self._block(p, shift, first)
+            for p, shift, first in zip(self._blocks, self._shift, self._fshift, strict=True)
+        )
         return heapq.merge(*blocks, key=itemgetter(FIRST))
 
     def __iter__(self) -> Iterator[ConnectionRecord]:
