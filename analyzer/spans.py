@@ -399,7 +399,7 @@ def _walk(
         fc = res.files.setdefault(i, FileCounts()) if own else None
         if fc is not None:
             fc.whole_from_start = at <= 24
-        tcp0, skipped0 = table.tcp_packets, dict(table.skipped)
+        packets0, skipped0 = fc.packets if fc is not None else 0, dict(table.skipped)
         little, scale, lt = cf.little_endian, cf.ts_scale, cf.linktype
         stop = False
         for buf, s, e, _n in cf.runs():
@@ -410,7 +410,7 @@ def _walk(
                     cut += 16 + _caplen(buf, cut, little)
                 n = walk_pcap(table, buf, s, cut, little, scale, lt) if cut > s else 0
                 assert fc is not None
-                _count(fc, table, tcp0, skipped0, n)
+                _count(fc, table, packets0, skipped0, n)
                 res.next_boundary = (pos, boff + cut)
                 own = False
                 fc = None
@@ -429,7 +429,7 @@ def _walk(
         res.bytes_read += cf.bytes_read
         cf.close()
         if fc is not None:  # the whole rest of the file was this span's own
-            _count(fc, table, tcp0, skipped0, 0)
+            _count(fc, table, packets0, skipped0, 0)
             fc.truncated = cf.truncated
             fc.warnings = list(cf.warnings)
             fc.last_ts = table.now if fc.packets else None
@@ -478,16 +478,21 @@ def _caplen(buf: bytes, p: int, little: bool) -> int:
     return int.from_bytes(b, "little" if little else "big")
 
 
-def _count(fc: FileCounts, table: FlowTable, tcp0: int, skipped0: dict[str, int],
+def _count(fc: FileCounts, table: FlowTable, packets0: int, skipped0: dict[str, int],
            packets: int) -> None:
+    """The file's counters over this span's own part: its records, and the TCP ones (all
+    but those skipped: the late packets after a close the parent takes off, by the ones
+    it keeps)."""
     fc.packets += packets
-    fc.tcp_packets += table.tcp_packets - tcp0
+    tcp = fc.packets - packets0
     for reason, n in table.skipped.items():
         if reason == LATE_AFTER_CLOSE:
             continue  # counted by the parent from the late packets it keeps
         d = n - skipped0.get(reason, 0)
         if d:
             fc.skipped[reason] = fc.skipped.get(reason, 0) + d
+            tcp -= d
+    fc.tcp_packets += tcp
 
 
 def _late(table: FlowTable, group: int, base: int, files: list[int], los: list[int]
@@ -605,6 +610,7 @@ class SpanMerger:
         for _key, _at, j in late_kept:
             fc = self.files.setdefault(j, FileCounts())
             fc.skipped[LATE_AFTER_CLOSE] = fc.skipped.get(LATE_AFTER_CLOSE, 0) + 1
+            fc.tcp_packets -= 1
         # what this span keeps past its end, for the spans after it
         own_end = base + r.count
         for ckey, first, last in r.tailed:
