@@ -288,6 +288,30 @@ def test_dask_from_the_api(dask_cluster: str) -> None:
     assert got.to_json() == analyzer.analyze(paths).to_json()
 
 
+@needs_dask
+def test_dask_spans_each_worker_reads_its_share(
+    dask_cluster: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Pcap input is cut in spans (analyzer.spans) on a real cluster of two workers: the
+    same JSON, and the last task reads its share of the bytes (the reader's 1 MiB chunks
+    allowing), not the whole input; the others add the tails of their connections."""
+    import analyzer.spans
+
+    monkeypatch.setattr(analyzer.spans, "MIN_SPAN", 1)
+    pcap = tmp_path / "bench-20k.pcap"
+    subprocess.run([sys.executable, str(ROOT / "bench" / "gen.py"), str(pcap), "--packets",
+                    "20000", "--seed", "3"], check=True, capture_output=True, timeout=120)
+    total = pcap.stat().st_size
+    one = analyzer.analyze(str(pcap)).to_json()
+    for jobs in (None, 3):
+        got = analyzer.analyze(str(pcap), dask=dask_cluster, jobs=jobs)
+        assert got.to_json() == one
+        n = len(got.span_bytes)
+        assert n == (jobs or 2)
+        assert got.span_bytes[-1] <= total / n + (1 << 20)
+        assert sum(got.span_bytes) < n * total
+
+
 @pytest.mark.parametrize(
     "src,dst", [("10.0.0.7", "10.0.0.1"), ("fd00::7", "fd00::1"), ("192.168.1.250", "10.9.8.7")]
 )
