@@ -37,7 +37,6 @@ no worker's result is held past its turn.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import struct
 from bisect import bisect_right
@@ -45,12 +44,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from analyzer.capture.files import MAX_RECORD, CaptureFile, first_timestamp, open_capture
+from analyzer.capture.files import MAX_RECORD, first_timestamp, open_capture
 from analyzer.capture.pcapwalk import walk_pcap
 from analyzer.core.decode import reverse_key
-from analyzer.core.flows import LATE_AFTER_CLOSE, FlowTable
+from analyzer.core.flows import LATE_AFTER_CLOSE, Flow, FlowTable
 from analyzer.core.records import CaptureRecord, ConnectionRecord
-from analyzer.errors import AnalyzerError
 from analyzer.passes import PartitionSpec
 
 if TYPE_CHECKING:
@@ -370,6 +368,7 @@ def _walk(
 
     own = True
     table: FlowTable | None = None
+    tailed: list[Flow] = []  # the connections open at the span's end
     for pos in range(start[0], len(order)):
         i = order[pos]
         g = plan.groups[i]
@@ -378,7 +377,10 @@ def _walk(
         if own and (pos, 24) >= end:
             res.next_boundary = (pos, 24)
             own = False
-            if table is None or not _to_tail(table, res, base):
+            if table is None:
+                break
+            tailed = _to_tail(table, res, base)
+            if not tailed:
                 break
             if g != group:
                 break
@@ -414,7 +416,8 @@ def _walk(
                 res.next_boundary = (pos, boff + cut)
                 own = False
                 fc = None
-                if not _to_tail(table, res, base):
+                tailed = _to_tail(table, res, base)
+                if not tailed:
                     stop = True
                     break
                 if cut < e:
@@ -439,7 +442,7 @@ def _walk(
         res.next_boundary = (len(order), 24)
         own = False
         if table is not None:
-            _to_tail(table, res, base)
+            tailed = _to_tail(table, res, base)
     if table is not None:
         if table.open:
             table.finish()  # the group (or the input) ended with them open
@@ -448,22 +451,19 @@ def _walk(
         res.late.extend(_late(table, group, base, files, los))
         res.released = {kk: (base + a, base + f if f >= 0 else -1)
                         for kk, (a, f) in table.released.items()}
-        res.tailed = [(f.ckey, base + f.first, base + f.last_at)
-                      for f in res.tailed]  # type: ignore[attr-defined]
+        res.tailed = [(f.ckey, base + f.first, base + f.last_at) for f in tailed]
         res.tail_syns = table.tail_syns
         res.group = group
         res.fragments = res.fragments or _fragments(table)
     return res
 
 
-def _to_tail(table: FlowTable, res: SpanResult, base: int) -> bool:
-    """The span's own records are read: the table goes on for its open connections only.
-    Returns whether there are any."""
+def _to_tail(table: FlowTable, res: SpanResult, base: int) -> list[Flow]:
+    """The span's own records are read: the table goes on for its open connections only,
+    which it returns."""
     res.count = base + table.fed
     res.fragments = res.fragments or _fragments(table)
-    tailed = table.start_tail()
-    res.tailed = tailed  # type: ignore[assignment]  # (as values once the tail is read)
-    return bool(tailed)
+    return table.start_tail()
 
 
 def _fragments(table: FlowTable) -> bool:
@@ -674,9 +674,3 @@ def run_spans(
             on_span(r)
     return merger.captures(), merger.bytes_read
 
-
-__all__ = [
-    "SpanPlan", "SpanResult", "Unsplittable", "plan_spans", "run_span", "run_spans",
-    "record_boundary", "find_boundary", "last_timestamp", "splittable",
-    "dataclasses", "AnalyzerError", "CaptureFile",
-]
