@@ -85,11 +85,16 @@ def analyze(
     without secrets TLS is read from its cleartext handshake and records, and requests are
     estimated. Secrets never reach any output.
 
-    ``jobs``: run that many partitions in as many processes. Connections are split by
+    ``jobs``: run in that many processes, with the same result as ``jobs=1``, to the byte.
+    Uncompressed classic pcap input of at least two spans' worth
+    (:data:`analyzer.spans.MIN_SPAN` each) is cut into byte spans, one per process, each
+    read by its worker alone (:mod:`analyzer.spans`; the bytes each read are in
+    ``span_bytes``); when the parent cannot prove the spans' answer equal to one
+    process's, it runs as one process. Other input is split by partitions: connections by
     their 4-tuple (with ``tls_keylog``, by host pair: a resumed TLS 1.2 session decrypts
     with the secret of the connection it resumes, which must be in the same partition);
     every process reads every packet, keeps its own connections' state, and the results
-    are merged: the same result as ``jobs=1``, to the byte. (One exception: a pcapng whose
+    are merged. (One exception: a pcapng whose
     TLS secrets are only embedded, without ``tls_keylog``, is split by 4-tuple, so a
     resumed TLS 1.2 session whose client logged no line for it — Go does not — may stay
     undecrypted under ``jobs``; pass the key log as well.) ``dask``:

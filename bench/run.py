@@ -12,10 +12,14 @@
 2. times, alternating the tools within each group (A B C D, A B C D), wall time and the peak
    RSS of each child process (``os.wait4``):
    - 1M and 10M packets (``--rounds``, default 2; ``--rounds-10m``, default 1):
-     ``keepalive analyze F --format json --output bench/out/result-<size>.json``,
-     ``tshark -r F -Y http.request -T fields -e tcp.stream`` (not at 10M with
-     ``--no-tshark-10m``; nowhere with ``--skip-tshark``), ``tcptrace -n F`` and ``cat F``
-     (the I/O floor), stdout to /dev/null;
+     ``keepalive analyze F --format json --output bench/out/result-<size>.json`` (one
+     process), the same with ``--jobs 2`` (``result-<size>-j2.json``: the capture cut in 2
+     byte spans, analyzer/spans.py), ``dask 2 workers`` (``bench/dask_run.py``: a local
+     dask.distributed cluster of 2 worker processes, 1 thread each, started and stopped
+     within the timed run; ``result-<size>-dask.json`` and its ``.work.json``; only when
+     ``distributed`` is importable), ``tshark -r F -Y http.request -T fields -e tcp.stream``
+     (not at 10M with ``--no-tshark-10m``; nowhere with ``--skip-tshark``), ``tcptrace -n
+     F`` and ``cat F`` (the I/O floor), stdout to /dev/null;
    - small-file latency on the 100-packet capture (``--rounds-small``, default 10):
      ``keepalive analyze F --format json --output /dev/null`` and
      ``tshark -r F -q -z conv,tcp``;
@@ -30,8 +34,14 @@
      and ``tshark -Y tls.handshake.type==1`` (no keys); on h2c, the analyzer and
      ``tshark -d tcp.port==80,http2 -Y http2.type==1``;
 3. prints one table (best wall time, packets/s, largest peak RSS, and the speed-up of the
-   group's first row over each row), then the targets of issue 6, each MET / NOT MET with
-   its numbers; then the protocols' table with the ratios analyzer / tshark;
+   group's first row over each row); "work per worker": the bytes each span's worker of the
+   dask row read, against the input and the ideal 1/W; "scaling on paper": the serial
+   fraction s from Amdahl's law, from the 1-process and ``--jobs 2`` walls at 10M (1M when
+   10M is skipped), and the speed-up it projects for 8, 32 and 128 workers (a projection,
+   not a measurement); then the targets of issue 6, each MET / NOT MET with its numbers,
+   and PASS / FAIL for the JSON of ``--jobs 2`` and of the dask row being byte-identical to
+   the one process's (1M, 10M) and for the ``--jobs`` outputs on the parts; then the
+   protocols' table with the ratios analyzer / tshark;
 4. checks the analyzer's JSON (schema ``keepalive-analyzer/1``) against the generator's truth
    for the 1M, 10M and 20k captures and the TLS (with and without keys) and h2c captures,
    in a subprocess after all timing (see ``run_timed``), and prints PASS/FAIL;
@@ -40,13 +50,14 @@
 
 A tool that is missing or fails is reported as failed and the benchmark goes on. Timings
 never make the exit status nonzero; ``--strict`` makes a failed analyzer, a failed
-correctness check or differing ``--jobs`` outputs exit 1.
+correctness check or differing ``--jobs`` / dask outputs exit 1.
 """
 
 from __future__ import annotations
 
 import argparse
 import filecmp
+import importlib.util
 import json
 import math
 import os
@@ -73,6 +84,11 @@ PARTS = OUT / "parts"
 GEN = Path(__file__).resolve().parent / "gen.py"
 GEN_PROTO = Path(__file__).resolve().parent / "gen_proto.py"
 KEEPALIVE = ROOT / ".venv" / "bin" / "keepalive"
+DASK_RUN = ROOT / "bench" / "dask_run.py"
+DASK_ROW = "dask 2 workers"  # the dask row of the 1M and 10M groups (bench/dask_run.py)
+DASK_WORKERS = 2
+WORK_SUFFIX = ".work.json"  # bench/dask_run.py: the bytes each span's worker read
+SCALING_WORKERS = (8, 32, 128)  # the speed-ups projected from the serial fraction
 
 BIG_PACKETS = 10_000_000  # the "flat memory" capture
 CHECK_PACKETS = 20_000  # correctness only
@@ -82,11 +98,11 @@ H2C_PORT = H2C_SERVERS[0][1]
 N_PARTS = 4  # --jobs speed-up
 DISK_MARGIN = 1 << 30  # keep this much free after generating the 10M capture
 
-TARGET_TSHARK_SPEEDUP = 10.0  # analyzer >= 10x faster than tshark
-TARGET_TCPTRACE_RATIO = 2.0  # analyzer wall <= 2x tcptrace wall
+TARGET_TSHARK_SPEEDUP = 25.0  # analyzer >= 25x faster than tshark
+TARGET_TCPTRACE_RATIO = 1.0  # analyzer wall <= tcptrace wall
 TARGET_RSS_MIB = 100.0  # analyzer peak RSS
 FLAT_RSS_MARGIN = 0.10  # 10M peak RSS <= 1M peak RSS * (1 + margin)
-TARGET_JOBS_SPEEDUP = 1.3  # --jobs 2 over --jobs 1 (informational)
+TARGET_JOBS_SPEEDUP = 1.7  # --jobs 2 over --jobs 1 (parts), and over 1 process (1M, 10M)
 
 
 # --------------------------------------------------------------------------- data
@@ -112,13 +128,16 @@ class Tool:
 
     ``result`` is the JSON file the command writes (the analyzer): the command writes
     ``result`` + ``.part``, renamed to ``result`` after a run that succeeded, so that
-    ``result`` is always the output of the last good run.
+    ``result`` is always the output of the last good run. ``sidecars``: suffixes of files
+    the command writes next to it (``result.part`` + suffix, e.g. bench/dask_run.py's
+    ``.work.json``), required and renamed with it (to ``result`` + suffix).
     """
 
     name: str
     argv: list[str]
     result: Path | None = None
     runs: list[Run] = field(default_factory=list)
+    sidecars: tuple[str, ...] = ()
 
     @property
     def good(self) -> list[Run]:
@@ -270,6 +289,22 @@ def analyzer_tool(name: str, inputs: list[Path], result: Path | None, *extra: st
     return Tool(name, analyzer_argv(inputs, output, *extra), result)
 
 
+def dask_tool(inputs: list[Path], result: Path) -> Tool:
+    """bench/dask_run.py (a local cluster of 2 workers) writing ``result`` and
+    ``result`` + ``.work.json``, checked and kept as the analyzer's result is."""
+    output = result.with_name(result.name + ".part")
+    return Tool(DASK_ROW, [sys.executable, str(DASK_RUN), str(output), *map(str, inputs)],
+                result, sidecars=(WORK_SUFFIX,))
+
+
+def have_distributed() -> bool:
+    """Whether dask.distributed is importable (found, not imported: see run_timed)."""
+    try:
+        return importlib.util.find_spec("distributed") is not None
+    except (ImportError, ValueError):
+        return False
+
+
 # --------------------------------------------------------------------------- captures
 
 
@@ -301,8 +336,9 @@ def generate(packets: int, seed: int) -> tuple[Path, dict[str, Any]]:
     return pcap, json.loads(truth_path_for(pcap).read_text())
 
 
-def room_for(packets: int, seed: int, base: Path, base_packets: int) -> str:
-    """Why the ``packets`` capture (and its result JSON) would not fit on disk, or ''.
+def room_for(packets: int, seed: int, base: Path, base_packets: int, results: int = 1) -> str:
+    """Why the ``packets`` capture (and its ``results`` result JSONs) would not fit on disk,
+    or ''.
 
     Sizes are extrapolated from the base capture and its last result JSON.
     """
@@ -315,10 +351,11 @@ def room_for(packets: int, seed: int, base: Path, base_packets: int) -> str:
         free = shutil.disk_usage(OUT).free + (pcap.stat().st_size if pcap.exists() else 0)
     base_result = result_path(size_label(base_packets))
     per_packet = base_result.stat().st_size / base_packets if base_result.exists() else 60
-    need += int(per_packet * packets * 1.1) + DISK_MARGIN
+    need += int(per_packet * packets * 1.1) * results + DISK_MARGIN
     if need <= free:
         return ""
-    return (f"{rel(pcap)} and its result need about {gb(need)} "
+    what = "its result" if results == 1 else f"its {results} results"
+    return (f"{rel(pcap)} and {what} need about {gb(need)} "
             f"(with {gb(DISK_MARGIN)} to spare), {gb(free)} free on {OUT}")
 
 
@@ -469,14 +506,22 @@ def run_tool(tool: Tool, timeout: float) -> Run:
     if tool.result is None:
         return run_timed(tool.argv, timeout)
     part = tool.result.with_name(tool.result.name + ".part")
-    part.unlink(missing_ok=True)
+    sides = [(part.with_name(part.name + suffix),
+              tool.result.with_name(tool.result.name + suffix)) for suffix in tool.sidecars]
+    for p in [part, *(s for s, _ in sides)]:
+        p.unlink(missing_ok=True)
     run = run_timed(tool.argv, timeout)
     if run.ok:
-        if part.exists() and part.stat().st_size > 0:
-            os.replace(part, tool.result)
+        missing = [p for p in [part, *(s for s, _ in sides)]
+                   if not p.exists() or p.stat().st_size == 0]
+        if missing:
+            run.error = f"exit 0 but no {rel(missing[0])}"
         else:
-            run.error = f"exit 0 but no {rel(part)}"
-    part.unlink(missing_ok=True)
+            os.replace(part, tool.result)
+            for side, kept in sides:
+                os.replace(side, kept)
+    for p in [part, *(s for s, _ in sides)]:
+        p.unlink(missing_ok=True)
     return run
 
 
@@ -528,11 +573,19 @@ def time_group(group: Group, timeout: float) -> None:
 # --------------------------------------------------------------------------- groups
 
 
-def big_group(label: str, pcap: Path, packets: int, rounds: int, tshark: bool) -> Group:
-    """analyzer, tshark, tcptrace, cat on one synthetic capture."""
+def big_group(label: str, pcap: Path, packets: int, rounds: int, tshark: bool,
+              parallel: bool = True) -> Group:
+    """analyzer (one process), --jobs 2 and dask 2 workers (unless ``parallel`` is False:
+    no --jobs; the dask row only when distributed is installed), tshark, tcptrace, cat on
+    one synthetic capture."""
     group = Group(label, f"{pcap.name}: {packets:,} packets, {pcap.stat().st_size / 1e6:,.0f} MB",
                   packets, rounds, inputs=[pcap])
     group.tools.append(analyzer_tool("analyzer", [pcap], result_path(label)))
+    if parallel:
+        group.tools.append(analyzer_tool("--jobs 2", [pcap], result_path(f"{label}-j2"),
+                                         "--jobs", "2"))
+        if have_distributed():
+            group.tools.append(dask_tool([pcap], result_path(f"{label}-dask")))
     tshark_bin = shutil.which("tshark")
     if tshark and tshark_bin:
         group.tools.append(Tool("tshark", [tshark_bin, "-r", str(pcap), "-Y", "http.request",
@@ -645,7 +698,7 @@ def protocol_groups(packets: int, seed: int, rounds: int) -> list[Group]:
 
 
 def print_table(groups: list[Group], floor_mib: float) -> None:
-    header = (f"  {'tool':<12} {'runs':>4} {'best wall s':>11} {'packets/s':>12} "
+    header = (f"  {'tool':<14} {'runs':>4} {'best wall s':>11} {'packets/s':>12} "
               f"{'peak RSS MiB':>12} {'speed-up':>9}")
     print(header)
     print("  " + "-" * (len(header) - 2))
@@ -655,13 +708,16 @@ def print_table(groups: list[Group], floor_mib: float) -> None:
             continue
         subject = group.subject.best_wall() if group.subject else None
         for tool in group.tools:
-            print(table_row(tool, group.packets, subject))
+            print(table_row(tool, group.packets, subject, width=14))
     print("  " + "-" * (len(header) - 2))
     print("  speed-up: the row's best wall / the best wall of its group's first row, i.e. how")
-    print("  many times faster the analyzer (--jobs 2 among the parts) is than that row.")
+    print("  many times faster the analyzer (one process; --jobs 2 among the parts) is than")
+    print("  that row (under 1: the row is faster).")
+    print(f"  {DASK_ROW}: bench/dask_run.py; its wall includes starting and stopping the local")
+    print("  cluster (scheduler and 2 worker processes).")
     print(f"  Peak RSS: the largest of the runs; it includes this launcher's own {floor_mib:.1f} "
-          f"MiB (Linux\n  ru_maxrss inherits it); with --jobs, the largest single process, "
-          f"not the sum.")
+          f"MiB (Linux\n  ru_maxrss inherits it); with --jobs or dask, the largest single "
+          f"process, not the sum.")
 
 
 def table_row(tool: Tool, packets: int, subject: float | None, width: int = 12) -> str:
@@ -726,11 +782,21 @@ def evaluate_targets(groups: dict[str, Group], jobs: JobsCheck,
                      g1.wall("tshark"), g1.wall("analyzer"),
                      "tshark {num:.2f} s / analyzer {den:.2f} s",
                      lambda r: r >= TARGET_TSHARK_SPEEDUP, "tshark or analyzer not measured"),
-        ratio_target(f"analyzer wall <= {TARGET_TCPTRACE_RATIO:g}x tcptrace wall ({base})",
-                     g1.wall("analyzer"), g1.wall("tcptrace"),
-                     "analyzer {num:.2f} s / tcptrace {den:.2f} s",
-                     lambda r: r <= TARGET_TCPTRACE_RATIO, "tcptrace or analyzer not measured"),
     ]
+    tcptrace = "tcptrace wall" if TARGET_TCPTRACE_RATIO == 1 else \
+        f"{TARGET_TCPTRACE_RATIO:g}x tcptrace wall"
+    for g in (g1, g10):
+        targets.append(ratio_target(
+            f"--jobs 2 >= {TARGET_JOBS_SPEEDUP:g}x faster than 1 process ({g.key})",
+            g.wall("analyzer"), g.wall("--jobs 2"),
+            "analyzer {num:.2f} s / --jobs 2 {den:.2f} s",
+            lambda r: r >= TARGET_JOBS_SPEEDUP, g.skipped or "analyzer or --jobs 2 not measured"))
+    for g in (g1, g10):
+        targets.append(ratio_target(
+            f"analyzer wall <= {tcptrace} ({g.key})", g.wall("analyzer"), g.wall("tcptrace"),
+            "analyzer {num:.2f} s / tcptrace {den:.2f} s",
+            lambda r: r <= TARGET_TCPTRACE_RATIO,
+            g.skipped or "tcptrace or analyzer not measured"))
     for g in (g1, g10):
         rss = g.rss("analyzer")
         name = f"analyzer peak RSS <= {TARGET_RSS_MIB:g} MiB ({g.key})"
@@ -753,11 +819,109 @@ def evaluate_targets(groups: dict[str, Group], jobs: JobsCheck,
         lambda r: r < 1.0, gs.skipped or "analyzer or tshark not measured"))
     gj = groups["jobs"]
     targets.append(ratio_target(
-        f"--jobs 2 speed-up > {TARGET_JOBS_SPEEDUP:g}x over --jobs 1 ({len(gj.inputs)} files)",
+        f"--jobs 2 >= {TARGET_JOBS_SPEEDUP:g}x faster than --jobs 1 ({len(gj.inputs)} files)",
         gj.wall("--jobs 1"), gj.wall("--jobs 2"), "--jobs 1 {num:.2f} s / --jobs 2 {den:.2f} s",
-        lambda r: r > TARGET_JOBS_SPEEDUP, gj.skipped or jobs.note or "not measured",
-        informational=True))
+        lambda r: r >= TARGET_JOBS_SPEEDUP, gj.skipped or jobs.note or "not measured"))
     return targets
+
+
+def compare_to_one_process(group: Group) -> dict[str, bool | None]:
+    """For each of --jobs 2 and the dask row that the group has: whether its result JSON is
+    byte-identical to the one process's (None: not compared, a row failed)."""
+    one = group.tool("analyzer")
+    out: dict[str, bool | None] = {}
+    for name in ("--jobs 2", DASK_ROW):
+        tool = group.tool(name)
+        if tool is None:
+            continue
+        out[name] = None
+        if one and one.good and one.result and tool.good and tool.result:
+            out[name] = filecmp.cmp(one.result, tool.result, shallow=False)
+    return out
+
+
+def print_identical(identical: dict[str, dict[str, bool | None]]) -> None:
+    """PASS / FAIL per (group, row) of compare_to_one_process."""
+    for key, rows in identical.items():
+        for name, same in rows.items():
+            print(f"  {'PASS' if same else 'FAIL':<12} analyzer (1 process) and {name} JSON "
+                  f"outputs identical ({key})" + ("" if same is not None else
+                                                  " (not compared: a run failed)"))
+
+
+def work_per_worker(group: Group) -> dict[str, Any] | None:
+    """The dask row's ``.work.json`` (bytes read per span, input bytes), when it ran."""
+    tool = group.tool(DASK_ROW)
+    if group.skipped or tool is None or not tool.good or tool.result is None:
+        return None
+    try:
+        work: dict[str, Any] = json.loads(
+            tool.result.with_name(tool.result.name + WORK_SUFFIX).read_text())
+    except (OSError, ValueError):
+        return None
+    return work
+
+
+def print_work(groups: list[Group], works: dict[str, dict[str, Any] | None]) -> None:
+    """The bytes each span's worker of the dask row read, against the input."""
+    print(f"\nwork per worker ({DASK_ROW}: bytes each span's worker read):")
+    for group in groups:
+        if group.key not in works:
+            continue
+        work = works[group.key]
+        name = group.inputs[0].name if group.inputs else group.key
+        if group.skipped:
+            print(f"  {name}: skipped ({group.skipped})")
+            continue
+        if work is None:
+            tool = group.tool(DASK_ROW)
+            why = (tool.failure() if tool else None) or "no .work.json"
+            print(f"  {name}: not measured ({why})")
+            continue
+        spans = [int(b) for b in work.get("span_bytes") or []]
+        total = int(work.get("input_bytes") or 0)
+        if not spans:
+            print(f"  {name}: the input was not cut in spans (one task read it all)")
+            continue
+        print(f"  {name}: {total / 1e6:,.0f} MB input, {len(spans)} spans; "
+              f"ideal 1/W = 1/{len(spans)} = {1 / len(spans):.1%} each")
+        for i, b in enumerate(spans):
+            share = f" ({b / total:.1%} of input)" if total else ""
+            print(f"    span {i}: {b / 1e6:,.0f} MB{share}")
+        if total:
+            print(f"    all spans: {sum(spans) / 1e6:,.0f} MB ({sum(spans) / total:.1%} of input)")
+
+
+def scaling_on_paper(groups: list[Group]) -> dict[str, Any] | None:
+    """Amdahl's law from the measured 1-process (T1) and --jobs 2 (T2) walls of the first
+    group that has both: T2 = T1 * (s + (1 - s) / 2), so s = 2 * T2 / T1 - 1 (clamped to
+    [0, 1]); the projected speed-up on N workers is 1 / (s + (1 - s) / N)."""
+    for g in groups:
+        t1, t2 = g.wall("analyzer"), g.wall("--jobs 2")
+        if g.skipped or not t1 or not t2:
+            continue
+        s = min(1.0, max(0.0, 2 * t2 / t1 - 1))
+        return {"group": g.key, "t1_s": t1, "t2_s": t2, "measured_speedup_2": t1 / t2,
+                "serial_fraction": s,
+                "projected_speedup": {str(n): 1 / (s + (1 - s) / n) for n in SCALING_WORKERS},
+                "note": "projected from the measured serial fraction (Amdahl's law), "
+                        "not measured"}
+    return None
+
+
+def print_scaling(scaling: dict[str, Any] | None) -> None:
+    print("\nscaling on paper (Amdahl's law; a projection, not a measurement):")
+    if scaling is None:
+        print("  not computed: no group has both the 1-process and the --jobs 2 wall")
+        return
+    t1, t2, s = scaling["t1_s"], scaling["t2_s"], scaling["serial_fraction"]
+    print(f"  measured ({scaling['group']}): 1 process {t1:.2f} s, --jobs 2 {t2:.2f} s "
+          f"= {t1 / t2:.2f}x")
+    print(f"  serial fraction s = 2 * T2 / T1 - 1 = {s:.3f} (clamped to [0, 1])")
+    for n, x in scaling["projected_speedup"].items():
+        print(f"  projected speed-up on {n:>3} workers: 1 / (s + (1 - s) / {n}) = {x:.1f}x")
+    print("  These assume the serial part and the per-worker work stay as measured with 2")
+    print("  workers (no I/O ceiling, no merge growth): projected, not measured.")
 
 
 # --------------------------------------------------------------------------- correctness
@@ -956,7 +1120,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="kill any single run after this many seconds (default 900)")
     p.add_argument("--strict", action="store_true",
                    help="exit 1 when the analyzer fails, a correctness check fails or the "
-                        "--jobs outputs differ")
+                        "--jobs or dask outputs differ")
     p.add_argument("--skip-protocols", action="store_true",
                    help="neither generate nor time the TLS and h2c captures (issue 14)")
     p.add_argument("--only", choices=["protocols"],
@@ -1063,8 +1227,12 @@ def main(argv: list[str] | None = None) -> int:
     tiny = first_packets(base, TINY_PACKETS) if have_editcap else None
     parts = split(base, base_packets, N_PARTS) if have_editcap else []
 
+    # --jobs 2 and dask rows on 1M and 10M, unless --jobs is known to be missing
+    jobs = probe_jobs(tiny, args.timeout) if tiny else JobsCheck(None, note="editcap missing")
+    parallel = jobs.available is not False
+    results = 1 + (2 if parallel and have_distributed() else 1 if parallel else 0)
     big_skip = "--skip-10m" if args.skip_10m else room_for(BIG_PACKETS, args.seed, base,
-                                                             args.packets)
+                                                             args.packets, results)
     if big_skip and not args.skip_10m:
         print(f"10M capture skipped: {big_skip}")
     if big_skip:
@@ -1073,17 +1241,19 @@ def main(argv: list[str] | None = None) -> int:
     else:
         big, big_truth = generate(BIG_PACKETS, args.seed)
         g10 = big_group(big_label, big, int(big_truth["packets"]), args.rounds_10m,
-                        tshark=not (args.skip_tshark or args.no_tshark_10m))
+                        tshark=not (args.skip_tshark or args.no_tshark_10m), parallel=parallel)
 
-    g1 = big_group(base_label, base, base_packets, args.rounds, tshark=not args.skip_tshark)
+    g1 = big_group(base_label, base, base_packets, args.rounds, tshark=not args.skip_tshark,
+                   parallel=parallel)
     gs = small_group(tiny, args.rounds_small)
-    jobs = probe_jobs(tiny, args.timeout) if tiny else JobsCheck(None, note="editcap missing")
     gj = jobs_group(base, parts, base_packets, args.rounds_jobs) if parts else \
         Group("jobs", f"{base.name} in {N_PARTS} files", base_packets, 0)
     if not jobs.available:
         gj.skipped = jobs.note or "not available"
     groups = [g1, g10, gs, gj]
     missing = [t for t in ("tshark", "tcptrace", "editcap") if not shutil.which(t)]
+    if not have_distributed():
+        missing.append(f"distributed (python package: no {DASK_ROW!r} row)")
     if missing:
         print(f"not installed, skipped: {', '.join(missing)}")
 
@@ -1094,10 +1264,17 @@ def main(argv: list[str] | None = None) -> int:
         time_group(group, args.timeout)
     if not gj.skipped:
         compare_jobs_outputs(gj, jobs)
+    big_groups = [g for g in (g1, g10) if not g.skipped]
+    identical = {g.key: compare_to_one_process(g) for g in big_groups}
+    works = {g.key: work_per_worker(g) for g in (g1, g10) if g.skipped or g.tool(DASK_ROW)}
+    scaling = scaling_on_paper([g10, g1])
 
     # -- report
     print(f"\n{'=' * 30} issue 6: keepalive analyze vs tshark, tcptrace, cat {'=' * 30}")
     print_table(groups, floor)
+    if any(g.tool(DASK_ROW) for g in big_groups):
+        print_work([g1, g10], works)
+    print_scaling(scaling)
     by_key = {g.key: g for g in groups}
     targets = evaluate_targets(by_key, jobs, base_label, big_label)
     print("\ntargets (issue 6):")
@@ -1109,6 +1286,7 @@ def main(argv: list[str] | None = None) -> int:
                                       " (not compared: a run failed)"))
     else:
         print(f"  {jobs.note}")
+    print_identical(identical)
     if protos:
         report_protocols(protos, floor)
 
@@ -1143,6 +1321,13 @@ def main(argv: list[str] | None = None) -> int:
                      "informational": t.informational} for t in targets],
         "jobs": {"available": jobs.available, "outputs_identical": jobs.identical,
                  "note": jobs.note or None},
+        # per 1M / 10M group: is each parallel row's JSON byte-identical to one process's?
+        "identical_to_one_process": identical,
+        "work_per_worker": {key: None if work is None else work | {
+            "workers": len(work.get("span_bytes") or []) or None,
+            "fraction_of_input": [b / work["input_bytes"] for b in work.get("span_bytes") or []]
+            if work.get("input_bytes") else None} for key, work in works.items()},
+        "scaling_on_paper": scaling,
         "checks_passed": checks_passed,
         "checks": checks_json,
     }
@@ -1150,8 +1335,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nwrote {rel(OUT / 'summary.json')}")
     analyzer_failed = any(g.subject and g.subject.failure() for g in groups) \
         or protocols_failed(protos)
-    if args.strict and (analyzer_failed or not all(checks_passed.values())
-                        or jobs.identical is False):
+    differ = jobs.identical is False or any(
+        same is False for rows in identical.values() for same in rows.values())
+    if args.strict and (analyzer_failed or not all(checks_passed.values()) or differ):
         return 1
     return 0
 
