@@ -54,6 +54,9 @@ from analyzer.passes import PartitionSpec
 if TYPE_CHECKING:
     from analyzer.store import ConnectionStore, ExchangeStore
 
+# A span's connections are numbered by ``first`` = (span + 1) << FIRST_SHIFT plus the
+# ordinal of their first packet in the span: in order across spans, with nothing to shift.
+FIRST_SHIFT = 44
 # A span shorter than this is not worth a worker of its own (tests cut finer: plan_spans'
 # ``min_bytes``).
 MIN_SPAN = 4 << 20
@@ -296,7 +299,7 @@ def run_span(
 
     from analyzer.store import ConnectionStore, ExchangeStore, pack_connection
 
-    store = ExchangeStore(directory)
+    store = ExchangeStore(directory, tag=k + 1)  # (its parent mounts it under k + 1)
     conns = ConnectionStore(limit, directory)
     enabled = gc.isenabled()
     gc.disable()
@@ -323,6 +326,7 @@ def _walk(
     start = plan.starts[k]
     end = plan.end(k, len(order))
     res = SpanResult(k, start)
+    tag = (k + 1) << FIRST_SHIFT  # the span's connections' ``first``: its tag, then the ordinal
     state: dict[str, Any] = {"table": None}
     los: list[int] = []  # per file of the current table: its first record's ordinal
     files: list[int] = []
@@ -335,11 +339,12 @@ def _walk(
         assert flow is not None
         j = files[bisect_right(los, c.first) - 1]
         c.capture = paths[j]
-        c.first += base
+        first = base + c.first  # its first packet, counted from the span's start …
+        c.first = tag + first  # … in the span's range of the order (spans in input order)
         c.exchange_runs = store.take(c.id)
         if not flow.fresh:
             res.suspects.append((
-                group, pack_connection(c), flow.ckey, flow.skey, c.first,
+                group, pack_connection(c), flow.ckey, flow.skey, first,
                 base + flow.last_at, base + flow.prior if flow.prior >= 0 else -1,
                 flow.start, j, c.missing_bytes, dict(c.anomalies),
             ))
@@ -577,16 +582,16 @@ class SpanMerger:
             late_kept.append((key, at, j))
             if (key, src) in dropped:
                 raise Unsplittable("a late packet of a connection across a cut")
-        # the records: connections shifted to the global ordinals
-        shift = self.store.adopt(r.exchanges)
+        # the records, as they are: their exchange runs and ``first`` carry the span's tag
+        self.store.mount(r.exchanges, r.index + 1)
         packed_all = r.connections
         if isinstance(packed_all, tuple):
-            self.conns.adopt(packed_all, shift, base)
+            self.conns.adopt(packed_all, 0)
         else:
             for t in packed_all:
-                self.conns.add(_unpacked(unpack_connection(t), shift, base))
+                self.conns.add(unpack_connection(t))
         for packed, j, missing, anomalies in kept:
-            self.conns.add(_unpacked(unpack_connection(packed), shift, base))
+            self.conns.add(unpack_connection(packed))
             fc = self.files.setdefault(j, FileCounts())
             fc.missing_bytes += missing
             for a, n in anomalies.items():
@@ -651,13 +656,6 @@ class SpanMerger:
                 missing_bytes=fc.missing_bytes, anomalies=dict(sorted(fc.anomalies.items())),
             ))
         return out
-
-
-def _unpacked(c: ConnectionRecord, shift: int, base: int) -> ConnectionRecord:
-    c.first += base
-    if c.exchange_runs:
-        c.exchange_runs = [x + shift for x in c.exchange_runs]
-    return c
 
 
 def run_spans(

@@ -37,7 +37,10 @@ Reading
 
 Partitions (``analyze(jobs=N)``, dask) each fill a store of their own; the parent
 :meth:`ExchangeStore.adopt`\\ s their lines and shifts their connections' runs by where
-they landed, so the result is the one of a single process, to the byte.
+they landed, so the result is the one of a single process, to the byte. Spans
+(:mod:`analyzer.spans`) each write theirs with a ``tag``: their runs' offsets carry it
+above :data:`TAG_SHIFT`, and the parent :meth:`ExchangeStore.mount`\\ s the span's file
+under that tag instead of copying it (nothing to shift, nothing copied).
 """
 
 from __future__ import annotations
@@ -65,20 +68,27 @@ LEAD_KEY = EXCHANGE.json[0]
 # of its file when the parent can read it there.
 Exported = bytes | str
 Runs = Iterable[tuple[str, list[int] | None]]  # per connection in order: id, its runs
+# A run's offset is ``tag << TAG_SHIFT`` plus where it lies in that tag's file (tag 0: the
+# store's own file; others: a span's, mounted).
+TAG_SHIFT = 40
 
 
 class ExchangeStore:
     """Encoded exchanges in a temporary file; each connection notes where its own are
     (module docstring)."""
 
-    def __init__(self, directory: str | None = None) -> None:
+    def __init__(self, directory: str | None = None, tag: int = 0) -> None:
         """``directory``: write a named file there (a worker whose parent will adopt it
-        by path) instead of an anonymous one."""
+        by path) instead of an anonymous one. ``tag``: the runs' offsets carry it (a
+        span's store, which its parent mounts under it)."""
         self._fh, self.path = temp_file(directory, ".exchanges")
+        self._base = tag << TAG_SHIFT
+        # other files, by tag: (file, path to remove at close or None)
+        self._mounts: dict[int, tuple[Any, str | None]] = {}
         dumps = encoder()
         self._prefix = dumps({LEAD_KEY: ""})[:-2]  # b'{"connection":"'
         self._encode = _line_encoder(dumps)
-        self._pos = 0  # where the next line goes (no tell() per run)
+        self._pos = self._base  # where the next line goes (no tell() per run)
         self._to_dict = exchange_row
         self._write = self._fh.write
         self._cid: str | None = None  # the connection of the run being written …
@@ -125,6 +135,34 @@ class ExchangeStore:
         self.path = None
         return data
 
+    def mount(self, data: Exported, tag: int) -> None:
+        """Read a span's exported lines where they are (a path; bytes go to a file of
+        ours) under ``tag``: its connections' runs already carry it."""
+        if isinstance(data, str):
+            fh: Any = open(data, "rb")  # noqa: SIM115
+            self._mounts[tag] = (fh, data)
+        else:
+            fh, _ = temp_file(None, ".exchanges")
+            fh.write(data)
+            fh.flush()
+            self._mounts[tag] = (fh, None)
+
+    def _reader(self) -> Callable[[int, int], bytes]:
+        """``read(start, end)``: the bytes of a run, in whichever file its tag names."""
+        self._fh.flush()
+        own = self._fh.fileno()
+        fds = {tag: fh.fileno() for tag, (fh, _p) in self._mounts.items()}
+        pread = os.pread
+        mask = (1 << TAG_SHIFT) - 1
+        if not fds:
+            return lambda start, end: pread(own, end - start, start)
+
+        def read(start: int, end: int) -> bytes:
+            tag = start >> TAG_SHIFT
+            return pread(fds[tag] if tag else own, end - start, start & mask)
+
+        return read
+
     def adopt(self, data: Exported) -> int:
         """Append a partition's exported lines (a file given by path is deleted once
         copied); returns the offset they start at (add it to its connections' runs)."""
@@ -145,7 +183,9 @@ class ExchangeStore:
     def size(self) -> int:
         """Bytes of stored lines."""
         self._fh.flush()
-        return os.fstat(self._fh.fileno()).st_size
+        return os.fstat(self._fh.fileno()).st_size + sum(
+            os.fstat(fh.fileno()).st_size for fh, _p in self._mounts.values()
+        )
 
     def _runs(self) -> Iterator[tuple[str, bytes]]:
         """(final id, its lines) per run, in the report's order (after :meth:`seal`)."""
@@ -153,15 +193,13 @@ class ExchangeStore:
             raise RuntimeError("exchange store: not sealed")
         if not self.size:  # (flushes) no exchange: no need to read the connections
             return
-        fd = self._fh.fileno()
-        pread = os.pread
         # pread, not a memory map: mapped pages of the file would count in the RSS (+40 MB
         # at 1M packets) for no measurable gain in time
+        read = self._reader()
         for cid, runs in self._order():
             if runs:
                 for k in range(0, len(runs), 2):
-                    start = runs[k]
-                    yield cid, pread(fd, runs[k + 1] - start, start)
+                    yield cid, read(runs[k], runs[k + 1])
 
     def write_lines(self, write: Callable[[bytes], Any]) -> bool:
         """Write the exchanges as ``write_json`` lists them (a newline and two spaces
@@ -210,15 +248,14 @@ class ExchangeStore:
         analysis keeps them in memory, as before); each list's last item is the
         connection's ``last_exchange`` itself."""
         loads = _loads()
-        fd = self._fh.fileno()
-        self._fh.flush()
+        read = self._reader()
         for c in connections:
             runs = c.exchange_runs
             if not runs:
                 continue
             c.exchanges = []
             for k in range(0, len(runs), 2):
-                blob = os.pread(fd, runs[k + 1] - runs[k], runs[k])
+                blob = read(runs[k], runs[k + 1])
                 for d in loads(b"[" + blob[:-1].replace(b"\n", b",") + b"]"):
                     d[LEAD_KEY] = c.id
                     c.exchanges.append(ExchangeRecord(**d))
@@ -229,6 +266,10 @@ class ExchangeStore:
         self._fh.close()
         remove_file(self.path)
         self.path = None
+        for fh, path in self._mounts.values():
+            fh.close()
+            remove_file(path)
+        self._mounts = {}
 
 
 def _line_encoder(dumps: Callable[..., bytes]) -> Callable[[Any], bytes]:
