@@ -9,6 +9,9 @@ cut into spans of bytes, each read by one worker (:mod:`analyzer.spans`,
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
@@ -16,8 +19,6 @@ from analyzer.core.records import CaptureRecord
 from analyzer.passes import Part, PartitionSpec, run_partition
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-
     from analyzer.spans import SpanPlan, SpanResult
     from analyzer.store import ConnectionStore, ExchangeStore
 
@@ -78,60 +79,56 @@ def unwire(wire: Wire, store: ExchangeStore, conns: ConnectionStore) -> Part:
     return [CaptureRecord(*c) for c in caps]
 
 
-def run_processes(
-    jobs: int, spec: PartitionSpec, store: ExchangeStore, conns: ConnectionStore
-) -> list[Part]:
-    """The partitions in a pool of ``jobs`` processes (started fresh: no fork of a
-    process that may hold threads). Their exchange files go to a temporary directory of
-    ours, removed when done (whatever happens to the workers)."""
+@contextmanager
+def _pool(jobs: int) -> Iterator[tuple[ProcessPoolExecutor, str]]:
+    """A pool of ``jobs`` processes (started fresh: no fork of a process that may hold
+    threads) and a temporary directory of ours for their stores' files, removed when done
+    (whatever happens to the workers)."""
     import multiprocessing
     import tempfile
-    from concurrent.futures import ProcessPoolExecutor
 
     method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
     pool = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context(method))
     with tempfile.TemporaryDirectory(prefix="keepalive-") as directory:
         try:
-            futures = [
-                pool.submit(run_part, spec, i, jobs, directory, conns.limit)
-                for i in range(jobs)
-            ]
-            futures.reverse()
-            parts = []
-            while futures:  # in order; each result dropped once unwired
-                parts.append(unwire(futures.pop().result(), store, conns))
-            return parts
+            yield pool, directory
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
+
+
+def run_processes(
+    jobs: int, spec: PartitionSpec, store: ExchangeStore, conns: ConnectionStore
+) -> list[Part]:
+    """The partitions in a pool of ``jobs`` processes (:func:`_pool`)."""
+    with _pool(jobs) as (pool, directory):
+        futures = [
+            pool.submit(run_part, spec, i, jobs, directory, conns.limit) for i in range(jobs)
+        ]
+        futures.reverse()
+        parts = []
+        while futures:  # in order; each result dropped once unwired
+            parts.append(unwire(futures.pop().result(), store, conns))
+        return parts
 
 
 def run_span_processes(
     jobs: int, spec: PartitionSpec, plan: SpanPlan, store: ExchangeStore,
     conns: ConnectionStore,
 ) -> tuple[list[CaptureRecord], list[int]]:
-    """The spans (:mod:`analyzer.spans`) in a pool of ``jobs`` processes, merged in order
-    as each comes (a result is dropped once adopted). Raises
+    """The spans (:mod:`analyzer.spans`) in a pool of ``jobs`` processes (:func:`_pool`),
+    merged in order as each comes (a result is dropped once adopted). Raises
     :class:`~analyzer.spans.Unsplittable`."""
-    import multiprocessing
-    import tempfile
-    from concurrent.futures import ProcessPoolExecutor
-
     from analyzer.spans import run_span, run_spans
 
-    method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
-    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context(method))
-    with tempfile.TemporaryDirectory(prefix="keepalive-") as directory:
-        try:
-            futures = [
-                pool.submit(run_span, spec, plan, k, directory, conns.limit)
-                for k in range(len(plan.starts))
-            ]
-            futures.reverse()
+    with _pool(jobs) as (pool, directory):
+        futures = [
+            pool.submit(run_span, spec, plan, k, directory, conns.limit)
+            for k in range(len(plan.starts))
+        ]
+        futures.reverse()
 
-            def results() -> Iterator[SpanResult]:
-                while futures:
-                    yield futures.pop().result()
+        def results() -> Iterator[SpanResult]:
+            while futures:
+                yield futures.pop().result()
 
-            return run_spans(results(), spec, plan, store, conns)
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+        return run_spans(results(), spec, plan, store, conns)

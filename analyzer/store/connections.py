@@ -6,10 +6,10 @@ values or as the blocks of its store."""
 from __future__ import annotations
 
 import heapq
-from array import array
 import itertools
 import marshal
 import os
+from array import array
 from collections.abc import Iterator, Sequence
 from operator import attrgetter, itemgetter
 from typing import IO, Any, overload
