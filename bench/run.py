@@ -13,8 +13,8 @@
    RSS of each child process (``os.wait4``):
    - 1M and 10M packets (``--rounds``, default 2; ``--rounds-10m``, default 1):
      ``keepalive analyze F --format json --output bench/out/result-<size>.json`` (one
-     process), the same with ``--jobs 2`` (``result-<size>-j2.json``: the capture cut in 2
-     byte spans, analyzer/spans.py), ``dask 2 workers`` (``bench/dask_run.py``: a local
+     process), the same with ``--jobs 2`` and ``--jobs 3`` (``result-<size>-j2.json``,
+     ``-j3``: the capture cut in 2 and 3 byte spans, analyzer/spans.py), ``dask 2 workers`` (``bench/dask_run.py``: a local
      dask.distributed cluster of 2 worker processes, 1 thread each, started and stopped
      within the timed run; ``result-<size>-dask.json`` and its ``.work.json``; only when
      ``distributed`` is importable), ``tshark -r F -Y http.request -T fields -e tcp.stream``
@@ -575,15 +575,16 @@ def time_group(group: Group, timeout: float) -> None:
 
 def big_group(label: str, pcap: Path, packets: int, rounds: int, tshark: bool,
               parallel: bool = True) -> Group:
-    """analyzer (one process), --jobs 2 and dask 2 workers (unless ``parallel`` is False:
+    """analyzer (one process), --jobs 2, --jobs 3 and dask 2 workers (unless ``parallel`` is False:
     no --jobs; the dask row only when distributed is installed), tshark, tcptrace, cat on
     one synthetic capture."""
     group = Group(label, f"{pcap.name}: {packets:,} packets, {pcap.stat().st_size / 1e6:,.0f} MB",
                   packets, rounds, inputs=[pcap])
     group.tools.append(analyzer_tool("analyzer", [pcap], result_path(label)))
     if parallel:
-        group.tools.append(analyzer_tool("--jobs 2", [pcap], result_path(f"{label}-j2"),
-                                         "--jobs", "2"))
+        for n in (2, 3):
+            group.tools.append(analyzer_tool(f"--jobs {n}", [pcap],
+                                             result_path(f"{label}-j{n}"), "--jobs", str(n)))
         if have_distributed():
             group.tools.append(dask_tool([pcap], result_path(f"{label}-dask")))
     tshark_bin = shutil.which("tshark")
@@ -826,11 +827,11 @@ def evaluate_targets(groups: dict[str, Group], jobs: JobsCheck,
 
 
 def compare_to_one_process(group: Group) -> dict[str, bool | None]:
-    """For each of --jobs 2 and the dask row that the group has: whether its result JSON is
+    """For each of --jobs 2, --jobs 3 and the dask row the group has: whether its JSON is
     byte-identical to the one process's (None: not compared, a row failed)."""
     one = group.tool("analyzer")
     out: dict[str, bool | None] = {}
-    for name in ("--jobs 2", DASK_ROW):
+    for name in ("--jobs 2", "--jobs 3", DASK_ROW):
         tool = group.tool(name)
         if tool is None:
             continue
