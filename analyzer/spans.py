@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING, Any
 from analyzer.capture.files import MAX_RECORD, first_timestamp, open_capture
 from analyzer.capture.pcapwalk import walk_pcap
 from analyzer.core.decode import reverse_key
-from analyzer.core.flows import LATE_AFTER_CLOSE, Flow, FlowTable
+from analyzer.core.flows import ENDED_MAX, LATE_AFTER_CLOSE, Flow, FlowTable
 from analyzer.core.records import CaptureRecord, ConnectionRecord
 from analyzer.passes import PartitionSpec
 
@@ -84,6 +84,7 @@ class SpanPlan:
     groups: list[int]  # per file (index into paths): its group
     last_ts: list[float | None]  # per file: the time of its last record, as found (None: none)
     sizes: list[int]  # per file: bytes
+    first_ts: list[float | None] = field(default_factory=list)  # … and of its first record
 
     def end(self, k: int, files: int) -> Where:
         return self.starts[k + 1] if k + 1 < len(self.starts) else (files, 24)
@@ -101,6 +102,7 @@ class FileCounts:
     missing_bytes: int = 0
     anomalies: dict[str, int] = field(default_factory=dict)
     last_ts: float | None = None  # the file's last record's time, when this span read it
+    first_ts: float | None = None  # … and its first's, when this span read the file's start
     whole_from_start: bool = True  # its own part began at the file's first record
 
 
@@ -118,13 +120,20 @@ class SpanResult:
     # (group, packed connection, client key, server key, first, last, prior, start time,
     # file, missing bytes, anomalies)
     suspects: list[tuple[Any, ...]] = field(default_factory=list)
-    late: list[tuple[int, bytes, int, int, float, int, int]] = field(default_factory=list)
+    # (group, client key, ordinal, latest start before it, time, its connection's first
+    # packet, file, connections remembered since that one)
+    late: list[tuple[int, bytes, int, int, float, int, int, int]] = field(default_factory=list)
     group: int = -1  # the group of its last table (the one past the end)
     tailed: list[tuple[bytes, int, int]] = field(default_factory=list)
     released: dict[bytes, tuple[int, int]] = field(default_factory=dict)
     handed: dict[bytes, tuple[float, int]] = field(default_factory=dict)
     tail_syns: int = 0
     fragments: bool = False
+    backwards: bool = False  # a record earlier than the one before it
+    # its own records' first and last times and groups (time going back across a cut)
+    first_own: tuple[int, float] | None = None
+    last_own: tuple[int, float] | None = None
+    trimmed_at: int = -1  # where a table first cut its late-packet memory (-1: never)
     bytes_read: int = 0
     connections: Any = None
     exchanges: Any = None
@@ -255,9 +264,11 @@ def plan_spans(
     n = min(count, max(1, total // max(1, min_bytes)))
     if n < 2:
         return None
-    firsts = [first_timestamp(s) for s in spec.sources]
-    lasts = [last_timestamp(s) if firsts[i] is not None else None
-             for i, s in enumerate(spec.sources)]
+    lasts = [last_timestamp(s) for s in spec.sources]
+    # a file without a whole record (cut short before its first frame ended) feeds nothing:
+    # it decides no group (both are checked by the spans that read them)
+    firsts = [first_timestamp(s) if lasts[i] is not None else None
+              for i, s in enumerate(spec.sources)]
     groups = [0] * len(order)
     group, now, fed = -1, 0.0, False
     for k, i in enumerate(order):
@@ -284,7 +295,7 @@ def plan_spans(
         acc += body[k]
     if len(starts) < 2:
         return None
-    return SpanPlan(starts, groups, lasts, sizes)
+    return SpanPlan(starts, groups, lasts, sizes, firsts)
 
 
 # ---- a span, in a worker
@@ -367,6 +378,7 @@ def _walk(
     def close_table(t: FlowTable) -> None:
         nonlocal base
         t.finish()
+        _table_flags(t, res, base)
         res.late.extend(_late(t, group, base, files, los))
         t.late_events.clear()
         base += t.fed
@@ -384,7 +396,7 @@ def _walk(
             own = False
             if table is None:
                 break
-            tailed = _to_tail(table, res, base)
+            tailed = _to_tail(table, res, base, group)
             if not tailed:
                 break
             if g != group:
@@ -411,6 +423,10 @@ def _walk(
         stop = False
         for buf, s, e, _n in cf.runs():
             boff = cf.buf_offset
+            if res.first_own is None and e > s:
+                res.first_own = (group, cf.record_ts(buf, s))
+            if fc is not None and at <= 24 and fc.first_ts is None and e > s:
+                fc.first_ts = cf.record_ts(buf, s)
             if own and pos == end[0] and boff + e > end[1]:
                 cut = s
                 while cut < e and boff + cut < end[1]:
@@ -421,7 +437,7 @@ def _walk(
                 res.next_boundary = (pos, boff + cut)
                 own = False
                 fc = None
-                tailed = _to_tail(table, res, base)
+                tailed = _to_tail(table, res, base, group)
                 if not tailed:
                     stop = True
                     break
@@ -447,7 +463,7 @@ def _walk(
         res.next_boundary = (len(order), 24)
         own = False
         if table is not None:
-            tailed = _to_tail(table, res, base)
+            tailed = _to_tail(table, res, base, group)
     if table is not None:
         if table.open:
             table.finish()  # the group (or the input) ended with them open
@@ -459,14 +475,16 @@ def _walk(
         res.tailed = [(f.ckey, base + f.first, base + f.last_at) for f in tailed]
         res.tail_syns = table.tail_syns
         res.group = group
-        res.fragments = res.fragments or _fragments(table)
+        _table_flags(table, res, base)
     return res
 
 
-def _to_tail(table: FlowTable, res: SpanResult, base: int) -> list[Flow]:
+def _to_tail(table: FlowTable, res: SpanResult, base: int, group: int) -> list[Flow]:
     """The span's own records are read: the table goes on for its open connections only,
     which it returns."""
     res.count = base + table.fed
+    if table.fed:
+        res.last_own = (group, table.now)
     res.fragments = res.fragments or _fragments(table)
     return table.start_tail()
 
@@ -501,12 +519,21 @@ def _count(fc: FileCounts, table: FlowTable, packets0: int, skipped0: dict[str, 
 
 
 def _late(table: FlowTable, group: int, base: int, files: list[int], los: list[int]
-          ) -> list[tuple[int, bytes, int, int, float, int, int]]:
+          ) -> list[tuple[int, bytes, int, int, float, int, int, int]]:
     return [
         (group, ck, base + at, base + prior if prior >= 0 else -1, ts,
-         base + src, files[bisect_right(los, at) - 1])
-        for ck, at, prior, ts, src in table.late_events
+         base + src, files[bisect_right(los, at) - 1], gap)
+        for ck, at, prior, ts, src, gap in table.late_events
     ]
+
+
+def _table_flags(table: FlowTable, res: SpanResult, base: int) -> None:
+    """What makes a span's table unfit to stand for one process's: time going back, IP
+    fragments, a late-packet memory cut down (analyzer.core.flows.ENDED_MAX)."""
+    res.backwards = res.backwards or table.backwards > 0
+    res.fragments = res.fragments or _fragments(table)
+    if table.trimmed_at >= 0 and res.trimmed_at < 0:
+        res.trimmed_at = base + table.trimmed_at
 
 
 # ---- the parent
@@ -530,6 +557,9 @@ class SpanMerger:
         self.handed: dict[tuple[int, bytes], float] = {}
         self.files: dict[int, FileCounts] = {}
         self.bytes_read: list[int] = []
+        self.tailed_in = 0  # connections the spans so far followed past their ends
+        self.last_own: tuple[int, float] | None = None  # the latest span's last record
+        self.trimmed = False  # whether a span so far cut its late-packet memory
 
     def _carried(self, key: tuple[int, bytes], ts: float) -> int | None:
         """What the spans before left on a 4-tuple: the last packet they claimed past
@@ -547,9 +577,21 @@ class SpanMerger:
 
         if r.start != self.expect:
             raise Unsplittable(f"span {r.index} started off a record boundary")
-        if r.tail_syns or r.fragments:
-            raise Unsplittable("a retransmitted SYN or IP fragments at a cut")
+        if r.tail_syns or r.fragments or r.backwards:
+            raise Unsplittable("a retransmitted SYN, IP fragments or time going back")
+        if (r.first_own is not None and self.last_own is not None
+                and r.first_own[0] == self.last_own[0] and r.first_own[1] < self.last_own[1]):
+            raise Unsplittable("time going back across a cut")
+        if r.last_own is not None:
+            self.last_own = r.last_own
         base = self.base
+        # A span that cut its late-packet memory down (ENDED_MAX) may remember what one
+        # process forgot, or forget what it remembers: a connection that started without
+        # a SYN after that, or after an earlier span's cut (its hand-over is then partial),
+        # is not provably the same.
+        trimmed = r.trimmed_at if r.trimmed_at >= 0 else None
+        if self.trimmed:
+            trimmed = 0
         dropped: set[tuple[tuple[int, bytes], int]] = set()
         kept = []
         for (g, packed, ckey, _skey, first, last, prior, ts, j, missing,
@@ -557,6 +599,8 @@ class SpanMerger:
             key = (g, canonical(ckey))
             ce = self._carried(key, ts)
             if ce is None:
+                if trimmed is not None and first >= trimmed:
+                    raise Unsplittable("a connection without a SYN after a memory cut")
                 kept.append((packed, j, missing, anomalies))
                 continue
             first, last = base + first, base + last
@@ -570,7 +614,10 @@ class SpanMerger:
             else:
                 raise Unsplittable("a connection after a cut without a start of its own")
         late_kept: list[tuple[tuple[int, bytes], int, int]] = []
-        for g, ckey, at, prior, ts, src, j in r.late:
+        for g, ckey, at, prior, ts, src, j, gap in r.late:
+            if gap + self.tailed_in >= ENDED_MAX:
+                # one process may have forgotten that connection by then
+                raise Unsplittable("a late packet of a connection long finished")
             key = (g, canonical(ckey))
             ce = self._carried(key, ts)
             gat = base + at
@@ -612,6 +659,10 @@ class SpanMerger:
                 fc.anomalies[a] = fc.anomalies.get(a, 0) + n
             if c.last_ts is not None and c.last_ts != self.plan.last_ts[i]:
                 raise Unsplittable("a file's last record is not where it was looked for")
+            if c.whole_from_start and c.first_ts != self.plan.first_ts[i] and (
+                c.packets or self.plan.first_ts[i] is not None
+            ):
+                raise Unsplittable("a file's first record is not what the groups assumed")
         for _key, _at, j in late_kept:
             fc = self.files.setdefault(j, FileCounts())
             fc.skipped[LATE_AFTER_CLOSE] = fc.skipped.get(LATE_AFTER_CLOSE, 0) + 1
@@ -629,14 +680,16 @@ class SpanMerger:
                 self.claims[key] = max(self.claims.get(key, -1), base + at)
         for ckey, (at, first) in r.released.items():
             key = (r.group, canonical(ckey))
-            if first >= 0 and (key, first) in dropped:
-                continue
+            if first < 0 or (key, first) in dropped:
+                continue  # (a release whose connection is unknown or not this span's)
             self.releases[key] = base + at
         for ckey, (until, first) in r.handed.items():
             key = (r.group, canonical(ckey))
             if (key, first) in dropped:
                 continue
             self.handed[key] = max(self.handed.get(key, until), until)
+        self.tailed_in += len(r.tailed)
+        self.trimmed = self.trimmed or r.trimmed_at >= 0
         self.base += r.count
         self.expect = r.next_boundary
         self.bytes_read.append(r.bytes_read)

@@ -218,3 +218,141 @@ def test_unsplittable_falls_back_to_one_process(monkeypatch: pytest.MonkeyPatch)
     a = analyze(path, jobs=2)
     assert a.span_bytes == []
     assert json_of(a) == json_of(analyze(path))
+
+
+# ---- every cut: the same answer, or the spans refuse (and one process answers)
+def _boundaries(path: str) -> list[int]:
+    data = Path(path).read_bytes()
+    out, p = [], 24
+    while p + 16 <= len(data):
+        n = struct.unpack_from("<I", data, p + 8)[0]
+        if p + 16 + n > len(data):
+            break
+        out.append(p)
+        p += 16 + n
+    return out
+
+
+def every_cut(paths: list[str], idle: float = IDLE_TIMEOUT) -> tuple[int, int]:
+    """Cut the input once at every record boundary (and at every file start): each cut
+    gives one process's JSON or is refused (Unsplittable). Returns (equal, refused)."""
+    order = file_order(paths, "native")
+    spec = PartitionSpec(paths, paths, order, idle, False, "native",
+                         breaks_of(paths, order, None), SERIES_GAP)
+    base = spans.plan_spans(spec, 2, min_bytes=1)
+    if base is None:
+        base = spans.SpanPlan([(0, 24)], *_groups_of(spec))
+    one = json_of(analyze(paths, idle_timeout=idle))
+    equal = refused = 0
+    for pos, i in enumerate(order):
+        for at in _boundaries(paths[i]):
+            if (pos, at) == (0, 24):
+                continue
+            plan = dataclasses.replace(base, starts=[(0, 24), (pos, at)])
+            store, conns = ExchangeStore(), ConnectionStore()
+            try:
+                caps, _work = spans.run_spans(
+                    (spans.run_span(spec, plan, k) for k in range(2)), spec, plan, store, conns)
+            except spans.Unsplittable:
+                refused += 1
+                store.close()
+                conns.close()
+                continue
+            captures = merge_parts([caps])
+            say_groups(captures, spec.order, spec.breaks)
+            assert json_of(finish(captures, conns, store)) == one, (pos, at)
+            equal += 1
+    return equal, refused
+
+
+def _groups_of(spec: PartitionSpec) -> tuple[list[int], list[float | None], list[int],
+                                             list[float | None]]:
+    old = spans.RESYNC_CHAIN
+    spans.RESYNC_CHAIN = 1  # (a file too small for a chain of records: only the groups)
+    try:
+        plan = spans.plan_spans(spec, 2, min_bytes=1)
+    finally:
+        spans.RESYNC_CHAIN = old
+    assert plan is not None
+    return plan.groups, plan.last_ts, plan.sizes, plan.first_ts
+
+
+T0 = 1_700_000_000.0
+GET = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+OK = b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc"
+
+
+def _write(tmp: Path, name: str, frames: list[tuple[float, bytes]]) -> str:
+    path = tmp / name
+    path.write_bytes(b.pcap(frames))
+    return str(path)
+
+
+def test_every_cut_time_going_back(tmp_path: Path) -> None:
+    """A record stamped earlier than the one before (merged capture queues)."""
+    c = b.Conversation(("10.0.0.1", 40000), ("10.0.0.2", 80), t0=T0, dt=0.01)
+    fr = c.handshake().exchange(GET, OK).close(0).frames()
+    udp = b.ethernet(b.ipv4("10.0.0.9", "10.0.0.8", b.udp(53, 53, b"x"), proto=17))
+    d = b.Conversation(("10.0.0.3", 40001), ("10.0.0.2", 80), t0=T0 + 100)
+    d.emit(0, b.SYN)
+    for frames in (fr + d.frames() + [(fr[-1][0] + 0.2, fr[-1][1])],
+                   fr + [(T0 + 100, udp), (fr[-1][0] + 30, fr[-1][1])]):
+        equal, refused = every_cut([_write(tmp_path, "back.pcap", frames)])
+        assert equal + refused == len(frames) - 1
+
+
+def test_every_cut_truncated_part_of_a_rotated_capture(tmp_path: Path) -> None:
+    """A part cut short before its one frame ended (tcpdump killed) feeds nothing: it
+    decides no group, in spans as in one process."""
+    def conv(port: int, t0: float, close: bool = True) -> b.Conversation:
+        c = b.Conversation(("10.0.0.1", port), ("10.0.0.2", 80), t0=t0, dt=0.01)
+        c.handshake().exchange(GET, OK)
+        return c.close(0) if close else c
+
+    c = conv(40000, T0, close=False)
+    fr = c.frames()
+    p1 = _write(tmp_path, "dump1.pcap", fr + conv(40001, T0 + 0.5).frames())
+    cut = b.pcap([(T0 + 0.3, fr[3][1])])
+    (tmp_path / "dump2.pcap").write_bytes(cut[: 24 + 16 + 10])
+    c.t = T0 + 2
+    c.close(0)
+    p3 = _write(tmp_path, "dump3.pcap", c.frames()[-3:])
+    equal, refused = every_cut([p1, str(tmp_path / "dump2.pcap"), p3])
+    assert equal > 0
+
+
+def test_every_cut_late_packet_with_a_short_idle_timeout(tmp_path: Path) -> None:
+    """--idle-timeout below TIME_WAIT: a connection seen mid-way expires in a span's tail
+    while one process still takes its late packet as late."""
+    c = b.Conversation(("10.0.0.1", 40000), ("10.0.0.2", 80), t0=T0, dt=0.01)
+    c.handshake().exchange(GET, OK).fin(0)
+    n1 = len(c.segments)
+    c.t = T0 + 0.2
+    c.fin(1).ack(0)
+    fr = c.frames()
+    y = b.Conversation(("10.0.0.3", 40001), ("10.0.0.2", 80), t0=T0 + 11, dt=24)
+    y.emit(0, b.SYN)
+    y.emit(1, b.SYN | b.ACK)
+    y.emit(0, b.ACK)
+    yf = y.frames()
+    paths = [_write(tmp_path, "run1.pcap", fr[:n1]),
+             _write(tmp_path, "run2.pcap", fr[n1:] + yf[:1]),
+             _write(tmp_path, "run3.pcap", yf[1:2]),
+             _write(tmp_path, "run4.pcap", [(T0 + 40, fr[-1][1]), *yf[2:]])]
+    every_cut(paths, idle=30.0)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.integers(0, 2**32 - 1))
+def test_every_cut_of_generated_traffic(tmp_path_factory: pytest.TempPathFactory,
+                                        seed: int) -> None:
+    rnd = random.Random(seed)
+    frames: list[tuple[float, bytes]] = []
+    t = T0
+    for _ in range(rnd.randint(2, 8)):
+        port = rnd.choice((40000, 40001))
+        kind = rnd.choice(("syn", "mid", "rst", "open", "late"))
+        frames += _conversation(rnd, t, port, kind).frames()
+        t += rnd.choice((0.005, 0.05, 0.5, 20.0))
+    path = _write(tmp_path_factory.mktemp("cut"), "gen.pcap", b.merge(frames))
+    every_cut([path])

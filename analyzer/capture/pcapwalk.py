@@ -30,6 +30,8 @@ def walk_pcap(
     to ``table``: ``little`` their byte order, ``scale`` seconds per unit of their second
     field, ``lt`` the file's link type. Returns how many there were."""
     ts = table.now
+    last = ts
+    back = 0
     pos = start
     i = 0
     while pos < end:
@@ -45,8 +47,13 @@ def walk_pcap(
             caplen = (buf[pos + 8] << 24 | buf[pos + 9] << 16 | buf[pos + 10] << 8
                       | buf[pos + 11])
         ts = sec + frac * scale
+        if ts < last:
+            back += 1  # (time went back: analyzer.spans will not cut such a capture)
+        last = ts
         table.frame(buf, ts, lt, pos + RECORD_HEADER, caplen, i)
         pos += RECORD_HEADER + caplen
         i += 1
+    if back:
+        table.backwards += back
     table.end_batch(ts, i)
     return i

@@ -206,9 +206,9 @@ class FlowTable:
 
     # Connections finished closed (FINs both ways, or a RST), by client→server key, oldest
     # first: (until when their late packets count, the sequence numbers just past what the
-    # client and the server sent, -1 unknown, the connection's first packet). Made on the
-    # first one (FlowTable._remember).
-    ended: dict[bytes, tuple[float, int, int, int]] | None = None
+    # client and the server sent, -1 unknown, the connection's first packet, how many the
+    # table had remembered before it). Made on the first one (FlowTable._remember).
+    ended: dict[bytes, tuple[float, int, int, int, int]] | None = None
 
     def __init__(
         self,
@@ -266,15 +266,22 @@ class FlowTable:
         # check this table against the spans before it (``starts``: per client key, the
         # first packet of the latest connection; ``late_events``: each late packet as
         # (the ended connection's client key, ordinal, latest start on its 4-tuple before
-        # it, time, that connection's first packet)); ``finished_flow`` is the flow of the
+        # it, time, that connection's first packet, connections remembered since it));
+        # ``finished_flow`` is the flow of the
         # record being handed to on_record. Past the span's end (``tail``) the table only
         # finishes the connections it has: see :meth:`start_tail`.
         self.ranged = False
         self.starts: dict[bytes, int] = {}
-        self.late_events: list[tuple[bytes, int, int, float, int]] = []
+        self.late_events: list[tuple[bytes, int, int, float, int, int]] = []
         self.finished_flow: Flow | None = None
         self.tail = False
         self.owned: set[bytes] = set()
+        # connections remembered for their late packets, and the ordinal of the batch in
+        # which the memory was first cut down to ENDED_MAX (-1: never)
+        self.remembers = 0
+        self.trimmed_at = -1
+        # records whose time is earlier than the one before (walk_pcap counts them)
+        self.backwards = 0
         # past the end: per client key, the packet that started another connection (not
         # this table's: it belongs to the span it is in), and SYNs without ACK taken in
         self.released: dict[bytes, tuple[int, int]] = {}
@@ -548,7 +555,9 @@ class FlowTable:
         if self.ranged:
             starts = self.starts
             prior = max(starts.get(ckey, -1), starts.get(reverse_key(ckey), -1))
-            self.late_events.append((ckey, at, prior, ts, known[3]))
+            self.late_events.append(
+                (ckey, at, prior, ts, known[3], self.remembers - known[4])
+            )
         return True
 
     def _remember(self, flow: Flow) -> None:
@@ -560,10 +569,14 @@ class FlowTable:
             ended = self.ended = {}
         key = flow.ckey
         ended.pop(key, None)  # (to the end of the order)
+        self.remembers += 1
         ended[key] = (
-            flow.last + TIME_WAIT, _final_seq(flow.s0), _final_seq(flow.s1), flow.first
+            flow.last + TIME_WAIT, _final_seq(flow.s0), _final_seq(flow.s1), flow.first,
+            self.remembers,
         )
         if len(ended) > 2 * ENDED_MAX:
+            if self.trimmed_at < 0:
+                self.trimmed_at = self.fed
             self.ended = dict(islice(ended.items(), len(ended) - ENDED_MAX, None))
 
     # ---- a span's tail (analyzer.spans)
