@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 import analyzer
 import analyzer.spans as spans
+from analyzer.capture.files import first_timestamp
 from analyzer.core.flows import IDLE_TIMEOUT
 from analyzer.passes import (
     SERIES_GAP,
@@ -170,7 +171,7 @@ def test_payload_that_looks_like_records_cannot_fool_the_cut(tmp_path: Path) -> 
     assert fake != real  # the guess is fooled …
     spec = spec_of([str(path)])
     plan = spans.SpanPlan([(0, 24), (0, fake)], [0], [spans.last_timestamp(str(path))],
-                          [len(data)])
+                          [len(data)], [first_timestamp(str(path))])
     store, conns = ExchangeStore(), ConnectionStore()
     with pytest.raises(spans.Unsplittable, match="record boundary"):  # … the check is not
         spans.run_spans((spans.run_span(spec, plan, k) for k in range(2)), spec, plan,
