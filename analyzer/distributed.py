@@ -5,7 +5,7 @@ a scheduler that cannot be reached, or is not one, is one clear line.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from analyzer.errors import AnalyzerError
 from analyzer.parallel import run_part, unwire
@@ -57,17 +57,24 @@ def run_dask(
 
         plan = plan_spans(spec, n)
         if plan is not None:
-            tasks = [
-                client.submit(run_span, spec, plan, k, None, conns.limit, pure=False)
-                for k in range(len(plan.starts))
-            ]
-            try:
-                return run_spans((f.result() for f in tasks), spec, plan, store, conns)
-            except ImportError as e:
-                raise AnalyzerError(
-                    f"a dask worker cannot run the analysis ({_one_line(e)}): install "
-                    "keepalive-analyzer where the workers run"
-                ) from None
+            import tempfile
+
+            with tempfile.TemporaryDirectory(prefix="keepalive-") as scratch:
+                # workers on this machine leave their stores' files for us to read where
+                # they are; others send them over the cluster's connections
+                directory = scratch if _all_local(client) else None
+                tasks = [
+                    client.submit(run_span, spec, plan, k, directory, conns.limit,
+                                  pure=False)
+                    for k in range(len(plan.starts))
+                ]
+                try:
+                    return run_spans((f.result() for f in tasks), spec, plan, store, conns)
+                except ImportError as e:
+                    raise AnalyzerError(
+                        f"a dask worker cannot run the analysis ({_one_line(e)}): install "
+                        "keepalive-analyzer where the workers run"
+                    ) from None
         futures = [
             client.submit(run_part, spec, i, n, None, conns.limit, pure=False)  # a fresh key
             for i in range(n)
@@ -79,6 +86,18 @@ def run_dask(
                 f"a dask worker cannot run the analysis ({_one_line(e)}): install "
                 "keepalive-analyzer where the workers run"
             ) from None
+
+
+def _all_local(client: Any) -> bool:
+    """Whether every worker of the cluster runs on this machine (loopback addresses)."""
+    from distributed.comm.addressing import get_address_host
+
+    workers = client.scheduler_info().get("workers", {})
+    local = {"127.0.0.1", "localhost", "::1"}
+    try:
+        return bool(workers) and all(get_address_host(w) in local for w in workers)
+    except ValueError:
+        return False
 
 
 def probe_scheduler(address: str) -> None:

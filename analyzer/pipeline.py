@@ -153,8 +153,11 @@ def analyze(
                     work.extend(done[1])
                 else:
                     parts = done
-            except Unsplittable:
+            except Unsplittable as e:
                 # the spans' answer could not be proven one process's: be that process
+                if on_warning is not None:
+                    on_warning(f"the input could not be cut for parallel work ({e}): "
+                               "analysed in one process")
                 store.close()
                 conns.close()
                 store, conns = ExchangeStore(), ConnectionStore(connections_limit(paths))

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 import warnings
 
 WORKERS = 2
@@ -38,11 +39,14 @@ def run(out: str, pcaps: list[str]) -> None:
     warnings.filterwarnings("ignore", message=r"Port \d+ is already in use", category=UserWarning)
     with distributed.LocalCluster(n_workers=WORKERS, threads_per_worker=1, processes=True,
                                   dashboard_address=None) as cluster:
+        started = time.perf_counter()
         analysis = analyze(pcaps, dask=cluster.scheduler_address)
         with open(out, "wb") as fh:
             analysis.write_json(fh)
+        seconds = time.perf_counter() - started  # the analysis and its JSON, cluster up
     work = {"span_bytes": list(analysis.span_bytes),
-            "input_bytes": sum(os.path.getsize(p) for p in pcaps)}
+            "input_bytes": sum(os.path.getsize(p) for p in pcaps),
+            "analysis_seconds": round(seconds, 3)}
     with open(out + WORK_SUFFIX, "w") as fh:
         json.dump(work, fh)
         fh.write("\n")

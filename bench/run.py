@@ -891,6 +891,10 @@ def print_work(groups: list[Group], works: dict[str, dict[str, Any] | None]) -> 
             print(f"    span {i}: {b / 1e6:,.0f} MB{share}")
         if total:
             print(f"    all spans: {sum(spans) / 1e6:,.0f} MB ({sum(spans) / total:.1%} of input)")
+        if work.get("analysis_seconds") is not None:
+            print(f"    the analysis and its JSON with the cluster up: "
+                  f"{float(work['analysis_seconds']):.2f} s (the row's wall adds the "
+                  "cluster's start and stop)")
 
 
 def scaling_on_paper(groups: list[Group]) -> dict[str, Any] | None:

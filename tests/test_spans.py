@@ -216,9 +216,12 @@ def test_unsplittable_falls_back_to_one_process(monkeypatch: pytest.MonkeyPatch)
 
     monkeypatch.setattr(spans, "run_spans", refuse)
     path = str(CAPTURES / "requests-loop.pcap")
-    a = analyze(path, jobs=2)
+    said: list[str] = []
+    a = analyze(path, jobs=2, on_warning=said.append)
     assert a.span_bytes == []
     assert json_of(a) == json_of(analyze(path))
+    assert said == ["the input could not be cut for parallel work (test): analysed in one "
+                    "process"]
 
 
 # ---- every cut: the same answer, or the spans refuse (and one process answers)
