@@ -14,7 +14,8 @@
    - 1M and 10M packets (``--rounds``, default 2; ``--rounds-10m``, default 1):
      ``keepalive analyze F --format json --output bench/out/result-<size>.json`` (one
      process), the same with ``--jobs 2`` and ``--jobs 3`` (``result-<size>-j2.json``,
-     ``-j3``: the capture cut in 2 and 3 byte spans, analyzer/spans.py), ``dask 2 workers`` (``bench/dask_run.py``: a local
+     ``-j3``: the capture cut in 2 and 3 byte spans, analyzer/spans.py),
+     ``dask 2 workers`` (``bench/dask_run.py``: a local
      dask.distributed cluster of 2 worker processes, 1 thread each, started and stopped
      within the timed run; ``result-<size>-dask.json`` and its ``.work.json``; only when
      ``distributed`` is importable), ``tshark -r F -Y http.request -T fields -e tcp.stream``
