@@ -699,7 +699,8 @@ def protocol_groups(packets: int, seed: int, rounds: int) -> list[Group]:
 # --------------------------------------------------------------------------- report
 
 
-def print_table(groups: list[Group], floor_mib: float) -> None:
+def print_rows(groups: list[Group]) -> None:
+    """The table's header and a row per tool, group by group, between two rules."""
     header = (f"  {'tool':<14} {'runs':>4} {'best wall s':>11} {'packets/s':>12} "
               f"{'peak RSS MiB':>12} {'speed-up':>9}")
     print(header)
@@ -712,6 +713,10 @@ def print_table(groups: list[Group], floor_mib: float) -> None:
         for tool in group.tools:
             print(table_row(tool, group.packets, subject, width=14))
     print("  " + "-" * (len(header) - 2))
+
+
+def print_table(groups: list[Group], floor_mib: float) -> None:
+    print_rows(groups)
     print("  speed-up: the row's best wall / the best wall of its group's first row, i.e. how")
     print("  many times faster the analyzer (one process; --jobs 2 among the parts) is than")
     print("  that row (under 1: the row is faster).")
@@ -738,18 +743,7 @@ def table_row(tool: Tool, packets: int, subject: float | None, width: int = 12) 
 
 def print_protocols(groups: list[Group], floor_mib: float) -> None:
     """The protocols' table (issue 14), then analyzer / tshark per pair."""
-    header = (f"  {'tool':<14} {'runs':>4} {'best wall s':>11} {'packets/s':>12} "
-              f"{'peak RSS MiB':>12} {'speed-up':>9}")
-    print(header)
-    print("  " + "-" * (len(header) - 2))
-    for group in groups:
-        print(group.title + (f": skipped ({group.skipped})" if group.skipped else ""))
-        if group.skipped:
-            continue
-        subject = group.subject.best_wall() if group.subject else None
-        for tool in group.tools:
-            print(table_row(tool, group.packets, subject, width=14))
-    print("  " + "-" * (len(header) - 2))
+    print_rows(groups)
     print("  analyzer / tshark (best wall over best wall; under 1: the analyzer is faster):")
     for group in groups:
         for label, a, t in group.pairs:
