@@ -338,14 +338,14 @@ def _walk(
     end = plan.end(k, len(order))
     res = SpanResult(k, start)
     tag = (k + 1) << FIRST_SHIFT  # the span's connections' ``first``: its tag, then the ordinal
-    state: dict[str, Any] = {"table": None}
+    table: FlowTable | None = None  # the current group's
     los: list[int] = []  # per file of the current table: its first record's ordinal
     files: list[int] = []
     base = 0  # records of the span read by the tables before the current one
     group = -1
 
     def finished(c: ConnectionRecord) -> None:
-        table: FlowTable = state["table"]
+        assert table is not None
         flow = table.finished_flow
         assert flow is not None
         j = files[bisect_right(los, c.first) - 1]
@@ -367,12 +367,10 @@ def _walk(
         conns.add(c)
 
     def new_table(path: str) -> FlowTable:
-        if store is not None:
-            store.mark()
+        store.mark()
         t = FlowTable(path, idle_timeout=spec.idle_timeout, show_secrets=spec.show_secrets,
                       spool=store.add, on_record=finished)
         t.ranged = True
-        state["table"] = t
         return t
 
     def close_table(t: FlowTable) -> None:
@@ -384,7 +382,6 @@ def _walk(
         base += t.fed
 
     own = True
-    table: FlowTable | None = None
     tailed: list[Flow] = []  # the connections open at the span's end
     for pos in range(start[0], len(order)):
         i = order[pos]
@@ -485,7 +482,6 @@ def _to_tail(table: FlowTable, res: SpanResult, base: int, group: int) -> list[F
     res.count = base + table.fed
     if table.fed:
         res.last_own = (group, table.now)
-    res.fragments = res.fragments or _fragments(table)
     return table.start_tail()
 
 
