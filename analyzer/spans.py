@@ -193,7 +193,9 @@ def find_boundary(path: str, offset: int) -> int:
     with open(path, "rb") as fh:
         while offset < size:
             fh.seek(offset)
-            buf = fh.read(RESYNC_WINDOW + 16 * RESYNC_CHAIN + RESYNC_CHAIN * MAX_RECORD // 64)
+            # a window of candidates, and as much again for the chains that start in it
+            # (a chain that runs past the read is not taken: the next window goes on)
+            buf = fh.read(2 * RESYNC_WINDOW)
             at = record_boundary(buf, 0, order, scale, snaplen, offset + len(buf) >= size)
             if at >= 0 and at < RESYNC_WINDOW:
                 return offset + at
@@ -622,9 +624,9 @@ class SpanMerger:
                     continue
                 if not (prior >= 0 and base + prior > ce):
                     raise Unsplittable("a late packet after a cut")
-            late_kept.append((key, at, j))
             if (key, src) in dropped:
                 raise Unsplittable("a late packet of a connection across a cut")
+            late_kept.append((key, at, j))
         # the records, as they are: their exchange runs and ``first`` carry the span's tag
         self.store.mount(r.exchanges, r.index + 1)
         packed_all = r.connections

@@ -132,8 +132,7 @@ def test_generated_traffic_across_cuts(tmp_path_factory: pytest.TempPathFactory,
     try:
         assert in_spans([str(path)], plan) == one
     except spans.Unsplittable:
-        pass  # not provable: the analysis runs in one process (checked below)
-    assert json_of(analyze(str(path), jobs=1)) == one
+        pass  # not provable: the analysis runs in one process (test_unsplittable_falls_back…)
 
 
 # ---- cutting

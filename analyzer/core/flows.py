@@ -267,9 +267,9 @@ class FlowTable:
         # first packet of the latest connection; ``late_events``: each late packet as
         # (the ended connection's client key, ordinal, latest start on its 4-tuple before
         # it, time, that connection's first packet, connections remembered since it));
-        # ``finished_flow`` is the flow of the
-        # record being handed to on_record. Past the span's end (``tail``) the table only
-        # finishes the connections it has: see :meth:`start_tail`.
+        # ``finished_flow`` is the flow of the record being handed to on_record. Past the
+        # span's end (``tail``) the table only finishes the connections it has: see
+        # :meth:`start_tail`.
         self.ranged = False
         self.starts: dict[bytes, int] = {}
         self.late_events: list[tuple[bytes, int, int, float, int, int]] = []
@@ -349,9 +349,7 @@ class FlowTable:
         else:
             flow, d = ent
             quiet = ts - flow.last
-            if quiet > self.quiet_min and quiet > (
-                self.idle_timeout if flow.closed_ts is None else self.close_linger
-            ):
+            if quiet > self.quiet_min and self._over(flow, quiet):
                 # Silent for longer than the idle timeout (Zeek's inactivity timeout),
                 # or closed and quiet past the linger: that connection is over. Checked
                 # per packet so the answer never depends on how packets were batched.
@@ -384,6 +382,11 @@ class FlowTable:
                 other.acked(ack, ts)
 
     # ---- per-connection events
+    def _over(self, flow: Flow, quiet: float) -> bool:
+        """Is a connection quiet for ``quiet`` seconds over: silent past the idle timeout
+        (Zeek's inactivity timeout), or closed and quiet past the linger?"""
+        return quiet > (self.idle_timeout if flow.closed_ts is None else self.close_linger)
+
     def _new(self, key: bytes, flags: int, ts: float, i: int) -> tuple[Flow, int]:
         rkey = reverse_key(key)
         if flags & SYN:
@@ -610,9 +613,7 @@ class FlowTable:
         if ent is not None:
             flow = ent[0]
             quiet = ts - flow.last
-            over = quiet > self.quiet_min and quiet > (
-                self.idle_timeout if flow.closed_ts is None else self.close_linger
-            )
+            over = quiet > self.quiet_min and self._over(flow, quiet)
             if not over:
                 if not flags & SYN or flags & ACK:
                     return True
