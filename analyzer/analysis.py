@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from analyzer.store import ExchangeStore
+    from analyzer.store.aside import Aside
 
 SCHEMA = "keepalive-analyzer/1"
 
@@ -54,6 +55,12 @@ class Analysis:
         # with --jobs/--dask on input cut in spans (analyzer.spans): the bytes each span's
         # worker read, in order (empty otherwise)
         self.span_bytes: list[int] = []
+        # processes its writers may use (--jobs): the JSON writer writes the exchanges
+        # section in a second one (analyzer.output.jsonout) when there are many
+        self.jobs = 1
+        # the JSON exchanges section, being written by a second process
+        # (analyze(write_ahead=True)); the JSON writer takes it
+        self.exchanges_aside: Aside | None = None
 
     @property
     def exchange_records(self) -> list[ExchangeRecord]:

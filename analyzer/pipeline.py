@@ -33,15 +33,20 @@ from analyzer.passes import (
     run_partition,
     say_groups,
 )
+from analyzer.store.aside import Aside
 
 if TYPE_CHECKING:
     from analyzer.core.classify import Classification
     from analyzer.store import ConnectionStore, ExchangeStore
+    from analyzer.store.exchanges import Runs
 
 # An analysis whose exchanges encode to at most this many bytes keeps them in memory, in
 # their connections' ``exchanges`` (as small analyses always did); a larger one keeps
 # them on disk (analyzer.store) and reads them back when asked.
 INLINE_BYTES = 4 << 20
+# Exchanges of at least this many bytes are written aside with analyze(write_ahead=True):
+# below it a fork costs more than it saves.
+ASIDE_BYTES = 16 << 20
 
 
 def analyze(
@@ -56,6 +61,7 @@ def analyze(
     dask: str | None = None,
     merge: bool | None = None,
     tls_keylog: str | os.PathLike[str] | None = None,
+    write_ahead: bool = False,
 ) -> Analysis:
     """Analyse one capture file or several (pcap, pcapng, optionally .gz).
 
@@ -101,8 +107,12 @@ def analyze(
     the address of a dask.distributed scheduler (``tcp://host:8786``) whose workers run
     the partitions instead (``jobs`` of them, default: the cluster's threads); the files
     must be readable by the workers at the same path (``pip install
-    keepalive-analyzer[dask]``). Worker processes are started fresh (forkserver), so a
-    script that calls ``analyze(jobs=N)`` does it under ``if __name__ == "__main__":``.
+    keepalive-analyzer[dask]``). Worker processes are forks of this one, or started
+    fresh (forkserver) when other threads run here (a notebook's kernel); so a script
+    that calls ``analyze(jobs=N)`` does it under ``if __name__ == "__main__":``.
+    ``write_ahead``: the caller will write the analysis as JSON; with ``jobs`` > 1 and
+    many exchanges, a second process starts writing the exchanges section while the
+    connections are diagnosed (:mod:`analyzer.store.aside`).
     """
     from analyzer.store import ConnectionStore, ExchangeStore
 
@@ -171,8 +181,10 @@ def analyze(
             for cap in captures:
                 for w in cap.warnings:
                     on_warning(f"{cap.path}: {w}")
-        analysis = finish(captures, conns, store)
+        ahead = write_ahead and jobs is not None and jobs > 1 and dask is None
+        analysis = finish(captures, conns, store, ahead)
         analysis.span_bytes = work
+        analysis.jobs = jobs if jobs is not None and dask is None else 1
         return analysis
     except BaseException:
         store.close()
@@ -184,17 +196,25 @@ def analyze(
 
 
 def finish(
-    captures: list[CaptureRecord], conns: ConnectionStore, store: ExchangeStore
+    captures: list[CaptureRecord], conns: ConnectionStore, store: ExchangeStore,
+    ahead: bool = False,
 ) -> Analysis:
-    """All connections are in: number them, diagnose them, order their exchanges."""
+    """All connections are in: number them, diagnose them, order their exchanges.
+    ``ahead``: start writing the JSON exchanges section aside (``analyze(write_ahead)``)."""
     conns.seal()
+    aside: Aside | None = None
     connections: list[ConnectionRecord] | ConnectionStore = conns
     groups = {c.path: c.group for c in captures} if len({c.group for c in captures}) > 1 else None
     if not conns.spilled:
         connections = conns.records
         renumber(connections)
+        if ahead:  # the ids are final: the exchanges' lines can be written
+            records = connections
+            aside = _aside(store, lambda: ((c.id, c.exchange_runs) for c in records))
         servers = diagnose(connections, groups)
     else:
+        if ahead:  # the ids are final (by place): the exchanges' lines can be written
+            aside = _aside(store, conns.runs)
         # two passes over the connections on disk: by id (mostly by start too), else put
         # in order of start through a window, else (by id is far from by start:
         # overlapping files, a clock that went back) sorted in memory, not flat
@@ -206,7 +226,20 @@ def finish(
             connections = list(conns)
             conns.close()
             servers = diagnose(connections, groups)
-    return Analysis(captures, connections, servers, settle(store, conns, connections))
+    analysis = Analysis(captures, connections, servers, settle(store, conns, connections))
+    if aside is not None:
+        if analysis.spool is None:  # (taken back into memory: nothing to write aside)
+            aside.close()
+        else:
+            analysis.exchanges_aside = aside
+    return analysis
+
+
+def _aside(store: ExchangeStore, order: Callable[[], Runs]) -> Aside | None:
+    """The exchanges section of the JSON report, in the final order, started aside
+    (many exchanges only)."""
+    store.seal(order)
+    return Aside.start(store.write_lines) if store.size >= ASIDE_BYTES else None
 
 
 def classify_on_disk(

@@ -75,7 +75,7 @@ def analyze(
         raise AnalyzerError(f"--jobs must be 1 or more (got {jobs})")
     result = analyze_files(
         captures, idle_timeout, show_secrets, quiet, chosen(backend), jobs=jobs, dask=dask,
-        merge=merge, tls_keylog=tls_keylog,
+        merge=merge, tls_keylog=tls_keylog, write_ahead=chosen(format) == "json",
     )
     if plot is not None:
         from analyzer.output.figures import save_timeline

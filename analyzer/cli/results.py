@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 def analyze_files(
     captures: list[Path], idle_timeout: float, show_secrets: bool, quiet: bool,
     backend: str = "native", jobs: int | None = None, dask: str | None = None,
-    merge: bool | None = None, tls_keylog: Path | None = None,
+    merge: bool | None = None, tls_keylog: Path | None = None, write_ahead: bool = False,
 ) -> Analysis:
     """analyze() with warnings on stderr and, for long files on a terminal, a progress bar
     (one process only: partitions elsewhere report nothing on the way)."""
@@ -45,7 +45,7 @@ def analyze_files(
         return analyze(
             paths, idle_timeout=idle_timeout, on_warning=warn, show_secrets=show_secrets,
             on_progress=on_progress, backend=backend, jobs=jobs, dask=dask, merge=merge,
-            tls_keylog=tls_keylog,
+            tls_keylog=tls_keylog, write_ahead=write_ahead,
         )
 
 

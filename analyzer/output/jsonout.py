@@ -11,6 +11,11 @@ so a million-packet analysis is
 written without building the whole document in memory. orjson encodes when installed
 (about 10x the standard encoder; :func:`analyzer.store.files.encoder`); the standard
 library's json is the fallback.
+
+With ``--jobs`` (an analysis whose ``jobs`` > 1) and many connections on disk, a second
+process writes the second half of the connections section aside
+(:mod:`analyzer.store.aside`); the exchanges section is aside too when the pipeline
+started it so (``analyze(write_ahead=True)``, ``Analysis.exchanges_aside``). Same bytes.
 """
 
 from __future__ import annotations
@@ -29,6 +34,8 @@ from analyzer.core.records import (
     server_row,
 )
 from analyzer.core.schema import CAPTURE, CONNECTION, EXCHANGE, SCHEMA, SERVER
+from analyzer.store.aside import Aside
+from analyzer.store.connections import ConnectionStore
 from analyzer.store.files import encoder
 
 
@@ -54,6 +61,11 @@ class Records(Protocol):
     @property
     def spool(self) -> Lines | None: ...
 
+
+# Connections on disk from this many on have half their section written aside (module
+# docstring) when the analysis may use more than one process: below, a fork costs more
+# than it saves.
+ASIDE_CONNECTIONS = 32768
 
 # each JSON object's keys, in order
 CAPTURE_FIELDS = CAPTURE.json
@@ -93,6 +105,18 @@ def write_json(a: Records, fh: IO[bytes]) -> None:
 def _write(a: Records, fh: IO[bytes], schema: str) -> None:
     dumps = encoder()
     fh.write(b'{"schema": ' + dumps(schema))
+    exchanges: Aside | None = getattr(a, "exchanges_aside", None)
+    try:
+        _sections(a, fh, dumps, exchanges)
+    finally:
+        if exchanges is not None:
+            exchanges.close()
+            a.exchanges_aside = None  # type: ignore[attr-defined]
+
+
+def _sections(
+    a: Records, fh: IO[bytes], dumps: Callable[[Any], bytes], exchanges: Aside | None
+) -> None:
     sections: list[tuple[str, Iterable[Any], Callable[[Any], dict[str, Any]]]] = [
         ("captures", a.capture_records, capture_dict),
         ("connections", a.connection_records, connection_dict),
@@ -104,7 +128,14 @@ def _write(a: Records, fh: IO[bytes], schema: str) -> None:
         write(f',\n "{name}": ['.encode())
         if name == "exchanges" and a.spool is not None:
             # already encoded when spooled (exchanges on disk: a large or live analysis)
-            write(b"\n ]" if a.spool.write_lines(write) else b"]")
+            if exchanges is not None:
+                written = exchanges.copy_to(fh)
+            else:
+                written = a.spool.write_lines(write)
+            write(b"\n ]" if written else b"]")
+            continue
+        if name == "connections" and _connections_aside(a, fh, dumps):
+            write(b"\n ]")
             continue
         lines: Iterable[bytes] = (dumps(to_dict(r)) for r in rows)
         first = True
@@ -115,3 +146,36 @@ def _write(a: Records, fh: IO[bytes], schema: str) -> None:
             first = False
         write(b"]" if first else b"\n ]")
     write(b"\n}\n")
+
+
+
+def _connections_aside(a: Records, fh: IO[bytes], dumps: Callable[[Any], bytes]) -> bool:
+    """The connections section's lines, the second half written aside (module
+    docstring); False (nothing written) when not worth it or not possible."""
+    conns = a.connection_records
+    if (getattr(a, "jobs", 1) < 2 or not isinstance(conns, ConnectionStore)
+            or not conns.spilled or len(conns) < max(2, ASIDE_CONNECTIONS)):
+        return False
+    half = len(conns) // 2
+
+    def second(write: Callable[[bytes], Any]) -> None:
+        sep = b",\n  "
+        for c in conns.between(half, len(conns)):
+            write(sep)
+            write(dumps(connection_dict(c)))
+
+    fh.flush()
+    aside = Aside.start(second)
+    if aside is None:
+        return False
+    try:
+        write = fh.write
+        first = True
+        for c in conns.between(0, half):
+            write(b"\n  " if first else b",\n  ")
+            write(dumps(connection_dict(c)))
+            first = False
+        aside.copy_to(fh)
+    finally:
+        aside.close()
+    return True

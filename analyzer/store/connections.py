@@ -185,20 +185,27 @@ class ConnectionStore(Sequence[ConnectionRecord]):
         note = seen.append
         more = seen.extend
         for i, t in enumerate(merged):
-            c = unpack_connection(t)
-            c.id = cid = f"C{i + 1}"
-            if c.last_exchange is not None:
-                c.last_exchange.connection = cid
-            if codes is not None:
-                c.diagnosis = CODES[codes[i]]
             runs = t[RUNS]
             if runs:
                 note(len(runs))
                 more(runs)
             else:
                 note(0)
-            yield c
+            yield _final(t, i, codes)
         self._runs_seen = seen  # (only once the iteration went to the end)
+
+    def between(self, lo: int, hi: int) -> Iterator[ConnectionRecord]:
+        """The connections at positions ``lo`` to ``hi`` (excluded), as iterating gives
+        them; those before ``lo`` are merged past without being rebuilt."""
+        if self._fh is None:
+            yield from self._mem[lo:hi]
+            return
+        codes = self.codes
+        for i, t in enumerate(self._merged()):
+            if i >= hi:
+                return
+            if i >= lo:
+                yield _final(t, i, codes)
 
     def runs(self) -> Iterator[tuple[str, list[int] | None]]:
         """Each connection's final id and exchange runs, in order, read from disk
@@ -239,3 +246,15 @@ class ConnectionStore(Sequence[ConnectionRecord]):
             self._fh.close()
         remove_file(self.path)
         self.path = None
+
+
+def _final(t: tuple[Any, ...], i: int, codes: bytearray | None) -> ConnectionRecord:
+    """The connection at position ``i`` from its plain values: its final id and, once
+    diagnosed, its diagnosis."""
+    c = unpack_connection(t)
+    c.id = cid = f"C{i + 1}"
+    if c.last_exchange is not None:
+        c.last_exchange.connection = cid
+    if codes is not None:
+        c.diagnosis = CODES[codes[i]]
+    return c

@@ -1,0 +1,246 @@
+"""Writing parts of the JSON report aside (analyzer.store.aside) with --jobs, and the
+store reads it rests on: the same bytes as one process writes, whatever the second
+process does."""
+
+from __future__ import annotations
+
+import io
+import os
+import random
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import analyzer
+import analyzer.pipeline as pipeline
+from analyzer.output import jsonout
+from analyzer.store import ConnectionStore, ExchangeStore
+from analyzer.store import connections as conn_store
+from analyzer.store import exchanges as exchange_store
+from analyzer.store.aside import Aside, can_fork
+from tests.conftest import CAPTURES
+
+needs_fork = pytest.mark.skipif(not can_fork(), reason="no fork here (or threads running)")
+
+
+def _part(n: int) -> Any:
+    def write_part(write: Any) -> None:
+        for i in range(n):
+            write(b"line %d\n" % i)
+
+    return write_part
+
+
+def _expected(n: int) -> bytes:
+    return b"".join(b"line %d\n" % i for i in range(n))
+
+
+@needs_fork
+@pytest.mark.parametrize("n", [0, 1, 50_000])
+def test_a_part_copied_into_a_file_a_pipe_and_memory(tmp_path: Path, n: int) -> None:
+    # a file: by the kernel, after what was written before
+    path = tmp_path / "out"
+    with open(path, "wb") as fh:
+        fh.write(b"head\n")
+        aside = Aside.start(_part(n))
+        assert aside is not None
+        assert aside.copy_to(fh) == (n > 0)
+        fh.write(b"tail\n")
+        aside.close()
+    assert path.read_bytes() == b"head\n" + _expected(n) + b"tail\n"
+    # memory (no descriptor): read and written here
+    buf = io.BytesIO()
+    aside = Aside.start(_part(n))
+    assert aside is not None
+    assert aside.copy_to(buf) == (n > 0)
+    aside.close()
+    assert buf.getvalue() == _expected(n)
+    # a pipe
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # a reader, so the pipe never fills
+        os.close(w)
+        got = b""
+        while chunk := os.read(r, 1 << 16):
+            got += chunk
+        os._exit(0 if got == b"<" + _expected(n) + b">" else 1)
+    os.close(r)
+    with open(w, "wb") as fh:
+        fh.write(b"<")
+        aside = Aside.start(_part(n))
+        assert aside is not None
+        aside.copy_to(fh)
+        fh.write(b">")
+        aside.close()
+    _pid, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+
+
+@needs_fork
+def test_a_part_that_fails_aside_is_written_here() -> None:
+    calls = []
+
+    def write_part(write: Any) -> None:
+        calls.append(os.getpid())
+        write(b"some")
+        if len(calls) == 1 and os.getpid() != me:  # (the second process)
+            raise RuntimeError("boom")
+        write(b" bytes")
+
+    me = os.getpid()
+    aside = Aside.start(write_part)
+    assert aside is not None
+    buf = io.BytesIO()
+    assert aside.copy_to(buf) is True
+    aside.close()
+    assert buf.getvalue() == b"some bytes"
+    assert calls == [me]  # (the second process's call is in its own memory)
+
+
+@needs_fork
+def test_an_abandoned_part_is_stopped() -> None:
+    import time
+
+    def forever(write: Any) -> None:
+        while True:
+            time.sleep(0.05)
+
+    aside = Aside.start(forever)
+    assert aside is not None
+    aside.close()
+    assert aside.status is False and aside.fd == -1
+    with pytest.raises(ProcessLookupError):
+        os.kill(aside.pid, 0)
+
+
+def test_no_aside_with_threads_running() -> None:
+    import threading
+
+    stop = threading.Event()
+    t = threading.Thread(target=stop.wait)
+    t.start()
+    try:
+        assert Aside.start(_part(3)) is None
+    finally:
+        stop.set()
+        t.join()
+
+
+def test_between_is_a_slice_of_the_iteration(tmp_path: Path) -> None:
+    from analyzer.core.classify import CODES
+    from analyzer.core.records import ConnectionRecord
+
+    rng = random.Random(3)
+    firsts = rng.sample(range(100_000), 300)
+    for limit in (7, None):
+        s = ConnectionStore(limit=limit)
+        for k, f in enumerate(firsts):
+            s.add(ConnectionRecord(id=f"C{k}", first=f, client=f"10.0.0.1:{k}"))
+        s.seal()
+        if limit is not None:
+            s.codes = bytearray(i % len(CODES) for i in range(len(firsts)))
+        whole = list(s)
+        if limit is None:  # (in memory: in the order added, ids as they are)
+            assert not s.spilled
+        for lo, hi in [(0, 0), (0, 300), (0, 1), (150, 300), (299, 300), (10, 11), (5, 400)]:
+            got = list(s.between(lo, hi))
+            assert [(c.id, c.first, c.client, c.diagnosis) for c in got] == [
+                (c.id, c.first, c.client, c.diagnosis) for c in whole[lo:hi]
+            ]
+        s.close()
+
+
+@pytest.mark.parametrize("window", [1, 37, 1 << 20])
+def test_exchange_lines_read_by_window_are_the_lines(
+    monkeypatch: pytest.MonkeyPatch, window: int
+) -> None:
+    """Runs written in another order than they are read (connections that finish late,
+    runs in two files, a run bigger than the window) come out as a read per run gives."""
+    from analyzer.core.records import ExchangeRecord
+
+    monkeypatch.setattr(exchange_store, "WINDOW", window)
+    rng = random.Random(window)
+    stores = [ExchangeStore(), ExchangeStore(tag=1)]
+    order: list[tuple[str, list[int]]] = []
+    for k in range(120):  # connection k: its exchanges in one or two runs, in some store
+        st = stores[k % 2]
+        cid = f"C{k}"
+        for _ in range(rng.randint(1, 4)):
+            st.add(ExchangeRecord(connection=cid, index=1, method="GET",
+                                  target="/" + "x" * rng.randint(0, 90)))
+        order.append((cid, st.take(cid) or []))
+    rng.shuffle(order)
+    main, span = stores
+    main.mount(span.export(), 1)
+    span.close()
+    ids = {cid: f"C{n + 1}" for n, (cid, _runs) in enumerate(order)}
+    main.seal(lambda: ((ids[cid], runs) for cid, runs in order))
+    got: list[bytes] = []
+    main.write_lines(got.append)
+    read = main._reader()
+    expected = []
+    for cid, runs in order:
+        for k in range(0, len(runs), 2):
+            blob = read(runs[k], runs[k + 1])
+            for line in blob[:-1].split(b"\n"):
+                i = line.index(b",")
+                expected.append(b'{"connection":"' + ids[cid].encode() + b'"' + line[i:])
+    assert b"".join(got) == b"\n  " + b",\n  ".join(expected)
+    main.close()
+
+
+@pytest.fixture
+def aside_everything(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every analysis' connections and exchanges on disk, and written aside with jobs."""
+    monkeypatch.setattr(pipeline, "ASIDE_BYTES", 0)
+    monkeypatch.setattr(pipeline, "INLINE_BYTES", -1)
+    monkeypatch.setattr(jsonout, "ASIDE_CONNECTIONS", 0)
+    monkeypatch.setattr(conn_store, "BLOCK", 5)
+    monkeypatch.setattr(conn_store, "CHUNK", 2)
+
+
+def _json(a: analyzer.Analysis) -> bytes:
+    buf = io.BytesIO()
+    a.write_json(buf)
+    return buf.getvalue()
+
+
+@needs_fork
+@pytest.mark.parametrize("on_disk", [True, False], ids=["connections-on-disk", "in-memory"])
+@pytest.mark.parametrize("name", ["go-leak.pcap", "ipv6.pcap", "go-drain.pcap"])
+def test_the_report_written_aside_is_the_report(
+    name: str, on_disk: bool, aside_everything: None, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    if on_disk:
+        monkeypatch.setattr(pipeline, "connections_limit", lambda paths: 0)
+    path = str(CAPTURES / name)
+    one = analyzer.analyze(path)
+    many = analyzer.analyze(path, jobs=2, write_ahead=True)
+    assert many.jobs == 2 and many.exchanges_aside is not None
+    assert isinstance(many.connection_records, list) is not on_disk
+    expected = _json(one)
+    out = tmp_path / "out.json"
+    with open(out, "wb") as fh:  # (a file: copied by the kernel)
+        many.write_json(fh)
+    assert out.read_bytes() == expected
+    assert many.exchanges_aside is None  # taken
+    assert _json(many) == expected  # written again, without the part aside
+
+
+@needs_fork
+def test_the_cli_writes_the_same_report_with_jobs(
+    aside_everything: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from analyzer.cli import app
+
+    monkeypatch.setattr(pipeline, "connections_limit", lambda paths: 0)
+    path = str(CAPTURES / "go-leak.pcap")
+    runner = CliRunner()
+    one = runner.invoke(app, ["analyze", path, "-f", "json"])
+    two = runner.invoke(app, ["analyze", path, "-f", "json", "--jobs", "2"])
+    assert one.exit_code == 0 and two.exit_code == 0
+    assert one.stdout_bytes == two.stdout_bytes and b'"exchanges"' in one.stdout_bytes
