@@ -221,10 +221,15 @@ def test_the_report_written_aside_is_the_report(
     assert many.jobs == 2 and many.exchanges_aside is not None
     assert isinstance(many.connection_records, list) is not on_disk
     expected = _json(one)
+    started: list[object] = []
+    start = Aside.start
+    monkeypatch.setattr(jsonout.Aside, "start", lambda part: started.append(part) or start(part))
     out = tmp_path / "out.json"
     with open(out, "wb") as fh:  # (a file: copied by the kernel)
         many.write_json(fh)
     assert out.read_bytes() == expected
+    # the second half of the connections (in memory or on disk), when there are two
+    assert len(started) == (len(many.connection_records) >= 2)
     assert many.exchanges_aside is None  # taken
     assert _json(many) == expected  # written again, without the part aside
 

@@ -12,8 +12,8 @@ written without building the whole document in memory. orjson encodes when insta
 (about 10x the standard encoder; :func:`analyzer.store.files.encoder`); the standard
 library's json is the fallback.
 
-With ``--jobs`` (an analysis whose ``jobs`` > 1) and many connections on disk, a second
-process writes the second half of the connections section aside
+With ``--jobs`` (an analysis whose ``jobs`` > 1) and many connections (in memory or on
+disk), a second process writes the second half of the connections section aside
 (:mod:`analyzer.store.aside`); the exchanges section is aside too when the pipeline
 started it so (``analyze(write_ahead=True)``, ``Analysis.exchanges_aside``). Same bytes.
 """
@@ -62,10 +62,9 @@ class Records(Protocol):
     def spool(self) -> Lines | None: ...
 
 
-# Connections on disk from this many on have half their section written aside (module
-# docstring) when the analysis may use more than one process: below, a fork costs more
-# than it saves.
-ASIDE_CONNECTIONS = 32768
+# From this many connections on, half their section is written aside (module docstring)
+# when the analysis may use more than one process: below, a fork costs more than it saves.
+ASIDE_CONNECTIONS = 8192
 
 # each JSON object's keys, in order
 CAPTURE_FIELDS = CAPTURE.json
@@ -153,14 +152,19 @@ def _connections_aside(a: Records, fh: IO[bytes], dumps: Callable[[Any], bytes])
     """The connections section's lines, the second half written aside (module
     docstring); False (nothing written) when not worth it or not possible."""
     conns = a.connection_records
-    if (getattr(a, "jobs", 1) < 2 or not isinstance(conns, ConnectionStore)
-            or not conns.spilled or len(conns) < max(2, ASIDE_CONNECTIONS)):
+    if getattr(a, "jobs", 1) < 2 or not isinstance(conns, (ConnectionStore, list)):
         return False
-    half = len(conns) // 2
+    n = len(conns)
+    if n < max(2, ASIDE_CONNECTIONS):
+        return False
+    half = n // 2
+
+    def part(lo: int, hi: int) -> Iterable[ConnectionRecord]:
+        return conns.between(lo, hi) if isinstance(conns, ConnectionStore) else conns[lo:hi]
 
     def second(write: Callable[[bytes], Any]) -> None:
         sep = b",\n  "
-        for c in conns.between(half, len(conns)):
+        for c in part(half, n):
             write(sep)
             write(dumps(connection_dict(c)))
 
@@ -171,7 +175,7 @@ def _connections_aside(a: Records, fh: IO[bytes], dumps: Callable[[Any], bytes])
     try:
         write = fh.write
         first = True
-        for c in conns.between(0, half):
+        for c in part(0, half):
             write(b"\n  " if first else b",\n  ")
             write(dumps(connection_dict(c)))
             first = False
