@@ -24,6 +24,7 @@ from analyzer.store.files import append_file, export_file, remove_file, temp_fil
 # by name: the key the blocks are sorted and merged by, and the exchange runs.
 FIRST = CONNECTION.index("first")
 RUNS = CONNECTION.index("exchange_runs")
+assert FIRST < RUNS  # (ConnectionStore._block shifts both in one new tuple)
 
 # An analysis with more finished connections than this keeps them on disk (a 1M-packet
 # capture of the benchmark makes ~29k, ~0.9 KB each in memory; a 10M one ten times that).
@@ -81,6 +82,7 @@ class ConnectionStore(Sequence[ConnectionRecord]):
         self._runs_seen: array[int] | None = None
 
     def add(self, c: ConnectionRecord) -> None:
+        self._runs_seen = None
         self._mem.append(c)
         self._n += 1
         if self._fh is None and self.limit is not None and self._n > self.limit:
@@ -108,6 +110,7 @@ class ConnectionStore(Sequence[ConnectionRecord]):
         """Take in a worker's exported connections (a file given by path is deleted once
         copied); ``shift``: where its exchanges landed in this analysis' exchange store;
         ``first``: what to add to their ``first`` (a span's: analyzer.spans)."""
+        self._runs_seen = None
         data, blocks, n = part
         base = append_file(self._file(), data)
         for pieces in blocks:
@@ -162,9 +165,10 @@ class ConnectionStore(Sequence[ConnectionRecord]):
                 continue
             for t in marshal.loads(os.pread(fd, size, offset)):  # a worker's
                 runs = t[RUNS]
-                if runs and shift:
-                    t = (*t[:RUNS], [x + shift for x in runs], *t[RUNS + 1:])
-                if first:
+                if runs and shift:  # (one new tuple for both: FIRST < RUNS)
+                    t = (*t[:FIRST], t[FIRST] + first, *t[FIRST + 1:RUNS],
+                         [x + shift for x in runs], *t[RUNS + 1:])
+                elif first:
                     t = (*t[:FIRST], t[FIRST] + first, *t[FIRST + 1:])
                 yield t
 
@@ -181,6 +185,10 @@ class ConnectionStore(Sequence[ConnectionRecord]):
             return
         codes = self.codes
         merged = self._merged()
+        if self._runs_seen is not None:  # (noted already: a plain read)
+            for i, t in enumerate(merged):
+                yield _final(t, i, codes)
+            return
         seen = array("q")
         note = seen.append
         more = seen.extend
