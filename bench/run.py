@@ -1,4 +1,4 @@
-"""Offline benchmark for keepalive-analyzer: one table that answers issue 6.
+"""Offline benchmark for keepalive-analyzer: one table that answers issues 6 and 15.
 
 ``make bench`` runs ``.venv/bin/python bench/run.py``, which
 
@@ -39,7 +39,7 @@
    dask row read, against the input and the ideal 1/W; "scaling on paper": the serial
    fraction s from Amdahl's law, from the 1-process and ``--jobs 2`` walls at 10M (1M when
    10M is skipped), and the speed-up it projects for 8, 32 and 128 workers (a projection,
-   not a measurement); then the targets of issue 6, each MET / NOT MET with its numbers,
+   not a measurement); then the targets of issues 6 and 15, each MET / NOT MET with its numbers,
    and PASS / FAIL for the JSON of ``--jobs 2`` and of the dask row being byte-identical to
    the one process's (1M, 10M) and for the ``--jobs`` outputs on the parts; then the
    protocols' table with the ratios analyzer / tshark;
@@ -217,7 +217,7 @@ class Group:
 
 @dataclass
 class Target:
-    """One target of issue 6; ``met`` is None when it could not be measured."""
+    """One target of issue 6 or 15; ``met`` is None when it could not be measured."""
 
     name: str
     met: bool | None
@@ -771,7 +771,7 @@ def ratio_target(name: str, num: float | None, den: float | None, what: str,
 
 def evaluate_targets(groups: dict[str, Group], jobs: JobsCheck,
                      base: str, big: str) -> list[Target]:
-    """The targets of issue 6, from the measured groups."""
+    """The targets of issues 6 and 15, from the measured groups."""
     g1, g10 = groups[base], groups[big]
     targets = [
         ratio_target(f"analyzer >= {TARGET_TSHARK_SPEEDUP:g}x faster than tshark ({base})",
@@ -1277,7 +1277,7 @@ def main(argv: list[str] | None = None) -> int:
     print_scaling(scaling)
     by_key = {g.key: g for g in groups}
     targets = evaluate_targets(by_key, jobs, base_label, big_label)
-    print("\ntargets (issue 6):")
+    print("\ntargets (issues 6 and 15):")
     for t in targets:
         print(t.line())
     if jobs.available:
