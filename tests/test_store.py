@@ -390,6 +390,47 @@ def test_every_output_reads_connections_from_disk(conns_on_disk: None) -> None:
     assert report.html_report(disk, max_rows=5) == report.html_report(mem, max_rows=5)
 
 
+def test_connection_store_runs_are_the_same_read_or_noted() -> None:
+    """``runs()`` merges the blocks again until a whole iteration has noted every
+    connection's runs; either way the same ids and runs, in order: after a partial
+    iteration, after one or two whole ones, and after a worker's blocks (runs and
+    ``first`` shifted) are adopted, which forgets what was noted."""
+    import random
+
+    from analyzer.core.records import ConnectionRecord
+    from analyzer.store import ConnectionStore
+
+    rng = random.Random(11)
+
+    def filled(firsts: list[int], limit: int | None = 4) -> ConnectionStore:
+        s = ConnectionStore(limit=limit)
+        for k, f in enumerate(firsts):
+            runs = [rng.randrange(10**6) for _ in range(2 * rng.randrange(3))] or None
+            s.add(ConnectionRecord(id=f"C{k}", first=f, exchange_runs=runs))
+        s.seal()
+        return s
+
+    s = filled(rng.sample(range(10_000), 40))
+    merged = list(s.runs())
+    assert [cid for cid, _ in merged] == [f"C{i}" for i in range(1, 41)]
+    assert [c.exchange_runs for c in s] == [r for _, r in merged]
+    next(iter(s))  # (a partial iteration notes nothing)
+    for _ in range(2):
+        assert [r for _, r in s.runs()] == [r for _, r in merged]
+        assert sum(1 for _ in s) == 40
+    worker = filled(rng.sample(range(10_000), 30), limit=0)
+    theirs = [c.exchange_runs for c in worker]
+    s.adopt(worker.export(), shift=1000, first=20_000)
+    worker.close()
+    s.seal()
+    expected = [r for _, r in s.runs()]  # (merged again: the adopted blocks are in)
+    assert expected[:40] == [r for _, r in merged]  # (theirs all start later: first + 20,000)
+    assert expected[40:] == [[x + 1000 for x in r] if r else None for r in theirs]
+    assert [c.exchange_runs for c in s] == expected
+    assert [r for _, r in s.runs()] == expected  # (noted)
+    s.close()
+
+
 def test_workers_hand_over_connections_on_disk(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, conns_on_disk: None
 ) -> None:

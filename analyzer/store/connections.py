@@ -184,23 +184,16 @@ class ConnectionStore(Sequence[ConnectionRecord]):
             yield from self._mem
             return
         codes = self.codes
-        merged = self._merged()
-        if self._runs_seen is not None:  # (noted already: a plain read)
-            for i, t in enumerate(merged):
-                yield _final(t, i, codes)
-            return
-        seen = array("q")
-        note = seen.append
-        more = seen.extend
-        for i, t in enumerate(merged):
-            runs = t[RUNS]
-            if runs:
-                note(len(runs))
-                more(runs)
-            else:
-                note(0)
+        seen = array("q") if self._runs_seen is None else None  # (else noted already)
+        for i, t in enumerate(self._merged()):
+            if seen is not None:
+                runs = t[RUNS]
+                seen.append(len(runs) if runs else 0)
+                if runs:
+                    seen.extend(runs)
             yield _final(t, i, codes)
-        self._runs_seen = seen  # (only once the iteration went to the end)
+        if seen is not None:
+            self._runs_seen = seen  # (only once the iteration went to the end)
 
     def between(self, lo: int, hi: int) -> Iterator[ConnectionRecord]:
         """The connections at positions ``lo`` to ``hi`` (excluded), as iterating gives
