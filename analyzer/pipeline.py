@@ -248,11 +248,11 @@ def classify_on_disk(
     from analyzer.core.classify import OutOfOrder, by_start, classify
 
     try:
-        return classify(lambda: enumerate(conns), len(conns), groups)
+        return classify(lambda: enumerate(conns), len(conns), groups, conns.pick)
     except OutOfOrder:
         pass
     try:
-        return classify(lambda: by_start(enumerate(conns)), len(conns), groups)
+        return classify(lambda: by_start(enumerate(conns)), len(conns), groups, conns.pick)
     except OutOfOrder:
         return None
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from analyzer.core.classify import diagnose
-from analyzer.core.records import ConnectionRecord, ExchangeRecord
+from analyzer.core.classify import classify, diagnose
+from analyzer.core.records import ConnectionRecord, ExchangeRecord, server_row
 
 SERVER = "10.0.0.2:80"
 
@@ -324,3 +324,43 @@ def test_uncertain_counts_http_connections_only() -> None:
     unused = conn(9, 0.9, 0, closed_by="client", missing_bytes=50)
     s = one([*cs, unused])
     assert s.hint.startswith("uncertain: 2 connections of 4 lost packets")
+
+
+def test_the_second_pass_reads_no_record_and_the_evidence_names_the_same() -> None:
+    """classify reads the records once; the ones the evidence names (each diagnosis'
+    first connection, its first five ids) are fetched once more at the end, by index,
+    with the same answer whether fetched by ``fetch`` or by reading ``passes()`` again."""
+    cs = (
+        [conn(i + 1, i * 0.05, closed_by="client-rst", teardown=1.0) for i in range(9)]  # leak
+        + [conn(10 + i, 2.0 + i * 0.1, 3, resp_conn="close", closed_by="server")
+           for i in range(3)]  # request-limit
+        + [conn(13 + i, 3.0 + i * 0.1, client="10.0.0.9") for i in range(2)]  # client-close
+        + [conn(15, 4.0, 5, closed_by="open")]  # reused
+    )
+    reads: list[int] = []
+
+    def passes():  # type: ignore[no-untyped-def]
+        reads.append(1)
+        return enumerate(cs)
+
+    asked: list[set[int]] = []
+
+    def fetch(wanted: set[int]) -> dict[int, ConnectionRecord]:
+        asked.append(set(wanted))
+        return {i: cs[i] for i in wanted}
+
+    by_fetch = classify(passes, len(cs), None, fetch)
+    assert len(reads) == 1 and len(asked) == 1  # one read, one fetch
+    assert max(asked[0]) < len(cs) and len(asked[0]) < len(cs)  # not every record
+    again = classify(passes, len(cs), None)  # (fetched by reading passes() again)
+    assert len(reads) == 3
+    assert by_fetch.codes == again.codes
+    assert [server_row(s) for s in by_fetch.servers] == [server_row(s) for s in again.servers]
+    (s,) = by_fetch.servers
+    assert s.diagnosis == "leak" and "C1" in s.evidence
+    codes = {cs[i].id: by_fetch.codes[i] for i in range(len(cs))}
+    from analyzer.core.classify import CODES
+
+    assert CODES[codes["C1"]] == "leak" and CODES[codes["C10"]] == "request-limit"
+    assert CODES[codes["C15"]] == "reused"
+    assert server_row(one(list(cs))) == server_row(s)  # diagnose() (fetch from its list)

@@ -331,11 +331,18 @@ def test_connection_store_unit(tmp_path: Path) -> None:
             assert c.last_exchange.connection == c.id and c.last_exchange.method == "GET"
     s.codes = bytearray(i % len(CODES) for i in range(50))
     assert [c.diagnosis for c in s] == [CODES[i % len(CODES)] for i in range(50)]
+    # pick: some positions, rebuilt as iterating gives them (the merge stops at the last)
+    picked = s.pick({0, 7, 31})
+    assert sorted(picked) == [0, 7, 31]
+    for i, c in picked.items():
+        assert (c.id, c.first, c.diagnosis) == (back[i].id, back[i].first, CODES[i % len(CODES)])
+    assert s.pick(set()) == {}
     s.close()
     small = ConnectionStore(limit=100)
     small.add(ConnectionRecord(id="C1", first=3))
     small.seal()
     assert not small.spilled and small.records[0].first == 3
+    assert small.pick({0}) == {0: small.records[0]}
 
 
 def test_a_big_capture_streams_its_connections_from_the_start(

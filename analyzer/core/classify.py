@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import heapq
 import statistics
+from array import array
 from collections.abc import Callable, Iterable, Iterator
 from typing import Final
 
@@ -320,7 +321,8 @@ def diagnose(
         for a, b in zip(connections, connections[1:], strict=False)
     ):
         order = sorted(connections, key=lambda c: (c.start, int(c.id[1:])))
-    found = classify(lambda: enumerate(order), len(order), groups)
+    found = classify(lambda: enumerate(order), len(order), groups,
+                     lambda wanted: {i: order[i] for i in wanted})
     for i, c in enumerate(order):
         c.diagnosis = CODES[found.codes[i]]
     return found.servers
@@ -329,7 +331,8 @@ def diagnose(
 class _Client:
     """One client IP of one server, during the passes."""
 
-    def __init__(self) -> None:
+    def __init__(self, server: _Server) -> None:
+        self.server = server
         # (response done, teardown, index, order in the passes) of its one-request ones
         self.active: list[tuple[float, float, int, int]] = []
         self.depth = 0  # most idle one-request connections at a new one's start
@@ -353,24 +356,31 @@ class _Bucket:
         self.tls = 0  # TLS connections
         self.ends: set[str] = set()
         self.head: ConnectionRecord | None = None  # the first one
+        # during the second pass, which read no records: (order in the passes, index) of
+        # the first five, and the index of the first one; their records are fetched after
+        # it (_resolve)
+        self.at: list[tuple[int, int]] = []
+        self.head_at = -1
 
-    def add(self, i: int, c: ConnectionRecord, costly: bool, code: str) -> None:
+    def add(
+        self, seq: int, i: int, costly: bool, code: str, flags: int, gap: float, end: str
+    ) -> None:
+        """Connection ``i`` (``seq``: its order in the passes), from its facts (_Facts)."""
         self.n += 1
         self.costly += costly
-        if len(self.ids) < 5:
-            self.ids.append((i, c.id))
-        if self.head is None:
-            self.head = c
+        if len(self.at) < 5:
+            self.at.append((seq, i))
+        if self.head_at < 0:
+            self.head_at = i
         if code in _MEDIAN_CODES:
-            gap = _idle_gap(c)
-            if gap is not None:
+            if flags & _F_GAP:
                 self.gaps.append(gap)
-            if _response_done(c) is None:
+            if flags & _F_UNANSWERED:
                 self.unanswered += 1
-        self.client_rst += c.closed_by == "client-rst"
-        self.lossy += c.missing_bytes > 0
-        self.tls += c.tls is not None
-        self.ends.add(c.closed_by)
+        self.client_rst += end == "client-rst"
+        self.lossy += bool(flags & _F_LOSSY)
+        self.tls += bool(flags & _F_TLS)
+        self.ends.add(end)
 
     def merge(self, other: _Bucket) -> None:
         """Take in ``other`` (server-connection-close connections request-limit did not
@@ -384,6 +394,65 @@ class _Bucket:
         self.client_rst += other.client_rst
         self.lossy += other.lossy
         self.tls += other.tls
+
+
+# What the second pass needs of a connection, noted by the first (_Facts.flags)
+_F_UNANSWERED: Final = 1  # its last response was never complete (_response_done None)
+_F_LOSSY: Final = 2  # it had holes
+_F_TLS: Final = 4
+_F_LIMITABLE: Final = 8  # the server closed it, as announced (request-limit may take it)
+_F_HANDSHAKE: Final = 16  # its handshake was seen (it was seen whole)
+_F_GAP: Final = 32  # it has an idle gap (_idle_gap not None)
+
+
+class _Facts:
+    """The HTTP connections as the second pass needs them, noted by the first in its
+    order: a few numbers each (~50 bytes), so that the second pass reads no record again
+    (a connection store on disk is read once, not twice)."""
+
+    def __init__(self) -> None:
+        self.seq = array("q")  # order in the passes
+        self.index = array("q")  # index (codes, idle)
+        self.done = array("d")  # when its work was done (_second_pass)
+        self.gap = array("d")  # its idle gap (with _F_GAP)
+        self.exchanges = array("q")  # exchange_count
+        self.flags = bytearray()
+        self.ends = bytearray()  # closed_by, by its place in end_names
+        self.end_names: list[str] = []
+        self.end_codes: dict[str, int] = {}
+        self.clients: list[_Client] = []
+
+    def add(self, seq: int, i: int, c: ConnectionRecord, k: _Client) -> None:
+        finished = _response_done(c)
+        done = finished
+        if done is None:
+            done = c.teardown_ts if c.teardown_ts is not None else c.end
+        flags = 0
+        if finished is None:
+            flags |= _F_UNANSWERED
+        if c.missing_bytes > 0:
+            flags |= _F_LOSSY
+        if c.tls is not None:
+            flags |= _F_TLS
+        if c.closed_by == "server" and _announced_by_server(c):
+            flags |= _F_LIMITABLE
+        if c.handshake_seen:
+            flags |= _F_HANDSHAKE
+        gap = _idle_gap(c)
+        if gap is not None:
+            flags |= _F_GAP
+        end = self.end_codes.get(c.closed_by)
+        if end is None:
+            end = self.end_codes[c.closed_by] = len(self.end_names)
+            self.end_names.append(c.closed_by)
+        self.seq.append(seq)
+        self.index.append(i)
+        self.done.append(done)
+        self.gap.append(gap if gap is not None else 0.0)
+        self.exchanges.append(c.exchange_count)
+        self.flags.append(flags)
+        self.ends.append(end)
+        self.clients.append(k)
 
 
 class _Server:
@@ -428,22 +497,28 @@ class _Server:
 def classify(
     passes: Callable[[], Iterable[tuple[int, ConnectionRecord]]], n: int,
     groups: dict[str, int] | None = None,
+    fetch: Callable[[set[int]], dict[int, ConnectionRecord]] | None = None,
 ) -> Classification:
-    """Diagnose the ``n`` connections that ``passes()`` gives, twice, in the same order:
-    (index, connection) pairs by start, ties by index (:class:`OutOfOrder` otherwise);
-    the index (0 … n-1, the connection's id order) places its diagnosis in ``codes``.
-    The first pass learns per client what only the end tells (how deep idle connections
-    piled up, its last connection), the second decides each connection and sums up each
-    server; state is per server and client, so the connections may come from disk
-    (memory stays flat). ``groups``: captures analysed apart (other experiments),
-    {capture path: group}: each group's servers are summed up apart, and their records
-    name the group's first file (``capture``)."""
+    """Diagnose the ``n`` connections that ``passes()`` gives, in two passes in the same
+    order: (index, connection) pairs by start, ties by index (:class:`OutOfOrder`
+    otherwise); the index (0 … n-1, the connection's id order) places its diagnosis in
+    ``codes``. The first pass learns per client what only the end tells (how deep idle
+    connections piled up, its last connection), the second decides each connection and
+    sums up each server. Only the first reads the records: it notes the few numbers the
+    second needs per HTTP connection (:class:`_Facts`); the records each server's
+    evidence names (the first of each diagnosis, and its first five ids) are read once
+    more at the end, by ``fetch(indexes)`` ({index: connection}; default: ``passes()``
+    again, as far as the last of them). State is per server and client, so the
+    connections may come from disk (memory stays flat). ``groups``: captures analysed
+    apart (other experiments), {capture path: group}: each group's servers are summed
+    up apart, and their records name the group's first file (``capture``)."""
     servers: dict[tuple[int, str], _Server] = {}
     firsts: dict[int, str] = {}
     codes = bytearray(n)
     idle = bytearray(n)  # 1: the connection sat idle while its client opened another
     last_start = float("-inf")
     last = -1
+    facts = _Facts()
     for seq, (i, c) in enumerate(passes()):
         if c.start < last_start or (c.start == last_start and i < last):
             raise OutOfOrder(c.id)
@@ -453,14 +528,24 @@ def classify(
         if s is None:
             s = servers[(g, c.server)] = _Server(c.server)
             s.group = g
-        _first_pass(s, c, i, seq, idle)
+        k = _first_pass(s, c, i, seq, idle)
         codes[i] = _CODE[_rule_diagnosis(c)]
-    for seq, (i, c) in enumerate(passes()):
-        s = servers[(0 if groups is None else groups.get(c.capture, 0), c.server)]
+        if c.label in HTTP_LABELS:
+            facts.add(seq, i, c, k)
+    # the second pass, over the facts the first noted (in the same order)
+    end_names = facts.end_names
+    for j in range(len(facts.flags)):
+        i = facts.index[j]
+        k = facts.clients[j]
         code = codes[i]
-        if idle[i] and s.clients[c.client_ip].depth >= LEAK_MIN:
+        if idle[i] and k.depth >= LEAK_MIN:
             code = codes[i] = _LEAK
-        _second_pass(s, c, i, seq, CODES[code])
+        _second_pass(
+            k, i, facts.seq[j], CODES[code], facts.done[j], facts.flags[j],
+            facts.exchanges[j], facts.gap[j], end_names[facts.ends[j]],
+        )
+    del facts
+    _resolve(servers, passes, fetch)
     records: list[tuple[int, ServerRecord]] = []
     proxies = _proxies(servers)
     for path, g in (groups or {}).items():  # the first file of each group, as named
@@ -477,8 +562,11 @@ def classify(
     return Classification([rec for _group, rec in records], codes)
 
 
-def _first_pass(s: _Server, c: ConnectionRecord, i: int, seq: int, idle: bytearray) -> None:
-    """``i``: the connection's index; ``seq``: its place in the passes' order."""
+def _first_pass(
+    s: _Server, c: ConnectionRecord, i: int, seq: int, idle: bytearray
+) -> _Client:
+    """``i``: the connection's index; ``seq``: its place in the passes' order. Returns
+    its client."""
     s.connections += 1
     s.requests += c.requests
     s.handshakes += c.handshake_seen
@@ -524,7 +612,7 @@ def _first_pass(s: _Server, c: ConnectionRecord, i: int, seq: int, idle: bytearr
     ip = c.client_ip
     k = s.clients.get(ip)
     if k is None:
-        k = s.clients[ip] = _Client()
+        k = s.clients[ip] = _Client(s)
     start = c.start
     active = k.active
     if active:
@@ -545,6 +633,7 @@ def _first_pass(s: _Server, c: ConnectionRecord, i: int, seq: int, idle: bytearr
         k.active.append((finished, closed, i, seq))
     if c.label in HTTP_LABELS:
         k.latest = max(k.latest, c.start)
+    return k
 
 
 MAX_AGENTS: Final = 32  # distinct User-Agent / Server values counted per server
@@ -570,33 +659,61 @@ def _rule_diagnosis(c: ConnectionRecord) -> str | None:
     return "reused" if c.label == "persistent" or c.closed_by == "open" else None
 
 
-def _second_pass(s: _Server, c: ConnectionRecord, i: int, seq: int, code: str | None) -> None:
-    if c.label not in HTTP_LABELS:
-        return
+def _second_pass(
+    k: _Client, i: int, seq: int, code: str | None, done: float, flags: int,
+    exchanges: int, gap: float, end: str,
+) -> None:
+    """An HTTP connection, from its facts (_Facts): ``k`` its client, ``done`` when its
+    work was done."""
+    s = k.server
     # Costly: the same client connected to this server again after the connection had
     # done its work (its last response was complete). Connections opened side by side
     # while others were still busy (a browser's six, a pool under load) cost nothing
     # here; neither does a client's last connection.
-    done = _response_done(c)
-    if done is None:
-        done = c.teardown_ts if c.teardown_ts is not None else c.end
-    costly = code == "leak" or s.clients[c.client_ip].latest > done
+    costly = code == "leak" or k.latest > done
     key = code or "none"
     # request-limit: the server closed with Connection: close after the same N >= 2
     # requests on every connection it saw whole (one caught mid-way may show fewer).
-    if (
-        code == "server-connection-close" and c.closed_by == "server"
-        and _announced_by_server(c)
-    ):
+    if code == "server-connection-close" and flags & _F_LIMITABLE:
         key = _LIMITED
         s.limited.append(i)
-        if c.handshake_seen:
-            s.whole.add(c.exchange_count)
-        s.limited_most = max(s.limited_most, c.exchange_count)
+        if flags & _F_HANDSHAKE:
+            s.whole.add(exchanges)
+        s.limited_most = max(s.limited_most, exchanges)
     b = s.buckets.get(key)
     if b is None:
         b = s.buckets[key] = _Bucket(seq)
-    b.add(seq, c, costly and code != "reused" and code is not None, key)
+    b.add(seq, i, costly and code != "reused" and code is not None, key, flags, gap, end)
+
+
+def _resolve(
+    servers: dict[tuple[int, str], _Server],
+    passes: Callable[[], Iterable[tuple[int, ConnectionRecord]]],
+    fetch: Callable[[set[int]], dict[int, ConnectionRecord]] | None,
+) -> None:
+    """The records the evidence names, read once more: each bucket's first connection
+    and its first five ids."""
+    wanted: set[int] = set()
+    for s in servers.values():
+        for b in s.buckets.values():
+            wanted.add(b.head_at)
+            for _seq, i in b.at:
+                wanted.add(i)
+    if not wanted:
+        return
+    if fetch is not None:
+        found = fetch(wanted)
+    else:
+        found = {}
+        for i, c in passes():
+            if i in wanted:
+                found[i] = c
+                if len(found) == len(wanted):
+                    break
+    for s in servers.values():
+        for b in s.buckets.values():
+            b.head = found[b.head_at]
+            b.ids = [(seq, found[i].id) for seq, i in b.at]
 
 
 def _n(k: int, word: str) -> str:

@@ -208,6 +208,23 @@ class ConnectionStore(Sequence[ConnectionRecord]):
             if i >= lo:
                 yield _final(t, i, codes)
 
+    def pick(self, wanted: set[int]) -> dict[int, ConnectionRecord]:
+        """The connections at the positions ``wanted``, read in one merge as far as the
+        last of them (the others are merged past without being rebuilt)."""
+        if self._fh is None:
+            return {i: self._mem[i] for i in wanted}
+        found: dict[int, ConnectionRecord] = {}
+        if not wanted:
+            return found
+        last = max(wanted)
+        codes = self.codes
+        for i, t in enumerate(self._merged()):
+            if i in wanted:
+                found[i] = _final(t, i, codes)
+                if i >= last:
+                    break
+        return found
+
     def runs(self) -> Iterator[tuple[str, list[int] | None]]:
         """Each connection's final id and exchange runs, in order, read from disk
         without rebuilding the records (in memory, the records themselves have them)."""
