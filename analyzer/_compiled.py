@@ -35,6 +35,7 @@ SOURCES = [
     "analyzer/core/labels.py",
     "analyzer/core/flows.py",
     "analyzer/core/classify.py",
+    "analyzer/core/readback.py",
     "analyzer/capture/files.py",
     "analyzer/capture/pcapwalk.py",
 ]

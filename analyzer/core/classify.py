@@ -365,7 +365,8 @@ class _Bucket:
     def add(
         self, seq: int, i: int, costly: bool, code: str, flags: int, gap: float, end: str
     ) -> None:
-        """Connection ``i`` (``seq``: its order in the passes), from its facts (_Facts)."""
+        """Connection ``i`` from its facts (_Facts); ``seq``: its place among the HTTP
+        connections in the passes' order (only their order counts: ``first``, ``ids``)."""
         self.n += 1
         self.costly += costly
         if len(self.at) < 5:
@@ -407,11 +408,10 @@ _F_GAP: Final = 32  # it has an idle gap (_idle_gap not None)
 
 class _Facts:
     """The HTTP connections as the second pass needs them, noted by the first in its
-    order: a few numbers each (~50 bytes), so that the second pass reads no record again
+    order: a few numbers each (~42 bytes), so that the second pass reads no record again
     (a connection store on disk is read once, not twice)."""
 
     def __init__(self) -> None:
-        self.seq = array("q")  # order in the passes
         self.index = array("q")  # index (codes, idle)
         self.done = array("d")  # when its work was done (_second_pass)
         self.gap = array("d")  # its idle gap (with _F_GAP)
@@ -422,7 +422,7 @@ class _Facts:
         self.end_codes: dict[str, int] = {}
         self.clients: list[_Client] = []
 
-    def add(self, seq: int, i: int, c: ConnectionRecord, k: _Client) -> None:
+    def add(self, i: int, c: ConnectionRecord, k: _Client) -> None:
         finished = _response_done(c)
         done = finished
         if done is None:
@@ -445,7 +445,6 @@ class _Facts:
         if end is None:
             end = self.end_codes[c.closed_by] = len(self.end_names)
             self.end_names.append(c.closed_by)
-        self.seq.append(seq)
         self.index.append(i)
         self.done.append(done)
         self.gap.append(gap if gap is not None else 0.0)
@@ -531,8 +530,10 @@ def classify(
         k = _first_pass(s, c, i, seq, idle)
         codes[i] = _CODE[_rule_diagnosis(c)]
         if c.label in HTTP_LABELS:
-            facts.add(seq, i, c, k)
-    # the second pass, over the facts the first noted (in the same order)
+            facts.add(i, c, k)
+    # the second pass, over the facts the first noted (in the same order: the buckets'
+    # order is by their place, j, among the HTTP connections, as by their place in the
+    # passes)
     end_names = facts.end_names
     for j in range(len(facts.flags)):
         i = facts.index[j]
@@ -541,7 +542,7 @@ def classify(
         if idle[i] and k.depth >= LEAK_MIN:
             code = codes[i] = _LEAK
         _second_pass(
-            k, i, facts.seq[j], CODES[code], facts.done[j], facts.flags[j],
+            k, i, j, CODES[code], facts.done[j], facts.flags[j],
             facts.exchanges[j], facts.gap[j], end_names[facts.ends[j]],
         )
     del facts

@@ -5,17 +5,17 @@ values or as the blocks of its store."""
 
 from __future__ import annotations
 
-import heapq
 import itertools
 import marshal
 import os
 from array import array
 from collections.abc import Iterator, Sequence
-from operator import attrgetter, itemgetter
+from operator import attrgetter
 from typing import IO, Any, overload
 
 from analyzer.core.classify import CODES
 from analyzer.core.flows import SPOOLED
+from analyzer.core.readback import block_values, merged, rebuild
 from analyzer.core.records import ConnectionRecord, connection_from_values, connection_values
 from analyzer.core.schema import CONNECTION
 from analyzer.store.files import append_file, export_file, remove_file, temp_file
@@ -24,7 +24,7 @@ from analyzer.store.files import append_file, export_file, remove_file, temp_fil
 # by name: the key the blocks are sorted and merged by, and the exchange runs.
 FIRST = CONNECTION.index("first")
 RUNS = CONNECTION.index("exchange_runs")
-assert FIRST < RUNS  # (ConnectionStore._block shifts both in one new tuple)
+assert FIRST < RUNS  # (readback.block_values shifts both in one new tuple)
 
 # An analysis with more finished connections than this keeps them on disk (a 1M-packet
 # capture of the benchmark makes ~29k, ~0.9 KB each in memory; a 10M one ten times that).
@@ -154,59 +154,31 @@ class ConnectionStore(Sequence[ConnectionRecord]):
     def __len__(self) -> int:
         return self._n
 
-    def _block(
-        self, pieces: list[tuple[int, int]], shift: int, first: int
-    ) -> Iterator[tuple[Any, ...]]:
+    def _merged(self) -> Iterator[tuple[Any, ...]]:
         assert self._fh is not None
         fd = self._fh.fileno()
-        for offset, size in pieces:
-            if not shift and not first:
-                yield from marshal.loads(os.pread(fd, size, offset))
-                continue
-            for t in marshal.loads(os.pread(fd, size, offset)):  # a worker's
-                runs = t[RUNS]
-                if runs and shift:  # (one new tuple for both: FIRST < RUNS)
-                    t = (*t[:FIRST], t[FIRST] + first, *t[FIRST + 1:RUNS],
-                         [x + shift for x in runs], *t[RUNS + 1:])
-                elif first:
-                    t = (*t[:FIRST], t[FIRST] + first, *t[FIRST + 1:])
-                yield t
-
-    def _merged(self) -> Iterator[tuple[Any, ...]]:
-        blocks = (
-            self._block(p, shift, first)
+        blocks = [
+            block_values(fd, p, shift, first, FIRST, RUNS)
             for p, shift, first in zip(self._blocks, self._shift, self._fshift, strict=True)
-        )
-        return heapq.merge(*blocks, key=itemgetter(FIRST))
+        ]
+        return merged(blocks, FIRST)
 
     def __iter__(self) -> Iterator[ConnectionRecord]:
         if self._fh is None:
-            yield from self._mem
-            return
-        codes = self.codes
-        seen = array("q") if self._runs_seen is None else None  # (else noted already)
-        for i, t in enumerate(self._merged()):
-            if seen is not None:
-                runs = t[RUNS]
-                seen.append(len(runs) if runs else 0)
-                if runs:
-                    seen.extend(runs)
-            yield _final(t, i, codes)
-        if seen is not None:
-            self._runs_seen = seen  # (only once the iteration went to the end)
+            return iter(self._mem)
+        # the exchange runs are noted by the first whole read (for runs())
+        return rebuild(self._merged(), self.codes, CODES, SPOOLED, RUNS,
+                       noted=self._noted if self._runs_seen is None else None)
+
+    def _noted(self, seen: array[int]) -> None:
+        self._runs_seen = seen
 
     def between(self, lo: int, hi: int) -> Iterator[ConnectionRecord]:
         """The connections at positions ``lo`` to ``hi`` (excluded), as iterating gives
         them; those before ``lo`` are merged past without being rebuilt."""
         if self._fh is None:
-            yield from self._mem[lo:hi]
-            return
-        codes = self.codes
-        for i, t in enumerate(self._merged()):
-            if i >= hi:
-                return
-            if i >= lo:
-                yield _final(t, i, codes)
+            return iter(self._mem[lo:hi])
+        return rebuild(self._merged(), self.codes, CODES, SPOOLED, RUNS, lo, hi)
 
     def pick(self, wanted: set[int]) -> dict[int, ConnectionRecord]:
         """The connections at the positions ``wanted``, read in one merge as far as the
