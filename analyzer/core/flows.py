@@ -826,6 +826,7 @@ class FlowTable:
         closing = self.closing
         open_ = self.open
         linger = self.close_linger
+        later: list[tuple[float, Flow]] = []
         while closing:
             due, f = closing[0]
             if due > now:
@@ -839,7 +840,11 @@ class FlowTable:
             if f.last + linger < now:
                 self._finish(f, False)
             else:
-                closing.append((f.last + linger, f))  # retransmissions: look again later
+                # retransmissions: look again later — at the next sweep, even when that
+                # time is not after now (the linger ends exactly now, or is lost in a
+                # timestamp so large that adding it changes nothing: seen fuzzing)
+                later.append((f.last + linger, f))
+        closing.extend(later)
         if now >= self._next_idle_sweep:
             self._next_idle_sweep = now + max(SWEEP_EVERY, self.idle_timeout / 4)
             idle_before = now - self.idle_timeout
