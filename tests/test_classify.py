@@ -364,3 +364,35 @@ def test_the_second_pass_reads_no_record_and_the_evidence_names_the_same() -> No
     assert CODES[codes["C1"]] == "leak" and CODES[codes["C10"]] == "request-limit"
     assert CODES[codes["C15"]] == "reused"
     assert server_row(one(list(cs))) == server_row(s)  # diagnose() (fetch from its list)
+
+
+def test_rule_diagnosis_follows_the_rules_in_their_order() -> None:
+    """_rule_diagnosis calls the rules directly: the same answer as CONNECTION_RULES
+    checked in order, on every connection of the golden captures and hand-built ones."""
+    import analyzer
+    from analyzer.core.classify import CONNECTION_RULES, HTTP_LABELS, _rule_diagnosis
+    from tests.conftest import CAPTURES
+
+    def by_table(c: ConnectionRecord) -> str | None:
+        if c.label not in HTTP_LABELS:
+            return None
+        for code, rule in CONNECTION_RULES:
+            if rule(c):
+                return code
+        return "reused" if c.label == "persistent" or c.closed_by == "open" else None
+
+    conns = [
+        conn(1, 0.0, closed_by="client-rst"), conn(2, 0.0, req_conn="close"),
+        conn(3, 0.0, version="1.0"), conn(4, 0.0, response_version="1.0"),
+        conn(5, 0.0, resp_conn="close", closed_by="server"), conn(6, 0.0, framing="close"),
+        conn(7, 0.0, closed_by="server", teardown=5.0), conn(8, 0.0, 2, closed_by="server"),
+        conn(9, 0.0, 2, teardown=9.0), conn(10, 0.0), conn(11, 0.0, 3, closed_by="open"),
+        conn(12, 0.0, 0), conn(13, 0.0, user_agent="Go-http-client/1.1"),
+    ]
+    for path in sorted(CAPTURES.glob("*.pcap*")):
+        conns += list(analyzer.analyze(str(path)).connection_records)
+    seen = set()
+    for c in conns:
+        assert _rule_diagnosis(c) == by_table(c), c.id
+        seen.add(by_table(c))
+    assert len(seen) >= 8  # (most rules answer somewhere)

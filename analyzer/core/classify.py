@@ -271,6 +271,7 @@ _MEDIAN_CODES = (
     "idle-timeout", "server-close", "client-idle-timeout", "client-close", "unread-body",
 )
 _LIMITED = "~limited"  # the bucket of server-connection-close that request-limit may take
+INF: Final = float("inf")
 
 
 class Classification:
@@ -422,11 +423,12 @@ class _Facts:
         self.end_codes: dict[str, int] = {}
         self.clients: list[_Client] = []
 
-    def add(self, i: int, c: ConnectionRecord, k: _Client) -> None:
-        finished = _response_done(c)
+    def add(self, i: int, c: ConnectionRecord, k: _Client, finished: float | None) -> None:
+        """``finished``: its _response_done."""
+        teardown = c.teardown_ts
         done = finished
         if done is None:
-            done = c.teardown_ts if c.teardown_ts is not None else c.end
+            done = teardown if teardown is not None else c.end
         flags = 0
         if finished is None:
             flags |= _F_UNANSWERED
@@ -438,8 +440,9 @@ class _Facts:
             flags |= _F_LIMITABLE
         if c.handshake_seen:
             flags |= _F_HANDSHAKE
-        gap = _idle_gap(c)
-        if gap is not None:
+        gap = 0.0
+        if finished is not None and teardown is not None:  # (_idle_gap)
+            gap = teardown - finished
             flags |= _F_GAP
         end = self.end_codes.get(c.closed_by)
         if end is None:
@@ -447,7 +450,7 @@ class _Facts:
             self.end_names.append(c.closed_by)
         self.index.append(i)
         self.done.append(done)
-        self.gap.append(gap if gap is not None else 0.0)
+        self.gap.append(gap)
         self.exchanges.append(c.exchange_count)
         self.flags.append(flags)
         self.ends.append(end)
@@ -527,10 +530,12 @@ def classify(
         if s is None:
             s = servers[(g, c.server)] = _Server(c.server)
             s.group = g
-        k = _first_pass(s, c, i, seq, idle)
+        finished = _response_done(c)
+        k = _first_pass(s, c, i, seq, idle, finished)
         codes[i] = _CODE[_rule_diagnosis(c)]
-        if c.label in HTTP_LABELS:
-            facts.add(i, c, k)
+        label = c.label
+        if label == "persistent" or label == "per-request":  # (HTTP_LABELS)
+            facts.add(i, c, k, finished)
     # the second pass, over the facts the first noted (in the same order: the buckets'
     # order is by their place, j, among the HTTP connections, as by their place in the
     # passes)
@@ -564,20 +569,23 @@ def classify(
 
 
 def _first_pass(
-    s: _Server, c: ConnectionRecord, i: int, seq: int, idle: bytearray
+    s: _Server, c: ConnectionRecord, i: int, seq: int, idle: bytearray,
+    finished: float | None,
 ) -> _Client:
-    """``i``: the connection's index; ``seq``: its place in the passes' order. Returns
-    its client."""
+    """``i``: the connection's index; ``seq``: its place in the passes' order;
+    ``finished``: its _response_done. Returns its client."""
     s.connections += 1
     s.requests += c.requests
     s.handshakes += c.handshake_seen
-    s.kinds[c.label] = s.kinds.get(c.label, 0) + 1
-    if c.label in HTTP_LABELS:
+    label = c.label
+    s.kinds[label] = s.kinds.get(label, 0) + 1
+    http = label == "persistent" or label == "per-request"  # (HTTP_LABELS)
+    if http:
         s.http += 1
-        s.persistent += c.label == "persistent"
-    if c.missing_bytes and c.label in HTTP_LABELS:
-        s.lossy += 1
-        s.missing += c.missing_bytes
+        s.persistent += label == "persistent"
+        if c.missing_bytes:
+            s.lossy += 1
+            s.missing += c.missing_bytes
     tls = c.tls
     if tls is not None:
         s.tls += 1
@@ -597,43 +605,53 @@ def _first_pass(
     if e is not None and e.version == "1.0" and _has(e.request_connection, "close"):
         sw = _client(c.user_agent)
         s.proxy_shaped += sw is not None and sw.key in SPEAKS_HTTP11
-    s.first_start = min(s.first_start, c.start)
-    s.last_end = max(s.last_end, c.end)
+    start = c.start
+    if start < s.first_start:
+        s.first_start = start
+    if c.end > s.last_end:
+        s.last_end = c.end
     # most open at once: a start counts before an end at the same time
     ends = s.ends
-    while ends and ends[0] < c.start:
+    while ends and ends[0] < start:
         heapq.heappop(ends)
     heapq.heappush(ends, c.held_until or c.end)
-    s.max_concurrent = max(s.max_concurrent, len(ends))
+    if len(ends) > s.max_concurrent:
+        s.max_concurrent = len(ends)
     # A leak *accumulates*: at some new connection's start, at least LEAK_MIN earlier
     # one-request connections of that client sit idle (response complete, no teardown).
     # A client that closes each connection late but steadily (Python's requests.get() in
     # a loop closes connection N when N+1's response is garbage-collected: depth 1) is
     # not a leak.
-    ip = c.client_ip
+    client = c.client
+    colon = client.rfind(":")
+    ip = client[:colon] if colon >= 0 else client  # (c.client_ip, without the split)
     k = s.clients.get(ip)
     if k is None:
         k = s.clients[ip] = _Client(s)
-    start = c.start
     active = k.active
     if active:
-        if any(a[1] <= start for a in active):
+        over = False
+        for a in active:
+            if a[1] <= start:
+                over = True
+                break
+        if over:
             active = k.active = [a for a in active if a[1] > start]
-    here = 0
-    for done, _closed, pos, order in active:
-        if done < start:
-            here += 1
-            if not idle[pos]:
-                idle[pos] = 1
-                if k.first_idle < 0 or order < k.first_idle:
-                    k.first_idle, k.first_idle_next = order, c.id
-    k.depth = max(k.depth, here)
-    finished = _response_done(c)
-    if c.label == "per-request" and finished is not None:
-        closed = c.teardown_ts if c.teardown_ts is not None else float("inf")
+        here = 0
+        for done, _closed, pos, order in active:
+            if done < start:
+                here += 1
+                if not idle[pos]:
+                    idle[pos] = 1
+                    if k.first_idle < 0 or order < k.first_idle:
+                        k.first_idle, k.first_idle_next = order, c.id
+        if here > k.depth:
+            k.depth = here
+    if finished is not None and label == "per-request":
+        closed = c.teardown_ts if c.teardown_ts is not None else INF
         k.active.append((finished, closed, i, seq))
-    if c.label in HTTP_LABELS:
-        k.latest = max(k.latest, c.start)
+    if http and start > k.latest:
+        k.latest = start
     return k
 
 
@@ -651,13 +669,35 @@ def _most(counts: dict[str, int]) -> str | None:
 
 
 def _rule_diagnosis(c: ConnectionRecord) -> str | None:
-    """The connection's own diagnosis (``leak`` needs its client's other connections)."""
-    if c.label not in HTTP_LABELS:
+    """The connection's own diagnosis (``leak`` needs its client's other connections):
+    the first of CONNECTION_RULES that holds, called here directly in their order (a
+    compiled call each, not a call through the table; a test keeps the two the same)."""
+    label = c.label
+    if label != "persistent" and label != "per-request":
         return None
-    for code, rule in CONNECTION_RULES:
-        if rule(c):
-            return code
-    return "reused" if c.label == "persistent" or c.closed_by == "open" else None
+    if _rule_unread_body(c):
+        return "unread-body"
+    if _rule_reset(c):
+        return "reset"
+    if _rule_client_connection_close(c):
+        return "client-connection-close"
+    if _rule_http10_client(c):
+        return "http10-client"
+    if _rule_http10_server(c):
+        return "http10-server"
+    if _rule_server_connection_close(c):
+        return "server-connection-close"
+    if _rule_close_delimited(c):
+        return "close-delimited"
+    if _rule_idle_timeout(c):
+        return "idle-timeout"
+    if _rule_server_close(c):
+        return "server-close"
+    if _rule_client_idle_timeout(c):
+        return "client-idle-timeout"
+    if _rule_client_close(c):
+        return "client-close"
+    return "reused" if label == "persistent" or c.closed_by == "open" else None
 
 
 def _second_pass(
