@@ -215,7 +215,7 @@ def finish(
     else:
         if ahead:  # the ids are final (by place): the exchanges' lines can be written
             aside = _aside(store, conns.runs)
-        # two passes over the connections on disk: by id (mostly by start too), else put
+        # the classifier's read of the connections on disk: by id (mostly by start too), else put
         # in order of start through a window, else (by id is far from by start:
         # overlapping files, a clock that went back) sorted in memory, not flat
         found = classify_on_disk(conns, groups)
