@@ -470,3 +470,53 @@ def test_workers_hand_over_connections_on_disk(
         assert list(store.records()) == mem.exchange_records
         store.close()
         conns.close()
+
+
+def test_readback_merge_is_heapq_merge() -> None:
+    """The compiled merge of a store's blocks gives what heapq.merge gives: in order of
+    the key, ties in the order of the blocks, every value once (property test)."""
+    import heapq
+    from operator import itemgetter
+
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from analyzer.core.readback import merged
+
+    blocks_st = st.lists(
+        st.lists(st.integers(min_value=0, max_value=40), max_size=12).map(sorted), max_size=6
+    )
+
+    @settings(max_examples=300, deadline=None)
+    @given(blocks_st)
+    def check(keys: list[list[int]]) -> None:
+        blocks = [[(k, b, j) for j, k in enumerate(ks)] for b, ks in enumerate(keys)]
+        want = list(heapq.merge(*blocks, key=itemgetter(0)))
+        assert list(merged([iter(b) for b in blocks], 0)) == want
+
+    check()
+
+
+def test_readback_block_values_shift_first_and_runs(tmp_path: Path) -> None:
+    """A worker's block read back: ``first`` shifted, exchange runs shifted, the rest as
+    it was, whichever of the two shifts apply."""
+    import marshal
+
+    from analyzer.core.readback import block_values
+
+    rows = [(5, "a", [1, 2], "z"), (7, "b", None, "y"), (9, "c", [], "x")]
+    path = tmp_path / "blocks"
+    data = marshal.dumps(rows)
+    path.write_bytes(data)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        pieces = [(0, len(data))]
+        assert list(block_values(fd, pieces, 0, 0, 0, 2)) == rows
+        assert list(block_values(fd, pieces, 100, 0, 0, 2)) == [
+            (5, "a", [101, 102], "z"), (7, "b", None, "y"), (9, "c", [], "x")]
+        assert list(block_values(fd, pieces, 0, 1000, 0, 2)) == [
+            (1005, "a", [1, 2], "z"), (1007, "b", None, "y"), (1009, "c", [], "x")]
+        assert list(block_values(fd, pieces, 100, 1000, 0, 2)) == [
+            (1005, "a", [101, 102], "z"), (1007, "b", None, "y"), (1009, "c", [], "x")]
+    finally:
+        os.close(fd)
