@@ -296,6 +296,20 @@ def test_bad_content_length() -> None:
     assert conv.anomalies.get("bad-content-length") == 1
 
 
+def test_content_length_of_non_ascii_digits_is_bad(mode) -> None:
+    """Bytes 0xB2, 0xB3, 0xB9 decode (latin-1) to '²', '³', '¹', which str.isdigit takes
+    and int() refuses: a bad Content-Length, not a crash (found fuzzing)."""
+    for value in (b"6\xb3", b"\xb9", b"1, 1\xb2"):
+        resp = b"HTTP/1.1 200 OK\r\nContent-Length: " + value + b"\r\n\r\n"
+        conv = talk([(0, b"GET / HTTP/1.1\r\n\r\n"), (1, resp)], mode)
+        assert conv.anomalies.get("bad-content-length") == 1 or conv.anomalies.get(
+            "conflicting-content-length") == 1
+        req = b"POST / HTTP/1.1\r\nContent-Length: " + value + b"\r\n\r\n"
+        conv = talk([(0, req)], mode)
+        assert conv.anomalies.get("bad-content-length") == 1 or conv.anomalies.get(
+            "conflicting-content-length") == 1
+
+
 def test_tls_is_not_http(mode) -> None:
     hello = b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03" + bytes(range(1, 120))
     conv = talk([(0, hello), (1, b"\x16\x03\x03\x00\x7a\x02" + bytes(120))], mode)

@@ -322,7 +322,8 @@ def sudo_user() -> tuple[int, int] | None:
         return None
     uid = os.environ.get("SUDO_UID")
     gid = os.environ.get("SUDO_GID")
-    if not uid or not gid or not uid.isdigit() or not gid.isdigit() or uid == "0":
+    if (not uid or not gid or not (uid.isdigit() and uid.isascii())
+            or not (gid.isdigit() and gid.isascii()) or uid == "0"):
         return None
     return int(uid), int(gid)
 

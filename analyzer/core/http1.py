@@ -740,7 +740,9 @@ class MessageReader:
         """The Content-Length, or None when absent or unusable (an anomaly)."""
         if not cls:
             return None
-        if len(cls) == 1 and cls[0].isdigit() and len(cls[0]) < 19:
+        # (ASCII digits only: str.isdigit also takes '³', decoded from byte 0xB3, which
+        # int() refuses — found fuzzing)
+        if len(cls) == 1 and cls[0].isdigit() and cls[0].isascii() and len(cls[0]) < 19:
             return int(cls[0])
         values = {v.strip() for c in cls for v in c.split(",")}
         if len(values) != 1:
@@ -748,7 +750,7 @@ class MessageReader:
                 self.owner.anomaly("conflicting-content-length")
             return None
         v = values.pop()
-        if not v.isdigit():
+        if not (v.isdigit() and v.isascii()):
             if not quiet:
                 self.owner.anomaly("bad-content-length")
             return None
