@@ -622,9 +622,7 @@ def _first_pass(
     # A client that closes each connection late but steadily (Python's requests.get() in
     # a loop closes connection N when N+1's response is garbage-collected: depth 1) is
     # not a leak.
-    client = c.client
-    colon = client.rfind(":")
-    ip = client[:colon] if colon >= 0 else client  # (c.client_ip, without the split)
+    ip = c.client_ip
     k = s.clients.get(ip)
     if k is None:
         k = s.clients[ip] = _Client(s)

@@ -73,6 +73,22 @@ def merged(blocks: list[Iterator[tuple[Any, ...]]], key_at: int) -> Iterator[tup
             yield t
 
 
+def final(
+    t: tuple[Any, ...], i: int, codes: bytearray | None, names: tuple[str | None, ...],
+    spooled: list[ExchangeRecord],
+) -> ConnectionRecord:
+    """The connection at position ``i`` from its plain values: its final id
+    (``C<i + 1>``) and, with ``codes``, its diagnosis (``names[code]``)."""
+    c = connection_from_values(t, spooled)
+    c.id = cid = f"C{i + 1}"
+    last = c.last_exchange
+    if last is not None:
+        last.connection = cid
+    if codes is not None:
+        c.diagnosis = names[codes[i]]
+    return c
+
+
 def rebuild(
     values: Iterator[tuple[Any, ...]], codes: bytearray | None, names: tuple[str | None, ...],
     spooled: list[ExchangeRecord], runs_at: int, lo: int = 0, hi: int = -1,
@@ -96,14 +112,7 @@ def rebuild(
             else:
                 seen.append(0)
         if i >= lo:
-            c = connection_from_values(t, spooled)
-            c.id = cid = f"C{i + 1}"
-            last = c.last_exchange
-            if last is not None:
-                last.connection = cid
-            if codes is not None:
-                c.diagnosis = names[codes[i]]
-            yield c
+            yield final(t, i, codes, names, spooled)
         i += 1
     if noted is not None and seen is not None:
         noted(seen)

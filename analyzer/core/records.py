@@ -279,7 +279,9 @@ class ConnectionRecord:
 
     @property
     def client_ip(self) -> str:
-        return self.client.rsplit(":", 1)[0]
+        client = self.client
+        colon = client.rfind(":")  # (no list and second string, as rsplit makes)
+        return client[:colon] if colon >= 0 else client
 
 
 @dataclass(slots=True)

@@ -15,7 +15,7 @@ from typing import IO, Any, overload
 
 from analyzer.core.classify import CODES
 from analyzer.core.flows import SPOOLED
-from analyzer.core.readback import block_values, merged, rebuild
+from analyzer.core.readback import block_values, final, merged, rebuild
 from analyzer.core.records import ConnectionRecord, connection_from_values, connection_values
 from analyzer.core.schema import CONNECTION
 from analyzer.store.files import append_file, export_file, remove_file, temp_file
@@ -192,7 +192,7 @@ class ConnectionStore(Sequence[ConnectionRecord]):
         codes = self.codes
         for i, t in enumerate(self._merged()):
             if i in wanted:
-                found[i] = _final(t, i, codes)
+                found[i] = final(t, i, codes, CODES, SPOOLED)
                 if i >= last:
                     break
         return found
@@ -236,15 +236,3 @@ class ConnectionStore(Sequence[ConnectionRecord]):
             self._fh.close()
         remove_file(self.path)
         self.path = None
-
-
-def _final(t: tuple[Any, ...], i: int, codes: bytearray | None) -> ConnectionRecord:
-    """The connection at position ``i`` from its plain values: its final id and, once
-    diagnosed, its diagnosis."""
-    c = unpack_connection(t)
-    c.id = cid = f"C{i + 1}"
-    if c.last_exchange is not None:
-        c.last_exchange.connection = cid
-    if codes is not None:
-        c.diagnosis = CODES[codes[i]]
-    return c
