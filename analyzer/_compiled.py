@@ -36,6 +36,7 @@ SOURCES = [
     "analyzer/core/flows.py",
     "analyzer/core/classify.py",
     "analyzer/core/readback.py",
+    "analyzer/core/spool.py",
     "analyzer/capture/files.py",
     "analyzer/capture/pcapwalk.py",
 ]

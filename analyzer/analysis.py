@@ -5,7 +5,6 @@ asked for) and as the JSON contract of DESIGN.md.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import IO, TYPE_CHECKING, Any
 
@@ -99,6 +98,8 @@ class Analysis:
     def to_json(self, indent: int | None = None) -> str:
         """The JSON contract as a string: one record per line, or ``indent``-ed."""
         if indent is not None:
+            import json
+
             return json.dumps(self.to_dict(), indent=indent)
         import io
 

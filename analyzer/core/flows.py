@@ -151,7 +151,7 @@ class Flow:
     __slots__ = (
         "num", "ckey", "skey", "start", "last", "handshake_seen", "roles_final",
         "syn", "synack", "fin", "rst", "teardown", "client_isn", "server_isn",
-        "syn_ts", "synack_ts", "streams", "conv", "packets", "nbytes", "closed_ts",
+        "syn_ts", "synack_ts", "streams", "conv", "packets", "nbytes0", "nbytes1", "closed_ts",
         "first", "s0", "s1", "protocol", "tls", "rst_held", "rst_held_by", "anomalies",
         "tunnel", "last_at", "fresh", "prior",
     )
@@ -185,7 +185,8 @@ class Flow:
         # "" until the first payload, then protocols.PENDING until chosen, then its name
         self.protocol = ""
         self.packets = 0
-        self.nbytes = [0, 0]
+        self.nbytes0 = 0  # payload bytes from the client (direction 0) …
+        self.nbytes1 = 0  # … and from the server (native ints: no boxed list item)
         self.closed_ts: float | None = None
         self.first = 0  # ordinal of its first packet among the records fed to the table
         # the latest RST the receiver would ignore (FlowTable._rst_misfit): its time (-1.0:
@@ -374,7 +375,10 @@ class FlowTable:
                     d = self._settle_roles(flow, d, buf, ps, pe, seq)
                 elif not flow.protocol:
                     self._open(flow, d, buf, ps, pe, seq)
-                flow.nbytes[d] += seglen
+                if d:
+                    flow.nbytes1 += seglen
+                else:
+                    flow.nbytes0 += seglen
             (flow.s1 if d else flow.s0).segment(seq, buf, ps, pe, seglen, ts, bool(flags & FIN))
         if flags & ACK:
             other = flow.s0 if d else flow.s1
@@ -446,7 +450,7 @@ class FlowTable:
                     flow.streams[d].start(seq + 1)
                 elif (
                     flow.teardown is not None and flow.teardown[1] == "rst"
-                    and flow.closed_ts is not None and not (flow.nbytes[0] or flow.nbytes[1])
+                    and flow.closed_ts is not None and not (flow.nbytes0 or flow.nbytes1)
                 ):
                     # The client retransmits its SYN (same ISN: a new one is port reuse,
                     # seen in frame) after a RST in the handshake: the connection goes on,
@@ -800,7 +804,7 @@ class FlowTable:
             flow.rst.reverse()
             flow.streams.reverse()
             flow.s0, flow.s1 = flow.s1, flow.s0
-            flow.nbytes.reverse()
+            flow.nbytes0, flow.nbytes1 = flow.nbytes1, flow.nbytes0
             if flow.teardown is not None:
                 by, kind, tts = flow.teardown
                 flow.teardown = (1 - by, kind, tts)
@@ -1070,13 +1074,13 @@ def connection_record(flow: Flow, capture: str, expired: bool) -> ConnectionReco
         responses=responses,
         interim_responses=interim,
         label=labels.label(
-            count, bool(flow.nbytes[0] or flow.nbytes[1]), tls is not None or http2 is not None
+            count, bool(flow.nbytes0 or flow.nbytes1), tls is not None or http2 is not None
         ),
         upgraded=upgraded,
         missing_bytes=missing,
         packets=flow.packets,
-        client_bytes=flow.nbytes[0],
-        server_bytes=flow.nbytes[1],
+        client_bytes=flow.nbytes0,
+        server_bytes=flow.nbytes1,
         teardown_ts=teardown_ts,
         held_until=flow.last,
         handshake_rtt=rtt,

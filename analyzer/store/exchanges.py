@@ -49,8 +49,9 @@ import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
-from analyzer.core.records import ConnectionRecord, ExchangeRecord, exchange_row
+from analyzer.core.records import ConnectionRecord, ExchangeRecord
 from analyzer.core.schema import EXCHANGE
+from analyzer.core.spool import LineSpool
 from analyzer.store.files import (
     BUFFER,
     append_file,
@@ -88,46 +89,24 @@ class ExchangeStore:
         self._mounts: dict[int, tuple[Any, str | None]] = {}
         dumps = encoder()
         self._prefix = dumps({LEAD_KEY: ""})[:-2]  # b'{"connection":"'
-        self._encode = _line_encoder(dumps)
-        self._pos = self._base  # where the next line goes (no tell() per run)
-        self._to_dict = exchange_row
-        self._write = self._fh.write
-        self._cid: str | None = None  # the connection of the run being written …
-        self._run: list[int] = []  # … its runs so far (the current one not closed yet)
-        self._open: dict[str, list[int]] = {}  # runs of the open connections
+        # the per-exchange writing, compiled with the core: encode, write, note the run
+        self._spool = LineSpool(_line_encoder(dumps), self._fh.write, self._base)
+        self.add: Callable[[ExchangeRecord], None] = self._spool.add
+        self.take: Callable[[str], list[int] | None] = self._spool.take
         self._order: Callable[[], Runs] | None = None  # the connections, once final
 
-    # ---- writing (during the pass)
-    def add(self, ex: ExchangeRecord) -> None:
-        """Store one finished exchange (the flow table's ``spool`` callback)."""
-        line = self._encode(self._to_dict(ex))
-        cid = ex.connection
-        if cid != self._cid:  # a new run
-            if self._cid is not None:
-                self._run.append(self._pos)  # the previous run ends here
-            run = self._open.get(cid)
-            if run is None:
-                run = self._open[cid] = []
-            run.append(self._pos)
-            self._run, self._cid = run, cid
-        self._pos += len(line)
-        self._write(line)
-
-    def take(self, cid: str) -> list[int] | None:
-        """The connection (the flow table's id) is finished: its runs, [start, end, …]
-        offsets of its lines (None: it had no exchange)."""
-        run = self._open.pop(cid, None)
-        if run is not None and cid == self._cid:
-            run.append(self._pos)  # the current run is its own: it ends here
-            self._cid = None
-        return run
+    # ---- writing (during the pass): add(exchange), take(connection id) (core.spool)
+    # add: store one finished exchange (the flow table's ``spool`` callback).
+    # take: the connection (the flow table's id) is finished: its runs, [start, end, …]
+    # offsets of its lines (None: it had no exchange).
 
     def mark(self) -> None:
         """A new flow table (group of files) starts: its connection ids start again at
         ``C1``. Every connection of the last one must have been taken."""
-        if self._open:
-            raise RuntimeError(f"exchange store: {len(self._open)} connection(s) not taken")
-        self._cid = None
+        spool = self._spool
+        if spool.open:
+            raise RuntimeError(f"exchange store: {len(spool.open)} connection(s) not taken")
+        spool.cid = None
 
     def export(self) -> Exported:
         """This (worker's) store for :meth:`adopt`: its file's path when it has one (the
@@ -167,16 +146,16 @@ class ExchangeStore:
     def adopt(self, data: Exported) -> int:
         """Append a partition's exported lines (a file given by path is deleted once
         copied); returns the offset they start at (add it to its connections' runs)."""
-        self._cid = None
+        self._spool.cid = None
         base = append_file(self._fh, data)
-        self._pos = self._fh.tell()
+        self._spool.pos = self._fh.tell()
         return base
 
     # ---- after the pass
     def seal(self, order: Callable[[], Runs]) -> None:
         """``order()`` gives the final connections in order, each as (id, its runs): the
         report lists their exchanges so."""
-        self._cid = None
+        self._spool.cid = None
         self._fh.flush()
         self._order = order
 

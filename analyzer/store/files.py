@@ -4,7 +4,6 @@ JSON report (orjson when installed, the standard library's json otherwise)."""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import tempfile
@@ -19,6 +18,8 @@ def encoder() -> Callable[[Any], bytes]:
     try:
         import orjson
     except ImportError:  # pragma: no cover - orjson is a dependency; stay usable without
+        import json
+
         enc = json.JSONEncoder(check_circular=False).encode
         return lambda obj: enc(obj).encode()
     return orjson.dumps  # type: ignore[no-any-return]
