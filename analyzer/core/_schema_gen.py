@@ -150,6 +150,21 @@ def _row(record: Record) -> list[str]:
     return out
 
 
+def _fill(record: Record) -> list[str]:
+    name = stem(record)
+    out = [
+        *_signature(f"{name}_fill", f"row: dict[str, Any], {name}: {record.name}",
+                    "dict[str, Any]"),
+        *_docstring(f"``row`` made the {name}'s JSON object and returned: what "
+                    f":func:`{name}_row` gives, in an empty dict (keys go in in order) or "
+                    f"in one it filled before (values replaced, no dict built: for a row "
+                    "encoded at once and dropped)."),
+    ]
+    out += [f'    row["{k}"] = {name}.{k}' for k in record.json]
+    out += ["    return row"]
+    return out
+
+
 def _values(record: Record) -> list[str]:
     name = stem(record)
     out = _signature(f"{name}_values", f"{name}: {record.name}", "tuple[Any, ...]")
@@ -207,10 +222,11 @@ def _from_values(record: Record) -> list[str]:
 
 
 def functions() -> list[str]:
-    """The JSON rows of every record; the plain values of the hot ones (and the way back
-    when ``Record(*values)`` would not do)."""
+    """The JSON rows of every record; for the hot ones, rows refilled in place and the
+    plain values (and the way back when ``Record(*values)`` would not do)."""
     parts = [_row(r) for r in RECORDS]
     for r in HOT:
+        parts.append(_fill(r))
         parts.append(_values(r))
         if r.values != r.names:
             parts.append(_from_values(r))

@@ -28,9 +28,9 @@ connection ids it rests on) and a one-line fix hint.
 
 from __future__ import annotations
 
-import heapq
 from array import array
 from collections.abc import Callable, Iterable, Iterator
+from heapq import heappop, heappush
 from typing import Final
 
 from analyzer.core import hints
@@ -301,12 +301,12 @@ def by_start(
         window = WINDOW
     heap: list[tuple[float, int, ConnectionRecord]] = []
     for i, c in indexed:
-        heapq.heappush(heap, (c.start, i, c))
+        heappush(heap, (c.start, i, c))
         if len(heap) > window:
-            _start, j, d = heapq.heappop(heap)
+            _start, j, d = heappop(heap)
             yield j, d
     while heap:
-        _start, j, d = heapq.heappop(heap)
+        _start, j, d = heappop(heap)
         yield j, d
 
 
@@ -411,13 +411,16 @@ class _Facts:
     order: a few numbers each (~42 bytes), so that the second pass reads no record again
     (a connection store on disk is read once, not twice)."""
 
-    def __init__(self) -> None:
-        self.index = array("q")  # index (codes, idle)
-        self.done = array("d")  # when its work was done (_second_pass)
-        self.gap = array("d")  # its idle gap (with _F_GAP)
-        self.exchanges = array("q")  # exchange_count
-        self.flags = bytearray()
-        self.ends = bytearray()  # closed_by, by its place in end_names
+    def __init__(self, n: int) -> None:
+        """Room for ``n`` connections, made at once: an item set in place is a cheap call
+        from compiled code, an ``append`` a method looked up by name."""
+        self.n = 0  # connections noted
+        self.index = array("q", bytes(8 * n))  # index (codes, idle)
+        self.done = array("d", bytes(8 * n))  # when its work was done (_second_pass)
+        self.gap = array("d", bytes(8 * n))  # its idle gap (with _F_GAP)
+        self.exchanges = array("q", bytes(8 * n))  # exchange_count
+        self.flags = bytearray(n)
+        self.ends = bytearray(n)  # closed_by, by its place in end_names
         self.end_names: list[str] = []
         self.end_codes: dict[str, int] = {}
         self.clients: list[_Client] = []
@@ -447,13 +450,15 @@ class _Facts:
         if end is None:
             end = self.end_codes[c.closed_by] = len(self.end_names)
             self.end_names.append(c.closed_by)
-        self.index.append(i)
-        self.done.append(done)
-        self.gap.append(gap)
-        self.exchanges.append(c.exchange_count)
-        self.flags.append(flags)
-        self.ends.append(end)
+        j = self.n
+        self.index[j] = i
+        self.done[j] = done
+        self.gap[j] = gap
+        self.exchanges[j] = c.exchange_count
+        self.flags[j] = flags
+        self.ends[j] = end
         self.clients.append(k)
+        self.n = j + 1
 
 
 class _Server:
@@ -519,7 +524,7 @@ def classify(
     idle = bytearray(n)  # 1: the connection sat idle while its client opened another
     last_start = float("-inf")
     last = -1
-    facts = _Facts()
+    facts = _Facts(n)
     for seq, (i, c) in enumerate(passes()):
         if c.start < last_start or (c.start == last_start and i < last):
             raise OutOfOrder(c.id)
@@ -539,7 +544,7 @@ def classify(
     # order is by their place, j, among the HTTP connections, as by their place in the
     # passes)
     end_names = facts.end_names
-    for j in range(len(facts.flags)):
+    for j in range(facts.n):
         i = facts.index[j]
         k = facts.clients[j]
         code = codes[i]
@@ -612,8 +617,8 @@ def _first_pass(
     # most open at once: a start counts before an end at the same time
     ends = s.ends
     while ends and ends[0] < start:
-        heapq.heappop(ends)
-    heapq.heappush(ends, c.held_until or c.end)
+        heappop(ends)
+    heappush(ends, c.held_until or c.end)
     if len(ends) > s.max_concurrent:
         s.max_concurrent = len(ends)
     # A leak *accumulates*: at some new connection's start, at least LEAK_MIN earlier

@@ -469,6 +469,50 @@ def server_row(server: ServerRecord) -> dict[str, Any]:
     }
 
 
+def connection_fill(row: dict[str, Any], connection: ConnectionRecord) -> dict[str, Any]:
+    """``row`` made the connection's JSON object and returned: what :func:`connection_row`
+    gives, in an empty dict (keys go in in order) or in one it filled before (values
+    replaced, no dict built: for a row encoded at once and dropped)."""
+    row["id"] = connection.id
+    row["capture"] = connection.capture
+    row["client"] = connection.client
+    row["server"] = connection.server
+    row["start"] = connection.start
+    row["end"] = connection.end
+    row["handshake_seen"] = connection.handshake_seen
+    row["syn"] = connection.syn
+    row["synack"] = connection.synack
+    row["fin_client"] = connection.fin_client
+    row["fin_server"] = connection.fin_server
+    row["rst_client"] = connection.rst_client
+    row["rst_server"] = connection.rst_server
+    row["closed_by"] = connection.closed_by
+    row["requests"] = connection.requests
+    row["responses"] = connection.responses
+    row["interim_responses"] = connection.interim_responses
+    row["label"] = connection.label
+    row["upgraded"] = connection.upgraded
+    row["missing_bytes"] = connection.missing_bytes
+    row["diagnosis"] = connection.diagnosis
+    row["packets"] = connection.packets
+    row["client_bytes"] = connection.client_bytes
+    row["server_bytes"] = connection.server_bytes
+    row["teardown_ts"] = connection.teardown_ts
+    row["handshake_rtt"] = connection.handshake_rtt
+    row["expired"] = connection.expired
+    row["anomalies"] = connection.anomalies
+    row["user_agent"] = connection.user_agent
+    row["server_software"] = connection.server_software
+    row["forwarded"] = connection.forwarded
+    row["via"] = connection.via
+    row["protocol"] = connection.protocol
+    row["requests_estimated"] = connection.requests_estimated
+    row["tls"] = connection.tls
+    row["tunnel"] = connection.tunnel
+    row["http2"] = connection.http2
+    return row
+
+
 def connection_values(connection: ConnectionRecord) -> tuple[Any, ...]:
     """The connection as plain values (marshal and pickle write them fast), as
     schema.CONNECTION.values lists them; :func:`connection_from_values` rebuilds it."""
@@ -573,6 +617,32 @@ def connection_from_values(
         values[42],  # http2
         values[43],  # response_done_ts
     )
+
+
+def exchange_fill(row: dict[str, Any], exchange: ExchangeRecord) -> dict[str, Any]:
+    """``row`` made the exchange's JSON object and returned: what :func:`exchange_row`
+    gives, in an empty dict (keys go in in order) or in one it filled before (values
+    replaced, no dict built: for a row encoded at once and dropped)."""
+    row["connection"] = exchange.connection
+    row["index"] = exchange.index
+    row["method"] = exchange.method
+    row["target"] = exchange.target
+    row["version"] = exchange.version
+    row["status"] = exchange.status
+    row["request_ts"] = exchange.request_ts
+    row["response_ts"] = exchange.response_ts
+    row["opened_connection"] = exchange.opened_connection
+    row["closed_connection"] = exchange.closed_connection
+    row["response_end_ts"] = exchange.response_end_ts
+    row["response_version"] = exchange.response_version
+    row["request_connection"] = exchange.request_connection
+    row["response_connection"] = exchange.response_connection
+    row["framing"] = exchange.framing
+    row["interim_responses"] = exchange.interim_responses
+    row["request_end_ts"] = exchange.request_end_ts
+    row["reason"] = exchange.reason
+    row["stream"] = exchange.stream
+    return row
 
 
 def exchange_values(exchange: ExchangeRecord) -> tuple[Any, ...]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from analyzer.core.records import ExchangeRecord, exchange_row
+from analyzer.core.records import ExchangeRecord, exchange_fill
 
 
 class LineSpool:
@@ -33,10 +33,11 @@ class LineSpool:
         self.cid: str | None = None
         self.run: list[int] = []
         self.open: dict[str, list[int]] = {}
+        self.row: dict[str, Any] = {}  # refilled for each line (records.exchange_fill)
 
     def add(self, ex: ExchangeRecord) -> None:
         """Store one finished exchange (the flow table's ``spool`` callback)."""
-        line = self.encode(exchange_row(ex))
+        line = self.encode(exchange_fill(self.row, ex))
         cid = ex.connection
         if cid != self.cid:  # a new run
             if self.cid is not None:

@@ -21,6 +21,7 @@ started it so (``analyze(write_ahead=True)``, ``Analysis.exchanges_aside``). Sam
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from functools import partial
 from typing import IO, Any, Protocol
 
 from analyzer.core.records import (
@@ -29,7 +30,9 @@ from analyzer.core.records import (
     ExchangeRecord,
     ServerRecord,
     capture_row,
+    connection_fill,
     connection_row,
+    exchange_fill,
     exchange_row,
     server_row,
 )
@@ -118,8 +121,9 @@ def _sections(
 ) -> None:
     sections: list[tuple[str, Iterable[Any], Callable[[Any], dict[str, Any]]]] = [
         ("captures", a.capture_records, capture_dict),
-        ("connections", a.connection_records, connection_dict),
-        ("exchanges", a.exchange_records if a.spool is None else (), exchange_dict),
+        # (each line encoded at once: one dict refilled for all, not a dict per row)
+        ("connections", a.connection_records, partial(connection_fill, {})),
+        ("exchanges", a.exchange_records if a.spool is None else (), partial(exchange_fill, {})),
         ("servers", a.server_records, server_dict),
     ]
     write = fh.write
@@ -164,9 +168,10 @@ def _connections_aside(a: Records, fh: IO[bytes], dumps: Callable[[Any], bytes])
 
     def second(write: Callable[[bytes], Any]) -> None:
         sep = b",\n  "
+        row: dict[str, Any] = {}
         for c in part(half, n):
             write(sep)
-            write(dumps(connection_dict(c)))
+            write(dumps(connection_fill(row, c)))
 
     fh.flush()
     aside = Aside.start(second)
@@ -175,9 +180,10 @@ def _connections_aside(a: Records, fh: IO[bytes], dumps: Callable[[Any], bytes])
     try:
         write = fh.write
         first = True
+        row: dict[str, Any] = {}
         for c in part(0, half):
             write(b"\n  " if first else b",\n  ")
-            write(dumps(connection_dict(c)))
+            write(dumps(connection_fill(row, c)))
             first = False
         aside.copy_to(fh)
     finally:
