@@ -12,11 +12,13 @@ import os
 import runpy
 import sys
 
-from setuptools import setup
+from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
-# the list lives beside the run-time check, read without importing the package
-COMPILED = runpy.run_path("analyzer/_compiled.py")["SOURCES"]
+# the lists live beside the run-time check, read without importing the package
+_LISTS = runpy.run_path("analyzer/_compiled.py")
+COMPILED = _LISTS["SOURCES"]
+C_SOURCES = _LISTS["C_SOURCES"]  # hand-written C beside the compiled core
 
 ext_modules = []
 if os.environ.get("KEEPALIVE_PURE_BUILD") != "1":
@@ -34,6 +36,10 @@ if os.environ.get("KEEPALIVE_PURE_BUILD") != "1":
         except (Exception, SystemExit) as e:  # mypy reports type errors by SystemExit
             print(f"keepalive: not compiling the core ({e}); it runs as pure Python",
                   file=sys.stderr)
+    ext_modules += [
+        Extension(source[:-2].replace("/", "."), [source], extra_compile_args=["-O2"])
+        for source in C_SOURCES
+    ]
 
 
 class OptionalBuildExt(build_ext):

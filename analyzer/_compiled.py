@@ -10,6 +10,9 @@ first thing by ``analyzer/__init__``) therefore falls back to the pure-Python so
 * any compiled module is older than its source — with a one-line warning saying how to
   rebuild (``make`` does it, or ``pip install -e .``).
 
+The hand-written C extensions (:data:`C_SOURCES`) go with them: not used by the pure
+core, and a C source newer than its extension makes the build stale too.
+
 ``compiled()`` says whether the extensions are in use, ``status()`` says why not.
 Standard library only; ``setup.py`` reads this file without importing the package.
 """
@@ -41,6 +44,11 @@ SOURCES = [
     "analyzer/capture/pcapwalk.py",
 ]
 MODULES = [s[:-3].replace("/", ".") for s in SOURCES]
+# Hand-written C extensions, each the fast twin of code kept in Python in a compiled
+# module (analyzer/core/_headscan.c: http1's header scan). They follow the compiled
+# modules: used when those are, not when the core runs pure (or stale).
+C_SOURCES = ["analyzer/core/_headscan.c"]
+C_MODULES = [s[:-2].replace("/", ".") for s in C_SOURCES]
 
 _state = {"compiled": False, "why": "not installed"}
 
@@ -55,7 +63,7 @@ def status() -> str:
 
 
 def _extension(root: str, source: str) -> str | None:
-    base = os.path.join(root, source[:-3])
+    base = os.path.join(root, source.rsplit(".", 1)[0])
     for suffix in importlib.machinery.EXTENSION_SUFFIXES:
         if os.path.exists(base + suffix):
             return base + suffix
@@ -69,6 +77,8 @@ class _PureFinder:
         self.root = root
 
     def find_spec(self, name, path=None, target=None):  # type: ignore[no-untyped-def]
+        if name in C_MODULES:  # (the pure core runs its own Python twin of these)
+            raise ModuleNotFoundError(f"{name}: not used by the pure-Python core", name=name)
         if name not in MODULES:
             return None
         source = os.path.join(self.root, name.replace(".", os.sep) + ".py")
@@ -86,6 +96,11 @@ def install() -> None:
     native = _extension(root, "analyzer/_native__mypyc.py")
     built = os.path.getmtime(native) if native else 0.0
     stale = [src for ext, src in exts if ext is None or built < os.path.getmtime(src)]
+    for source in C_SOURCES:  # (one not built at all is just not used: http1's twin runs)
+        ext = _extension(root, source)
+        src = os.path.join(root, source)
+        if ext is not None and os.path.getmtime(ext) < os.path.getmtime(src):
+            stale.append(src)
     if os.environ.get("KEEPALIVE_PURE") == "1":
         _state["why"] = "KEEPALIVE_PURE=1"
     elif stale:
@@ -98,6 +113,6 @@ def install() -> None:
     else:
         _state["compiled"] = True
         return
-    if any(m in sys.modules for m in MODULES):
+    if any(m in sys.modules for m in MODULES + C_MODULES):
         return  # too late to choose; whatever is loaded stays
     sys.meta_path.insert(0, _PureFinder(root))

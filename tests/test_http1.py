@@ -601,3 +601,73 @@ def test_garbage_lines_are_requests_only_in_the_exact_form(
     assert conv.requests == (1 if expected else 0), stream
     if expected:
         assert [(e.method, e.version) for e in conv.exchanges] == [("GET", "0.9")]
+
+
+# ---- the header scan: C (analyzer/core/_headscan.c) and its Python twin agree
+
+_NAMES = [
+    b"Content-Length", b"content-length", b"CONNECTION", b"Connection", b"Transfer-Encoding",
+    b"keep-alive", b"Upgrade", b"User-Agent", b"Server", b"Via", b"X-Forwarded-For",
+    b"x-real-ip", b"Forwarded", b"Connection-Foo", b"Content-Type", b"Host", b"Accept",
+    b"Up", b"u", b"X-Other", b"Content-Lengths", b"viaduct", b"Fo",
+]
+_BYTES = st.binary(max_size=12) | st.sampled_from(
+    [b" ", b"\t", b"\r", b"\n", b"\r\n", b"\r\n\r\n", b"\n\n", b":", b" HTTP/", b"HTTP/1.1"]
+)
+
+
+@st.composite
+def _head_blocks(draw: st.DrawFn) -> bytes:
+    first = draw(st.sampled_from([
+        b"GET /a HTTP/1.1", b"HTTP/1.1 200 OK", b"POST  /b HTTP/1.0", b"GET /c",
+        b"HTTP/1.0 404 Not Found", b"PUT /x y HTTP/1.1 z", b"",
+    ]))
+    parts = [first]
+    for _ in range(draw(st.integers(0, 8))):
+        name = draw(st.sampled_from(_NAMES))
+        sep = draw(st.sampled_from([b":", b" :", b"\t:", b": ", b"", b":\t "]))
+        value = draw(_BYTES) + draw(st.binary(max_size=8))
+        eol = draw(st.sampled_from([b"\r\n", b"\n", b"\r", b"\r\n\r\n", b"\n\n"]))
+        parts.append(name + sep + value + eol)
+    tail = draw(st.sampled_from([b"\r\n\r\n", b"\r\n", b"", b"\n\n", b"\r\n\r\nbody"]))
+    block = (b"\r\n" if draw(st.booleans()) else b"\n").join(parts[:1]) + b"".join(parts[1:])
+    return draw(st.binary(max_size=3)) + block + tail
+
+
+@given(_head_blocks(), st.booleans(), st.booleans(), st.booleans(), st.integers(0, 3),
+       st.integers(0, 3))
+def test_c_header_scan_is_the_python_scan(
+    block: bytes, fast: bool, is_request: bool, software: bool, lead: int, cut: int
+) -> None:
+    """Every header block, whole or cut, from any start: the same first line, end and
+    fields from the C scanner as from its Python twin (which the pure core runs)."""
+    from analyzer import _compiled
+    from analyzer.core import http1
+
+    if http1._c_scan is None:
+        if _compiled.compiled():
+            pytest.fail("the core is compiled but its C header scan is not built")
+        pytest.skip("the C header scan is not built here (pure core)")
+    s = min(lead, len(block))
+    e = max(s, len(block) - cut)
+    h_py: dict[str, str] = {}
+    c_py: list[str] = []
+    want = http1._scan_head_py(block, s, e, fast, is_request, software, h_py, c_py)
+    h_c: dict[str, str] = {}
+    c_c: list[str] = []
+    got = http1._scan_head(block, s, e, fast, is_request, software, h_c, c_c)
+    assert got == want
+    if want is not None:  # (a scan given up leaves nothing the caller keeps)
+        assert (h_c, c_c) == (h_py, c_py)
+        assert list(h_c) == list(h_py)
+
+
+def test_c_header_scan_refuses_a_range_outside_the_buffer() -> None:
+    from analyzer.core import http1
+
+    if http1._c_scan is None:
+        pytest.skip("the C header scan is not built here (pure core)")
+    with pytest.raises(IndexError):
+        http1._c_scan(b"GET / HTTP/1.1\r\n\r\n", 0, 99, True, True, True)
+    with pytest.raises(TypeError):
+        http1._c_scan(bytearray(b"GET / HTTP/1.1\r\n\r\n"), 0, 4, True, True, True)

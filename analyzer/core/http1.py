@@ -33,9 +33,21 @@ The head buffer remembers how far it has searched, so byte-at-a-time input stays
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Final
 
 from analyzer.core.sink import Sink
+
+# The header scan in C (_scan_head), built with the compiled core (setup.py); absent, or
+# with the pure core (analyzer._compiled), its Python twin runs.
+_CScan = Callable[
+    [bytes, int, int, bool, bool, bool], tuple[int, int, int, int, int, tuple[int, ...]] | None
+]
+_c_scan: _CScan | None
+try:
+    from analyzer.core._headscan import scan as _c_scan
+except ImportError:
+    _c_scan = None
 
 HEAD: Final = 0
 BODY_LEN: Final = 1
@@ -245,6 +257,18 @@ def _field_line(
     z = k
     while z > a and (buf[z - 1] == 32 or 9 <= buf[z - 1] <= 13):
         z -= 1
+    _put(buf, name, kind, a, z, headers, cls)
+    return k
+
+
+def _put(
+    buf: bytes, name: str, kind: int, a: int, z: int, headers: dict[str, str], cls: list[str]
+) -> None:
+    """A field's value, ``buf[a:z]`` (stripped), into ``headers`` (and ``cls``) as its
+    ``kind`` says."""
+    if kind == _PRESENT:
+        headers[name] = "1"
+        return
     if kind == _FRAMING:
         v = _str(buf[a:z])
     elif kind == _LENGTH:
@@ -257,7 +281,78 @@ def _field_line(
         v = buf[a : min(z, a + MAX_SOFTWARE)].decode("latin-1")
     old = headers.get(name)
     headers[name] = v if old is None else old + ", " + v
-    return k
+
+
+# The fields the C scanner (analyzer.core._headscan) reports, by its code: name and kind.
+_CODE_NAMES: Final = (
+    "content-length", "connection", "transfer-encoding", "keep-alive", "upgrade",
+    "user-agent", "server", "via", "x-forwarded-for", "x-real-ip", "forwarded",
+)
+_CODE_KINDS: Final = (
+    _LENGTH, _FRAMING, _FRAMING, _FRAMING, _FRAMING, _NAMED, _NAMED, _NAMED, _PRESENT,
+    _PRESENT, _PRESENT,
+)
+
+Scanned = tuple[int, int, int, int, int]  # le, sp1, sp2, spaces, end (_scan_head)
+
+
+def _scan_head(
+    buf: bytes, s: int, e: int, fast: bool, is_request: bool, software: bool,
+    headers: dict[str, str], cls: list[str],
+) -> Scanned | None:
+    """The header block at ``buf[s]``: its first line's end (``le``) and first two spaces
+    and how many it has; the block's end (:func:`_scan_fields`); its fields into
+    ``headers`` and ``cls``. None when the fast path gives up: no end found (see
+    :func:`_scan_fields`), a block longer than MAX_HEAD, or (``fast``) a request line
+    without " HTTP/". The C scanner when built (the same answer, tests/test_http1.py),
+    else :func:`_scan_head_py`."""
+    if _c_scan is None:
+        return _scan_head_py(buf, s, e, fast, is_request, software, headers, cls)
+    r = _c_scan(buf, s, e, fast, is_request, software)
+    if r is None:
+        return None
+    le, sp1, sp2, spaces, end, fields = r  # (offsets from s: small, cached ints)
+    for q in range(0, len(fields), 3):
+        code = fields[q]
+        _put(buf, _CODE_NAMES[code], _CODE_KINDS[code], s + fields[q + 1],
+             s + fields[q + 2], headers, cls)
+    return (s + le, -1 if sp1 < 0 else s + sp1, -1 if sp2 < 0 else s + sp2, spaces,
+            s + end)
+
+
+def _scan_head_py(
+    buf: bytes, s: int, e: int, fast: bool, is_request: bool, software: bool,
+    headers: dict[str, str], cls: list[str],
+) -> Scanned | None:
+    """:func:`_scan_head` in Python: one pass over the first line (noting its first two
+    spaces, and whether " HTTP/" follows one), then :func:`_scan_fields`."""
+    sp1 = sp2 = -1
+    spaces = 0
+    http = False
+    p = s
+    while p < e:
+        c = buf[p]
+        if c == 10:
+            break
+        if c == 32:
+            spaces += 1
+            if sp1 < 0:
+                sp1 = p
+            elif sp2 < 0:
+                sp2 = p
+            if (
+                not http and p + 5 < e and buf[p + 1] == 72 and buf[p + 2] == 84
+                and buf[p + 3] == 84 and buf[p + 4] == 80 and buf[p + 5] == 47
+            ):
+                http = True
+        p += 1
+    if fast and is_request and not http:
+        return None
+    le = p  # the first line's end
+    end = _scan_fields(buf, s, p, e, fast, headers, cls, software)
+    if end < 0 or end - s > MAX_HEAD:
+        return None
+    return le, sp1, sp2, spaces, end
 
 
 def _method_at(buf: bytes, s: int) -> bool:
@@ -564,34 +659,12 @@ class MessageReader:
         # Only the fields that decide framing and persistence are extracted (RFC 9112
         # §6.1, §6.3, §9.3), in one pass over the block that also notes the first line's
         # first two spaces (and whether " HTTP/" follows one).
-        sp1 = sp2 = -1
-        spaces = 0
-        http = False
-        p = s
-        while p < e:
-            c = buf[p]
-            if c == 10:
-                break
-            if c == 32:
-                spaces += 1
-                if sp1 < 0:
-                    sp1 = p
-                elif sp2 < 0:
-                    sp2 = p
-                if (
-                    not http and p + 5 < e and buf[p + 1] == 72 and buf[p + 2] == 84
-                    and buf[p + 3] == 84 and buf[p + 4] == 80 and buf[p + 5] == 47
-                ):
-                    http = True
-            p += 1
-        if fast and self.is_request and not http:
-            return -1
-        le = p  # the first line's end
         headers: dict[str, str] = {}
         cls: list[str] = []
-        end = _scan_fields(buf, s, p, e, fast, headers, cls, self.software)
-        if end < 0 or end - s > MAX_HEAD:
+        scanned = _scan_head(buf, s, e, fast, self.is_request, self.software, headers, cls)
+        if scanned is None:
             return -1
+        le, sp1, sp2, spaces, end = scanned
         while le > s and buf[le - 1] == 13:
             le -= 1  # the first line without its trailing CRs
         if le > end:
