@@ -78,6 +78,28 @@ def test_stale_build_falls_back_to_the_sources(tmp_path: Path) -> None:
     assert p.stderr.count("\n") == 1 and "core/streams.py" in p.stderr
 
 
+def test_a_stale_c_source_falls_back_too(tmp_path: Path) -> None:
+    """The hand-written C (core/_headscan.c) edited after the build: the core runs pure,
+    and the pure core never loads the C extension (it runs its Python twin)."""
+    if not _compiled.compiled():
+        pytest.skip(f"the core is not compiled here: {_compiled.status()}")
+    import shutil
+
+    copy = tmp_path / "analyzer"
+    shutil.copytree(Path(analyzer.__file__).parent, copy)
+    os.utime(copy / "core" / "_headscan.c")  # "edited" after the build
+    p = subprocess.run(
+        [sys.executable, "-c", "import analyzer, analyzer.core.http1 as h; "
+         "print(analyzer._compiled.status()); print(h._c_scan)"],
+        cwd=tmp_path, capture_output=True, text=True, check=True,
+        env={**os.environ, "PYTHONPATH": str(tmp_path)},
+    )
+    status, scan = p.stdout.splitlines()
+    assert status.startswith("pure Python (compiled modules older")
+    assert scan == "None"
+    assert "core/_headscan.c" in p.stderr
+
+
 # The records' fields, their written-out __init__ and the JSON rows are checked against
 # core/schema.py in tests/test_schema.py.
 
