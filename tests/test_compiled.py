@@ -56,7 +56,14 @@ def test_pure_and_compiled_agree() -> None:
     assert compiled.split("\n", 1)[1] == pure.split("\n", 1)[1]
 
 
-def test_stale_build_falls_back_to_the_sources(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("edited", "probe", "running"), [
+    ("streams.py", "analyzer.core.streams.__file__", "streams.py"),
+    # the hand-written C: the pure core never loads it (it runs its Python twin)
+    ("_headscan.c", "analyzer.core.http1._c_scan", "None"),
+])
+def test_stale_build_falls_back_to_the_sources(
+    tmp_path: Path, edited: str, probe: str, running: str
+) -> None:
     """A source edited after the build must run as written: the whole core falls back to
     the pure-Python modules, with one warning line naming the file."""
     if not _compiled.compiled():
@@ -65,39 +72,17 @@ def test_stale_build_falls_back_to_the_sources(tmp_path: Path) -> None:
 
     copy = tmp_path / "analyzer"
     shutil.copytree(Path(analyzer.__file__).parent, copy)
-    os.utime(copy / "core" / "streams.py")  # "edited" after the build
+    os.utime(copy / "core" / edited)  # "edited" after the build
     p = subprocess.run(
-        [sys.executable, "-c", "import analyzer, analyzer.core.streams as s; "
-         "print(analyzer._compiled.status()); print(s.__file__)"],
+        [sys.executable, "-c", "import analyzer, analyzer.core.streams, analyzer.core.http1; "
+         f"print(analyzer._compiled.status()); print({probe})"],
         cwd=tmp_path, capture_output=True, text=True, check=True,
         env={**os.environ, "PYTHONPATH": str(tmp_path)},
     )
-    status, path = p.stdout.splitlines()
+    status, found = p.stdout.splitlines()
     assert status.startswith("pure Python (compiled modules older")
-    assert path.endswith("streams.py")
-    assert p.stderr.count("\n") == 1 and "core/streams.py" in p.stderr
-
-
-def test_a_stale_c_source_falls_back_too(tmp_path: Path) -> None:
-    """The hand-written C (core/_headscan.c) edited after the build: the core runs pure,
-    and the pure core never loads the C extension (it runs its Python twin)."""
-    if not _compiled.compiled():
-        pytest.skip(f"the core is not compiled here: {_compiled.status()}")
-    import shutil
-
-    copy = tmp_path / "analyzer"
-    shutil.copytree(Path(analyzer.__file__).parent, copy)
-    os.utime(copy / "core" / "_headscan.c")  # "edited" after the build
-    p = subprocess.run(
-        [sys.executable, "-c", "import analyzer, analyzer.core.http1 as h; "
-         "print(analyzer._compiled.status()); print(h._c_scan)"],
-        cwd=tmp_path, capture_output=True, text=True, check=True,
-        env={**os.environ, "PYTHONPATH": str(tmp_path)},
-    )
-    status, scan = p.stdout.splitlines()
-    assert status.startswith("pure Python (compiled modules older")
-    assert scan == "None"
-    assert "core/_headscan.c" in p.stderr
+    assert found.endswith(running)
+    assert p.stderr.count("\n") == 1 and f"core/{edited}" in p.stderr
 
 
 # The records' fields, their written-out __init__ and the JSON rows are checked against
