@@ -55,8 +55,9 @@ apt-chromium:
 	  else echo "report test: chromium missing; sudo apt-get install chromium" >&2; fi; fi
 
 # Coverage-guided fuzzing (atheris) from the seeds, FUZZ_SECONDS for each target: the capture
-# reader (corpus bench/out/fuzz-corpus), the TLS reader (bench/out/fuzz-tls-corpus) and the
-# HTTP/2 reader (bench/out/fuzz-http2-corpus); crashes go to bench/out/ (keep the capture
+# reader (corpus bench/out/fuzz-corpus), the TLS reader (bench/out/fuzz-tls-corpus), the
+# HTTP/2 reader (bench/out/fuzz-http2-corpus) and the C header scan against its Python twin
+# (bench/out/fuzz-headscan-corpus); crashes go to bench/out/ (keep the capture
 # reader's in tests/fuzz/regressions). The TLS seeds are real conversations made by
 # tests/tlsgen.py (with and without their key log); the HTTP/2 target writes its own.
 FUZZ_SECONDS ?= 300
@@ -75,6 +76,9 @@ fuzz: $(STAMP)
 	PYTHONPATH=. $(PY) tests/fuzz/fuzz_http2.py --write-seeds bench/out/fuzz-http2-corpus
 	PYTHONPATH=. $(PY) tests/fuzz/fuzz_http2.py bench/out/fuzz-http2-corpus \
 	  -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -timeout=10 -artifact_prefix=bench/out/http2-
+	$(PY) tests/fuzz/fuzz_headscan.py --write-seeds bench/out/fuzz-headscan-corpus
+	$(PY) tests/fuzz/fuzz_headscan.py bench/out/fuzz-headscan-corpus \
+	  -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -timeout=10 -artifact_prefix=bench/out/headscan-
 
 # The walkthrough, notebooks/explore.ipynb, in JupyterLab with the venv's kernel. JupyterLab
 # is a tool for this target, not a dependency of the package: installed into the venv the

@@ -107,6 +107,24 @@ def test_short_fuzz_run_http2(tmp_path: Path) -> None:
     _short_run("fuzz_http2.py", corpus, tmp_path, runs=5000)
 
 
+@pytest.mark.skipif(importlib.util.find_spec("atheris") is None, reason="atheris not installed")
+def test_short_fuzz_run_headscan(tmp_path: Path) -> None:
+    """The C header scan against its Python twin (needs the compiled core)."""
+    from analyzer.core import http1
+
+    if http1._c_scan is None:
+        pytest.skip("the C header scan is not built here (pure core)")
+    corpus = tmp_path / "corpus"
+    p = subprocess.run(
+        [sys.executable, str(FUZZ / "fuzz_headscan.py"), "--write-seeds", str(corpus)],
+        capture_output=True, text=True, timeout=60, cwd=tmp_path,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+    )
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert len(list(corpus.iterdir())) >= 3
+    _short_run("fuzz_headscan.py", corpus, tmp_path, runs=20000)
+
+
 def test_a_gzip_bomb_is_streamed(tmp_path: Path) -> None:
     # 256 MiB of records once decompressed, 256 KiB on disk: memory must not follow.
     import gzip

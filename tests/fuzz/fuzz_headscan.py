@@ -1,0 +1,79 @@
+"""Coverage-guided differential fuzzing of the HTTP/1 header scan: the C scanner
+(analyzer/core/_headscan.c) against its Python twin (``http1._scan_head_py``).
+
+The invariant: for any bytes, any range and any flags, both give the same first line,
+block end, headers and Content-Length values (or both give up), and the C scanner
+never reads outside the range (run it under a sanitizer to see that too).
+
+    python tests/fuzz/fuzz_headscan.py CORPUS -max_total_time=300   # make fuzz
+
+The first input byte picks the flags and the next two the range's start and cut; the rest
+is the buffer. Needs the compiled core (the C scanner is not used by the pure one).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+
+import atheris
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, ROOT)
+
+import analyzer  # noqa: E402,F401  (the compiled core, and with it the C scanner)
+
+# http1 from its source, beside the compiled one: its Python twin of the scan is then
+# instrumented (the coverage that guides the fuzzer), and it calls the same C scanner.
+_spec = importlib.util.spec_from_file_location(
+    "_http1_source", os.path.join(ROOT, "analyzer", "core", "http1.py")
+)
+assert _spec is not None and _spec.loader is not None
+http1 = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(http1)
+for _f in list(vars(http1).values()):
+    if getattr(_f, "__module__", None) == "_http1_source" and hasattr(_f, "__code__"):
+        atheris.instrument_func(_f)
+
+SEEDS = [
+    b"\x07\x00\x00GET /a HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nUser-Agent: curl\r\n\r\nabc",
+    b"\x02\x00\x00HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nServer: nginx\r\n\r\n",
+    b"\x05\x01\x02PUT /x HTTP/1.0\nConnection:\tclose \nX-Forwarded-For: 1.2.3.4\n\n",
+]
+
+
+def check(data: bytes) -> None:
+    if len(data) < 3:
+        return
+    flags, lead, cut = data[0], data[1], data[2]
+    buf = data[3:]
+    s = min(lead, len(buf))
+    e = max(s, len(buf) - cut)
+    fast, is_request, software = bool(flags & 1), bool(flags & 2), bool(flags & 4)
+    h_py: dict[str, str] = {}
+    c_py: list[str] = []
+    want = http1._scan_head_py(buf, s, e, fast, is_request, software, h_py, c_py)
+    h_c: dict[str, str] = {}
+    c_c: list[str] = []
+    got = http1._scan_head(buf, s, e, fast, is_request, software, h_c, c_c)
+    if got != want or (want is not None and (list(h_c.items()), c_c) != (list(h_py.items()), c_py)):
+        raise AssertionError(f"C and Python scans differ: {got} {want} {h_c} {h_py}")
+
+
+def main() -> None:
+    if http1._c_scan is None:
+        sys.exit("fuzz_headscan: the C header scan is not built (compile the core: make)")
+    if "--write-seeds" in sys.argv:
+        corpus = sys.argv[-1]
+        os.makedirs(corpus, exist_ok=True)
+        for i, seed in enumerate(SEEDS):
+            with open(os.path.join(corpus, f"seed-{i}"), "wb") as f:
+                f.write(seed)
+        return
+    atheris.Setup(sys.argv, check)
+    atheris.Fuzz()
+
+
+if __name__ == "__main__":
+    main()
