@@ -94,17 +94,22 @@ def test_short_fuzz_run_tls(tmp_path: Path) -> None:
     _short_run("fuzz_tls.py", corpus, tmp_path, runs=5000)
 
 
-@pytest.mark.skipif(importlib.util.find_spec("atheris") is None, reason="atheris not installed")
-def test_short_fuzz_run_http2(tmp_path: Path) -> None:
+def _seeded_run(target: str, tmp_path: Path, seeds: int, runs: int) -> None:
+    """A short run of a target that writes its own seeds (``--write-seeds``)."""
     corpus = tmp_path / "corpus"
     p = subprocess.run(
-        [sys.executable, str(FUZZ / "fuzz_http2.py"), "--write-seeds", str(corpus)],
+        [sys.executable, str(FUZZ / target), "--write-seeds", str(corpus)],
         capture_output=True, text=True, timeout=60, cwd=tmp_path,
         env=dict(os.environ, PYTHONPATH=str(ROOT)),
     )
     assert p.returncode == 0, p.stderr[-3000:]
-    assert len(list(corpus.iterdir())) >= 5
-    _short_run("fuzz_http2.py", corpus, tmp_path, runs=5000)
+    assert len(list(corpus.iterdir())) >= seeds
+    _short_run(target, corpus, tmp_path, runs=runs)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("atheris") is None, reason="atheris not installed")
+def test_short_fuzz_run_http2(tmp_path: Path) -> None:
+    _seeded_run("fuzz_http2.py", tmp_path, seeds=5, runs=5000)
 
 
 @pytest.mark.skipif(importlib.util.find_spec("atheris") is None, reason="atheris not installed")
@@ -114,15 +119,7 @@ def test_short_fuzz_run_headscan(tmp_path: Path) -> None:
 
     if http1._c_scan is None:
         pytest.skip("the C header scan is not built here (pure core)")
-    corpus = tmp_path / "corpus"
-    p = subprocess.run(
-        [sys.executable, str(FUZZ / "fuzz_headscan.py"), "--write-seeds", str(corpus)],
-        capture_output=True, text=True, timeout=60, cwd=tmp_path,
-        env=dict(os.environ, PYTHONPATH=str(ROOT)),
-    )
-    assert p.returncode == 0, p.stderr[-3000:]
-    assert len(list(corpus.iterdir())) >= 3
-    _short_run("fuzz_headscan.py", corpus, tmp_path, runs=20000)
+    _seeded_run("fuzz_headscan.py", tmp_path, seeds=3, runs=20000)
 
 
 def test_a_gzip_bomb_is_streamed(tmp_path: Path) -> None:

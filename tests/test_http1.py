@@ -643,23 +643,14 @@ def test_c_header_scan_is_the_python_scan(
     fields from the C scanner as from its Python twin (which the pure core runs)."""
     from analyzer import _compiled
     from analyzer.core import http1
+    from tests.fuzz.fuzz_headscan import agree
 
     if http1._c_scan is None:
         if _compiled.compiled():
             pytest.fail("the core is compiled but its C header scan is not built")
         pytest.skip("the C header scan is not built here (pure core)")
     s = min(lead, len(block))
-    e = max(s, len(block) - cut)
-    h_py: dict[str, str] = {}
-    c_py: list[str] = []
-    want = http1._scan_head_py(block, s, e, fast, is_request, software, h_py, c_py)
-    h_c: dict[str, str] = {}
-    c_c: list[str] = []
-    got = http1._scan_head(block, s, e, fast, is_request, software, h_c, c_c)
-    assert got == want
-    if want is not None:  # (a scan given up leaves nothing the caller keeps)
-        assert (h_c, c_c) == (h_py, c_py)
-        assert list(h_c) == list(h_py)
+    agree(http1, block, s, max(s, len(block) - cut), fast, is_request, software)
 
 
 def test_c_header_scan_refuses_a_range_outside_the_buffer() -> None:

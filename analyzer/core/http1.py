@@ -248,7 +248,7 @@ def _field_line(
     while k < e and buf[k] != 13 and buf[k] != 10:
         k += 1
     if kind == _PRESENT:
-        headers[name] = "1"  # only their presence matters (the addresses are the users')
+        _put(buf, name, kind, k, k, headers, cls)
         return k
     # the value, stripped as bytes.strip() does (ASCII whitespace)
     a = j + 1
@@ -267,7 +267,7 @@ def _put(
     """A field's value, ``buf[a:z]`` (stripped), into ``headers`` (and ``cls``) as its
     ``kind`` says."""
     if kind == _PRESENT:
-        headers[name] = "1"
+        headers[name] = "1"  # only their presence matters (the addresses are the users')
         return
     if kind == _FRAMING:
         v = _str(buf[a:z])

@@ -1,14 +1,15 @@
 """Coverage-guided differential fuzzing of the HTTP/1 header scan: the C scanner
 (analyzer/core/_headscan.c) against its Python twin (``http1._scan_head_py``).
 
-The invariant: for any bytes, any range and any flags, both give the same first line,
-block end, headers and Content-Length values (or both give up), and the C scanner
+The invariant (:func:`agree`): for any bytes, any range and any flags, both give the same
+first line, block end, headers and Content-Length values (or both give up); the C scanner
 never reads outside the range (run it under a sanitizer to see that too).
 
     python tests/fuzz/fuzz_headscan.py CORPUS -max_total_time=300   # make fuzz
 
 The first input byte picks the flags and the next two the range's start and cut; the rest
 is the buffer. Needs the compiled core (the C scanner is not used by the pure one).
+tests/test_http1.py checks :func:`agree` on generated header blocks too.
 """
 
 from __future__ import annotations
@@ -16,25 +17,9 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
-
-import atheris
+from types import ModuleType
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, ROOT)
-
-import analyzer  # noqa: E402,F401  (the compiled core, and with it the C scanner)
-
-# http1 from its source, beside the compiled one: its Python twin of the scan is then
-# instrumented (the coverage that guides the fuzzer), and it calls the same C scanner.
-_spec = importlib.util.spec_from_file_location(
-    "_http1_source", os.path.join(ROOT, "analyzer", "core", "http1.py")
-)
-assert _spec is not None and _spec.loader is not None
-http1 = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(http1)
-for _f in list(vars(http1).values()):
-    if getattr(_f, "__module__", None) == "_http1_source" and hasattr(_f, "__code__"):
-        atheris.instrument_func(_f)
 
 SEEDS = [
     b"\x07\x00\x00GET /a HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nUser-Agent: curl\r\n\r\nabc",
@@ -43,25 +28,43 @@ SEEDS = [
 ]
 
 
-def check(data: bytes) -> None:
-    if len(data) < 3:
-        return
-    flags, lead, cut = data[0], data[1], data[2]
-    buf = data[3:]
-    s = min(lead, len(buf))
-    e = max(s, len(buf) - cut)
-    fast, is_request, software = bool(flags & 1), bool(flags & 2), bool(flags & 4)
+def agree(
+    http1: ModuleType, buf: bytes, s: int, e: int, fast: bool, is_request: bool, software: bool
+) -> None:
+    """The C scan (``http1._scan_head``, with ``_c_scan`` set) gives what the Python twin
+    gives: the same scanned numbers and, when the scan did not give up, the same headers
+    (in order) and Content-Length values. Raises AssertionError otherwise."""
     h_py: dict[str, str] = {}
     c_py: list[str] = []
     want = http1._scan_head_py(buf, s, e, fast, is_request, software, h_py, c_py)
     h_c: dict[str, str] = {}
     c_c: list[str] = []
     got = http1._scan_head(buf, s, e, fast, is_request, software, h_c, c_c)
-    if got != want or (want is not None and (list(h_c.items()), c_c) != (list(h_py.items()), c_py)):
-        raise AssertionError(f"C and Python scans differ: {got} {want} {h_c} {h_py}")
+    assert got == want, (buf, s, e, fast, is_request, software, got, want)
+    if want is not None:  # (a scan given up leaves nothing the caller keeps)
+        assert (list(h_c.items()), c_c) == (list(h_py.items()), c_py), (buf, h_c, h_py)
+
+
+def _source_http1() -> ModuleType:
+    """http1 loaded from its source beside the compiled one: its Python twin of the scan
+    can then be instrumented (the coverage that guides the fuzzer), and it calls the same
+    C scanner."""
+    sys.path.insert(0, ROOT)
+    import analyzer  # noqa: F401  (the compiled core, and with it the C scanner)
+
+    spec = importlib.util.spec_from_file_location(
+        "_http1_source", os.path.join(ROOT, "analyzer", "core", "http1.py")
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def main() -> None:
+    import atheris
+
+    http1 = _source_http1()
     if http1._c_scan is None:
         sys.exit("fuzz_headscan: the C header scan is not built (compile the core: make)")
     if "--write-seeds" in sys.argv:
@@ -71,6 +74,19 @@ def main() -> None:
             with open(os.path.join(corpus, f"seed-{i}"), "wb") as f:
                 f.write(seed)
         return
+    for f in list(vars(http1).values()):
+        if getattr(f, "__module__", None) == "_http1_source" and hasattr(f, "__code__"):
+            atheris.instrument_func(f)
+
+    def check(data: bytes) -> None:
+        if len(data) < 3:
+            return
+        flags, lead, cut = data[0], data[1], data[2]
+        buf = data[3:]
+        s = min(lead, len(buf))
+        agree(http1, buf, s, max(s, len(buf) - cut), bool(flags & 1), bool(flags & 2),
+              bool(flags & 4))
+
     atheris.Setup(sys.argv, check)
     atheris.Fuzz()
 
