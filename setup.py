@@ -18,7 +18,8 @@ from setuptools.command.build_ext import build_ext
 # the lists live beside the run-time check, read without importing the package
 _LISTS = runpy.run_path("analyzer/_compiled.py")
 COMPILED = _LISTS["SOURCES"]
-C_SOURCES = _LISTS["C_SOURCES"]  # hand-written C beside the compiled core
+C_SOURCES = _LISTS["C_SOURCES"]  # hand-written C beside the compiled core, by module name
+C_MODULES = _LISTS["C_MODULES"]
 
 ext_modules = []
 if os.environ.get("KEEPALIVE_PURE_BUILD") != "1":
@@ -37,8 +38,8 @@ if os.environ.get("KEEPALIVE_PURE_BUILD") != "1":
             print(f"keepalive: not compiling the core ({e}); it runs as pure Python",
                   file=sys.stderr)
     ext_modules += [
-        Extension(source[:-2].replace("/", "."), [source], extra_compile_args=["-O2"])
-        for source in C_SOURCES
+        Extension(name, [source], extra_compile_args=["-O2"])
+        for name, source in zip(C_MODULES, C_SOURCES, strict=True)
     ]
 
 

@@ -3,19 +3,18 @@
  *
  * scan(buf, s, e, fast, is_request, software) -> (le, sp1, sp2, spaces, end, fields) | None
  *
- * Every offset it returns is from s (-1 stays -1; a field's a and z are 0 when it is
- * only present): a header block's are mostly small, Python's cached ints, not objects
- * made per call.
  * The first line of the block at buf[s] ends at le (its LF, or e); sp1, sp2 are its
  * first two spaces (-1: none) and spaces how many it has. The block ends at end: not
  * fast, e; fast, the first CRLFCRLF. fields is a flat tuple (code, a, z, ...): per
- * field of interest, in order, its code (http1._CODE_NAMES) and its value buf[a:z],
- * stripped of ASCII whitespace (a = z = 0 for the fields only present). None when the
- * fast path gives up: no CRLFCRLF, a line past MAX_HEAD or an empty line (LF LF) before
- * it, a request line without " HTTP/" (fast), or a block longer than MAX_HEAD.
+ * field of interest, in order, its code (http1._CODE_NAMES) and its value buf[s+a:s+z],
+ * stripped of ASCII whitespace (a = z = 0 for the fields only present). Every offset is
+ * from s (-1 stays -1): a header block's are mostly small, Python's cached ints, not
+ * objects made per call. None when the fast path gives up: no CRLFCRLF, a line past
+ * MAX_HEAD or an empty line (LF LF) before it, a request line without " HTTP/" (fast),
+ * or a block longer than MAX_HEAD.
  *
  * http1.py keeps the reference in Python (the pure build runs it); tests/test_http1.py
- * holds the two to the same answer on generated header blocks.
+ * and tests/fuzz/fuzz_headscan.py hold the two to the same answer.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -78,10 +77,12 @@ colon(const unsigned char *b, Py_ssize_t p, Py_ssize_t e, const char *name, Py_s
 
 #define WS(c) ((c) == 32 || (9 <= (c) && (c) <= 13))
 
-/* _field_line: the line at b[p]; returns where to look on (its value's end, or p), or
- * -2 on an error (memory). */
+/* _field_line: the line at b[p] of the block at b[s]; returns where to look on (its
+ * value's end, or p), or -2 on an error (memory). A value is noted by its offsets from s;
+ * a field only present by 0, 0. */
 static Py_ssize_t
-field_line(const unsigned char *b, Py_ssize_t p, Py_ssize_t e, int software, Fields *f)
+field_line(const unsigned char *b, Py_ssize_t s, Py_ssize_t p, Py_ssize_t e, int software,
+           Fields *f)
 {
     int c = b[p] | 0x20;
     int code, present = 0;
@@ -152,7 +153,7 @@ field_line(const unsigned char *b, Py_ssize_t p, Py_ssize_t e, int software, Fie
         a++;
     while (z > a && WS(b[z - 1]))
         z--;
-    return fields_add(f, code, a, z) < 0 ? -2 : k;
+    return fields_add(f, code, a - s, z - s) < 0 ? -2 : k;
 }
 
 /* _scan_fields: the block's end (see the header comment), -1, or -2 on an error. */
@@ -179,7 +180,7 @@ scan_fields(const unsigned char *b, Py_ssize_t s, Py_ssize_t p, Py_ssize_t e, in
             break;
         if (fast && b[p] == 10)
             return -1; /* an empty line: the slow path ends the block there */
-        p = field_line(b, p, e, software, f);
+        p = field_line(b, s, p, e, software, f);
         if (p == -2)
             return -2;
     }
@@ -248,14 +249,15 @@ scan(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
         Py_INCREF(out);
         goto done;
     }
-    /* offsets from s: a header block's are mostly under 257, Python's cached ints */
+    /* offsets from s (the fields' already): a header block's are mostly under 257,
+     * Python's cached ints */
     PyObject *fields = PyTuple_New(f.n);
     if (fields == NULL)
         goto done;
     for (Py_ssize_t i = 0; i < f.n; i += 3) {
         PyObject *code = PyLong_FromSsize_t(f.v[i]);
-        PyObject *a = PyLong_FromSsize_t(f.v[i + 1] ? f.v[i + 1] - s : 0);
-        PyObject *z = PyLong_FromSsize_t(f.v[i + 2] ? f.v[i + 2] - s : 0);
+        PyObject *a = PyLong_FromSsize_t(f.v[i + 1]);
+        PyObject *z = PyLong_FromSsize_t(f.v[i + 2]);
         if (code == NULL || a == NULL || z == NULL) {
             Py_XDECREF(code);
             Py_XDECREF(a);

@@ -37,6 +37,12 @@ from analyzer.core import hints
 from analyzer.core.records import ConnectionRecord, ExchangeRecord, ServerRecord
 
 HTTP_LABELS = ("persistent", "per-request")
+
+
+def _is_http(label: str) -> bool:
+    """``label in HTTP_LABELS``, as two compiled string compares (not a tuple search)."""
+    return label == "persistent" or label == "per-request"
+
 LEAK_MIN: Final = 2  # idle one-request connections open at once before it is called a leak
 IDLE_MIN: Final = 0.2  # a server FIN this long after the response closes an *idle* connection
 CLIENT_IDLE_MIN: Final = 1.0  # a client FIN this long after the response: its pool's idle timeout
@@ -538,7 +544,7 @@ def classify(
         k = _first_pass(s, c, i, seq, idle, finished)
         codes[i] = _CODE[_rule_diagnosis(c)]
         label = c.label
-        if label == "persistent" or label == "per-request":  # (HTTP_LABELS)
+        if _is_http(label):
             facts.add(i, c, k, finished)
     # the second pass, over the facts the first noted (in the same order: the buckets'
     # order is by their place, j, among the HTTP connections, as by their place in the
@@ -583,7 +589,7 @@ def _first_pass(
     s.handshakes += c.handshake_seen
     label = c.label
     s.kinds[label] = s.kinds.get(label, 0) + 1
-    http = label == "persistent" or label == "per-request"  # (HTTP_LABELS)
+    http = _is_http(label)
     if http:
         s.http += 1
         s.persistent += label == "persistent"
@@ -675,7 +681,7 @@ def _rule_diagnosis(c: ConnectionRecord) -> str | None:
     the first of CONNECTION_RULES that holds, called here directly in their order (a
     compiled call each, not a call through the table; a test keeps the two the same)."""
     label = c.label
-    if label != "persistent" and label != "per-request":
+    if not _is_http(label):
         return None
     if _rule_unread_body(c):
         return "unread-body"
@@ -1106,7 +1112,7 @@ def _evidence(code: str, b: _Bucket, rec: ServerRecord, s: _Server) -> str:
             f"{head}; the server closed {n} connection(s) after exactly {rec.request_limit} "
             f"requests each, {how}: {_ids(b)}"
         )
-    median = _median(b.gaps) if b.gaps else None
+    median = median_of(b)
     unanswered = b.unanswered
     if code == "idle-timeout":
         rec.idle_timeout = round(median, 3) if median is not None else None
