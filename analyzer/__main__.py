@@ -1,6 +1,6 @@
 """``python -m analyzer`` is the ``keepalive`` command."""
 
-from analyzer.cli import main
+from analyzer.cli import entry
 
 if __name__ == "__main__":
-    main()
+    entry()

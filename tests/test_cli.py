@@ -255,3 +255,80 @@ def test_narrow_terminal_keeps_endpoints_whole(columns: int) -> None:
         assert server in ("127.0.0.1:18102", "[::1]:18114"), row
     assert sum("│ 127.0.0.1:18102 " in row for row in rows) == 10
     assert "not shown" in text  # a column or more gave way, and the report says so
+
+
+# ---- the console script's exit (cli.entry)
+
+
+class _Exited(Exception):
+    def __init__(self, code: int) -> None:
+        self.code = code
+
+
+@pytest.mark.parametrize(("argv", "code"), [
+    (["--version"], 0),
+    (["analyze", "/nonexistent.pcap"], 2),
+    (["analyze", "--no-such-option"], 2),
+])
+def test_entry_leaves_at_once_with_the_commands_status(monkeypatch, argv, code) -> None:
+    """No thread or child runs: out by os._exit, with main()'s status."""
+    import threading
+
+    from analyzer import cli
+
+    def _exit(c: int) -> None:
+        raise _Exited(c)
+
+    assert threading.active_count() == 1
+    monkeypatch.setattr(cli.os, "_exit", _exit)
+    monkeypatch.setattr(sys, "argv", ["keepalive", *argv])
+    with pytest.raises(_Exited) as e:
+        cli.entry()
+    assert e.value.code == code
+
+
+def test_entry_exits_normally_while_another_thread_runs(monkeypatch) -> None:
+    """A thread still running (a Dask client, say) gets the normal exit and its clean-up."""
+    import threading
+
+    from analyzer import cli
+
+    monkeypatch.setattr(cli.os, "_exit", lambda c: pytest.fail("os._exit with a thread running"))
+    monkeypatch.setattr(sys, "argv", ["keepalive", "--version"])
+    stop = threading.Event()
+    t = threading.Thread(target=stop.wait)
+    t.start()
+    try:
+        with pytest.raises(SystemExit) as e:
+            cli.entry()
+        assert e.value.code == 0
+    finally:
+        stop.set()
+        t.join()
+
+
+@pytest.mark.parametrize("fmt", ["json", "table"])
+def test_a_big_report_on_a_pipe_arrives_whole_and_a_closed_pipe_is_quiet(tmp_path, fmt) -> None:
+    """Everything written reaches the pipe before the process leaves; a reader that goes
+    away early gets status 1 and no traceback."""
+    from tests import builders as b
+
+    c = b.Conversation().handshake()
+    for i in range(1500):
+        c.exchange(b"GET /%d HTTP/1.1\r\nHost: a\r\n\r\n" % i,
+                   b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+    c.close()
+    cap = b.write(tmp_path / "many.pcap", b.pcap(c.frames()))
+    p = run("analyze", cap, "-f", "json")
+    whole = json.loads(p.stdout)
+    assert p.returncode == 0 and len(whole["exchanges"]) == 1500
+    assert len(p.stdout) > 4 * 65536  # more than a pipe holds: written as it is read
+    with subprocess.Popen([*KEEPALIVE, "analyze", cap, "-f", fmt], stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE) as proc:
+        assert proc.stdout is not None and proc.stderr is not None
+        proc.stdout.read(10)
+        proc.stdout.close()
+        err = proc.stderr.read().decode()
+        status = proc.wait(timeout=120)
+    assert "Traceback" not in err and "Exception ignored" not in err, err
+    assert status in (0, 1)

@@ -11,6 +11,8 @@ the public API (:mod:`analyzer`), and :func:`main`, the console script.
 
 from __future__ import annotations
 
+import os
+import sys
 from typing import Annotated
 
 import typer
@@ -18,7 +20,7 @@ import typer
 from analyzer.cli import analyze, compare, report, sniff
 from analyzer.cli.shared import run
 
-__all__ = ["app", "main"]
+__all__ = ["app", "entry", "main"]
 
 app = typer.Typer(
     add_completion=False,
@@ -64,5 +66,47 @@ app.command()(sniff.sniff)
 
 
 def main() -> None:
-    """The ``keepalive`` console script (and ``python -m analyzer``)."""
+    """The ``keepalive`` command, run in this interpreter (which goes on afterwards)."""
     run(app)
+
+
+def entry() -> None:
+    """The ``keepalive`` console script (and ``python -m analyzer``): :func:`main`, then
+    out of the process at once.
+
+    Every output is written and closed by then, every temporary file gone (the stores'
+    are unlinked when made, the workers' directories removed on the way out). A normal
+    exit would still tear the interpreter down object by object, with a last cyclic
+    collection over everything the analysis left: 16% of a 100-packet run (0.159 s
+    against 0.130 s) and ~1% of a 1M-packet one, for nothing. When another thread or a
+    child process still runs (a Dask cluster, a backend's tshark), the exit is the
+    normal one, so that their own clean-up runs."""
+    code: int = 0
+    try:
+        main()
+    except SystemExit as e:
+        if isinstance(e.code, int):
+            code = e.code
+        elif e.code is not None:  # (as Python does: the message on stderr, status 1)
+            print(e.code, file=sys.stderr)
+            code = 1
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            if not stream.closed:  # (a reader that went away: closed by then, or now)
+                stream.flush()
+        except BrokenPipeError:  # as run() says it: status 1, nothing more
+            code = code or 1
+            os.dup2(os.open(os.devnull, os.O_WRONLY), stream.fileno())
+    if not _others_running():
+        os._exit(code)
+    sys.exit(code)
+
+
+def _others_running() -> bool:
+    """Another thread, or a child process of multiprocessing's (imported only if used)."""
+    import threading
+
+    if threading.active_count() > 1:
+        return True
+    mp = sys.modules.get("multiprocessing")
+    return mp is not None and bool(mp.active_children())
