@@ -329,8 +329,21 @@ def test_connection_store_unit(tmp_path: Path) -> None:
         assert c.exchange_runs == ([k, k + 10] if k % 2 else None)
         if c.last_exchange is not None:
             assert c.last_exchange.connection == c.id and c.last_exchange.method == "GET"
+    # rows: each connection's JSON object straight from its stored values, as the
+    # rebuilt record gives it (ids by position; diagnoses once the codes are set)
+    from analyzer.output.jsonout import connection_dict
+
+    def rows(lo: int = 0, hi: int = -1) -> list[dict[str, Any]]:
+        return [dict(d) for d in s.rows(lo, hi)]  # (one dict refilled: copied as it comes)
+
+    assert rows() == [connection_dict(c) for c in back]
+    assert rows(3, 9) == [connection_dict(c) for c in back[3:9]]
+    assert rows(45) == [connection_dict(c) for c in back[45:]] and rows(7, 7) == []
+    assert [list(d) for d in s.rows()] == [list(connection_dict(back[0]))] * 50  # key order
     s.codes = bytearray(i % len(CODES) for i in range(50))
     assert [c.diagnosis for c in s] == [CODES[i % len(CODES)] for i in range(50)]
+    assert rows() == [connection_dict(c) for c in s]
+    assert [d["diagnosis"] for d in rows(10, 20)] == [CODES[i % len(CODES)] for i in range(10, 20)]
     # pick: some positions, rebuilt as iterating gives them (the merge stops at the last)
     picked = s.pick({0, 7, 31})
     assert sorted(picked) == [0, 7, 31]
@@ -436,6 +449,13 @@ def test_connection_store_runs_are_the_same_read_or_noted() -> None:
     assert [c.exchange_runs for c in s] == expected
     assert [r for _, r in s.runs()] == expected  # (noted)
     s.close()
+    # the report's whole read of the rows notes the runs as iterating does
+    t = filled(rng.sample(range(10_000), 25))
+    want = list(t.runs())
+    assert sum(1 for _ in t.rows(0, 5)) == 5 and t._runs_seen is None  # (partial: nothing)
+    assert [d["id"] for d in t.rows()] == [cid for cid, _ in want]
+    assert t._runs_seen is not None and list(t.runs()) == want
+    t.close()
 
 
 def test_workers_hand_over_connections_on_disk(

@@ -221,6 +221,24 @@ def _from_values(record: Record) -> list[str]:
     return out
 
 
+def _fill_values(record: Record) -> list[str]:
+    name = stem(record)
+    out = [
+        *_signature(f"{name}_fill_values", "row: dict[str, Any], values: tuple[Any, ...]",
+                    "dict[str, Any]"),
+        *_docstring(f"``row`` made the JSON object of the {name} :func:`{name}_values` gave "
+                    f"``values`` for, as :func:`{name}_fill` makes it, without rebuilding "
+                    f"the {name} (a store's read back for the report)."),
+    ]
+    for k in record.json:
+        f = record.by_name[k]
+        if _nested(f) is not None or not f.packed:
+            raise ValueError(f"{record.name}.{k}: not a plain value of {name}_values")
+        out.append(f'    row["{k}"] = values[{record.index(k)}]')
+    out += ["    return row"]
+    return out
+
+
 def functions() -> list[str]:
     """The JSON rows of every record; for the hot ones, rows refilled in place and the
     plain values (and the way back when ``Record(*values)`` would not do)."""
@@ -228,8 +246,9 @@ def functions() -> list[str]:
     for r in HOT:
         parts.append(_fill(r))
         parts.append(_values(r))
-        if r.values != r.names:
+        if r.values != r.names:  # (stored as values and read back: the connections)
             parts.append(_from_values(r))
+            parts.append(_fill_values(r))
     out: list[str] = []
     for part in parts:
         out += ["", "", *part] if out else part

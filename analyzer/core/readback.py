@@ -16,7 +16,12 @@ from array import array
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from analyzer.core.records import ConnectionRecord, ExchangeRecord, connection_from_values
+from analyzer.core.records import (
+    ConnectionRecord,
+    ExchangeRecord,
+    connection_fill_values,
+    connection_from_values,
+)
 
 
 def block_values(
@@ -87,6 +92,38 @@ def final(
     if codes is not None:
         c.diagnosis = names[codes[i]]
     return c
+
+
+def rows(
+    values: Iterator[tuple[Any, ...]], codes: bytearray | None, names: tuple[str | None, ...],
+    runs_at: int, lo: int = 0, hi: int = -1,
+    noted: Callable[[array[int]], None] | None = None,
+) -> Iterator[dict[str, Any]]:
+    """What :func:`rebuild` gives, each as its JSON object (what ``connection_fill`` makes
+    of it, its id and diagnosis set as :func:`final` sets them), with no record rebuilt:
+    one dict, refilled for each (encode it before taking the next)."""
+    seen: array[int] | None = array("q") if noted is not None else None
+    row: dict[str, Any] = {}
+    i = 0
+    for t in values:
+        if hi >= 0 and i >= hi:
+            return
+        if seen is not None:
+            runs = t[runs_at]
+            if runs:
+                seen.append(len(runs))
+                seen.extend(runs)
+            else:
+                seen.append(0)
+        if i >= lo:
+            connection_fill_values(row, t)
+            row["id"] = f"C{i + 1}"
+            if codes is not None:
+                row["diagnosis"] = names[codes[i]]
+            yield row
+        i += 1
+    if noted is not None and seen is not None:
+        noted(seen)
 
 
 def rebuild(

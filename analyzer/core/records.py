@@ -619,6 +619,50 @@ def connection_from_values(
     )
 
 
+def connection_fill_values(row: dict[str, Any], values: tuple[Any, ...]) -> dict[str, Any]:
+    """``row`` made the JSON object of the connection :func:`connection_values` gave
+    ``values`` for, as :func:`connection_fill` makes it, without rebuilding the connection
+    (a store's read back for the report)."""
+    row["id"] = values[1]
+    row["capture"] = values[2]
+    row["client"] = values[3]
+    row["server"] = values[4]
+    row["start"] = values[5]
+    row["end"] = values[6]
+    row["handshake_seen"] = values[7]
+    row["syn"] = values[8]
+    row["synack"] = values[9]
+    row["fin_client"] = values[10]
+    row["fin_server"] = values[11]
+    row["rst_client"] = values[12]
+    row["rst_server"] = values[13]
+    row["closed_by"] = values[14]
+    row["requests"] = values[15]
+    row["responses"] = values[16]
+    row["interim_responses"] = values[17]
+    row["label"] = values[18]
+    row["upgraded"] = values[19]
+    row["missing_bytes"] = values[20]
+    row["diagnosis"] = values[21]
+    row["packets"] = values[22]
+    row["client_bytes"] = values[23]
+    row["server_bytes"] = values[24]
+    row["teardown_ts"] = values[25]
+    row["handshake_rtt"] = values[26]
+    row["expired"] = values[27]
+    row["anomalies"] = values[29]
+    row["user_agent"] = values[34]
+    row["server_software"] = values[35]
+    row["forwarded"] = values[36]
+    row["via"] = values[37]
+    row["protocol"] = values[38]
+    row["requests_estimated"] = values[39]
+    row["tls"] = values[40]
+    row["tunnel"] = values[41]
+    row["http2"] = values[42]
+    return row
+
+
 def exchange_fill(row: dict[str, Any], exchange: ExchangeRecord) -> dict[str, Any]:
     """``row`` made the exchange's JSON object and returned: what :func:`exchange_row`
     gives, in an empty dict (keys go in in order) or in one it filled before (values

@@ -20,7 +20,7 @@ started it so (``analyze(write_ahead=True)``, ``Analysis.exchanges_aside``). Sam
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from functools import partial
 from typing import IO, Any, Protocol
 
@@ -121,8 +121,9 @@ def _sections(
 ) -> None:
     sections: list[tuple[str, Iterable[Any], Callable[[Any], dict[str, Any]]]] = [
         ("captures", a.capture_records, capture_dict),
-        # (each line encoded at once: one dict refilled for all, not a dict per row)
-        ("connections", a.connection_records, partial(connection_fill, {})),
+        # (each line encoded at once: one dict refilled for all, not a dict per row; the
+        # connections' by _connection_lines)
+        ("connections", a.connection_records, connection_dict),
         ("exchanges", a.exchange_records if a.spool is None else (), partial(exchange_fill, {})),
         ("servers", a.server_records, server_dict),
     ]
@@ -140,7 +141,10 @@ def _sections(
         if name == "connections" and _connections_aside(a, fh, dumps):
             write(b"\n ]")
             continue
-        lines: Iterable[bytes] = (dumps(to_dict(r)) for r in rows)
+        lines: Iterable[bytes] = (
+            _connection_lines(rows, 0, -1, dumps) if name == "connections"
+            else (dumps(to_dict(r)) for r in rows)
+        )
         first = True
         for line in lines:
             # (joining batches of lines before writing measured slower, not faster)
@@ -163,15 +167,11 @@ def _connections_aside(a: Records, fh: IO[bytes], dumps: Callable[[Any], bytes])
         return False
     half = n // 2
 
-    def part(lo: int, hi: int) -> Iterable[ConnectionRecord]:
-        return conns.between(lo, hi) if isinstance(conns, ConnectionStore) else conns[lo:hi]
-
     def second(write: Callable[[bytes], Any]) -> None:
         sep = b",\n  "
-        row: dict[str, Any] = {}
-        for c in part(half, n):
+        for line in _connection_lines(conns, half, n, dumps):
             write(sep)
-            write(dumps(connection_fill(row, c)))
+            write(line)
 
     fh.flush()
     aside = Aside.start(second)
@@ -180,12 +180,30 @@ def _connections_aside(a: Records, fh: IO[bytes], dumps: Callable[[Any], bytes])
     try:
         write = fh.write
         first = True
-        row: dict[str, Any] = {}
-        for c in part(0, half):
+        for line in _connection_lines(conns, 0, half, dumps):
             write(b"\n  " if first else b",\n  ")
-            write(dumps(connection_fill(row, c)))
+            write(line)
             first = False
         aside.copy_to(fh)
     finally:
         aside.close()
     return True
+
+
+def _connection_lines(
+    conns: Iterable[ConnectionRecord], lo: int, hi: int, dumps: Callable[[Any], bytes]
+) -> Iterator[bytes]:
+    """The connections at positions ``lo`` to ``hi`` (-1: the end), each encoded: from a
+    store on disk, straight from their stored values (no record rebuilt for the row);
+    otherwise from the records, one dict refilled for all."""
+    if isinstance(conns, ConnectionStore) and conns.spilled:
+        for d in conns.rows(lo, hi):
+            yield dumps(d)
+        return
+    if isinstance(conns, ConnectionStore) and (lo or hi >= 0):
+        conns = conns.between(lo, hi)
+    elif isinstance(conns, list):
+        conns = conns[lo:hi if hi >= 0 else None]
+    row: dict[str, Any] = {}
+    for c in conns:
+        yield dumps(connection_fill(row, c))

@@ -15,7 +15,7 @@ from typing import IO, Any, overload
 
 from analyzer.core.classify import CODES
 from analyzer.core.flows import SPOOLED
-from analyzer.core.readback import block_values, final, merged, rebuild
+from analyzer.core.readback import block_values, final, merged, rebuild, rows
 from analyzer.core.records import ConnectionRecord, connection_from_values, connection_values
 from analyzer.core.schema import CONNECTION
 from analyzer.store.files import append_file, export_file, remove_file, temp_file
@@ -172,6 +172,16 @@ class ConnectionStore(Sequence[ConnectionRecord]):
 
     def _noted(self, seen: array[int]) -> None:
         self._runs_seen = seen
+
+    def rows(self, lo: int = 0, hi: int = -1) -> Iterator[dict[str, Any]]:
+        """On disk: the connections at positions ``lo`` to ``hi`` (-1: the end) as their
+        JSON objects (the report's section), none rebuilt as a record; one dict refilled
+        for each. A whole read notes the exchange runs, as iterating does."""
+        if self._fh is None:
+            raise RuntimeError("connection store: the connections are in memory")
+        whole = lo == 0 and hi < 0 and self._runs_seen is None
+        return rows(self._merged(), self.codes, CODES, RUNS, lo, hi,
+                    noted=self._noted if whole else None)
 
     def between(self, lo: int, hi: int) -> Iterator[ConnectionRecord]:
         """The connections at positions ``lo`` to ``hi`` (excluded), as iterating gives
