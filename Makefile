@@ -79,6 +79,9 @@ fuzz: $(STAMP)
 	$(PY) tests/fuzz/fuzz_headscan.py --write-seeds bench/out/fuzz-headscan-corpus
 	$(PY) tests/fuzz/fuzz_headscan.py bench/out/fuzz-headscan-corpus \
 	  -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -timeout=10 -artifact_prefix=bench/out/headscan-
+	$(PY) tests/fuzz/fuzz_lines.py --write-seeds bench/out/fuzz-lines-corpus
+	$(PY) tests/fuzz/fuzz_lines.py bench/out/fuzz-lines-corpus \
+	  -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -timeout=10 -artifact_prefix=bench/out/lines-
 
 # The walkthrough, notebooks/explore.ipynb, in JupyterLab with the venv's kernel. JupyterLab
 # is a tool for this target, not a dependency of the package: installed into the venv the

@@ -45,9 +45,10 @@ SOURCES = [
 ]
 MODULES = [s[:-3].replace("/", ".") for s in SOURCES]
 # Hand-written C extensions, each the fast twin of code kept in Python in a compiled
-# module (analyzer/core/_headscan.c: http1's header scan). They follow the compiled
+# module (analyzer/core/_headscan.c: http1's header scan; analyzer/core/_lines.c: the
+# exchange store's lines rewritten for the report, readback's). They follow the compiled
 # modules: used when those are, not when the core runs pure (or stale).
-C_SOURCES = ["analyzer/core/_headscan.c"]
+C_SOURCES = ["analyzer/core/_headscan.c", "analyzer/core/_lines.c"]
 C_MODULES = [s[:-2].replace("/", ".") for s in C_SOURCES]
 
 _state = {"compiled": False, "why": "not installed"}

@@ -60,6 +60,7 @@ def test_pure_and_compiled_agree() -> None:
     ("streams.py", "analyzer.core.streams.__file__", "streams.py"),
     # the hand-written C: the pure core never loads it (it runs its Python twin)
     ("_headscan.c", "analyzer.core.http1._c_scan", "None"),
+    ("_lines.c", "analyzer.core.readback._c_put_run", "None"),
 ])
 def test_stale_build_falls_back_to_the_sources(
     tmp_path: Path, edited: str, probe: str, running: str

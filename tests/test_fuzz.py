@@ -122,6 +122,16 @@ def test_short_fuzz_run_headscan(tmp_path: Path) -> None:
     _seeded_run("fuzz_headscan.py", tmp_path, seeds=3, runs=20000)
 
 
+@pytest.mark.skipif(importlib.util.find_spec("atheris") is None, reason="atheris not installed")
+def test_short_fuzz_run_lines(tmp_path: Path) -> None:
+    """The C rewrite of stored exchange lines against its Python twin (compiled core)."""
+    from analyzer.core import readback
+
+    if readback._c_put_run is None:
+        pytest.skip("the C lines module is not built here (pure core)")
+    _seeded_run("fuzz_lines.py", tmp_path, seeds=3, runs=20000)
+
+
 def test_a_gzip_bomb_is_streamed(tmp_path: Path) -> None:
     # 256 MiB of records once decompressed, 256 KiB on disk: memory must not follow.
     import gzip

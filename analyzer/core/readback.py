@@ -1,10 +1,14 @@
-"""Connections read back from disk (:class:`analyzer.store.ConnectionStore`): the pieces of
-its sorted blocks, merged by a key, and the records rebuilt from their plain values.
+"""What the stores give back from disk: connections (:class:`analyzer.store.ConnectionStore`),
+the pieces of its sorted blocks merged by a key and the records (or their JSON objects)
+rebuilt from their plain values; and the exchanges' lines
+(:class:`analyzer.store.ExchangeStore`), read by windows and rewritten with their final
+connection ids for the report.
 
 These are the per-connection steps of every read of a store on disk (the classifier's
-pass, the report's connections section): ~300k connections on a 10M-packet capture, read
-once or twice after the workers are done. So they are compiled with the core
-(``analyzer/_compiled.py``), not interpreted generators stacked three deep.
+pass, the report's two big sections): ~300k connections and ~1M exchanges on a
+10M-packet capture, read once or twice after the workers are done. So they are compiled
+with the core (``analyzer/_compiled.py``), not interpreted generators stacked three deep;
+the byte work of a run of lines is in C (``analyzer/core/_lines.c``) when built.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import heapq
 import marshal
 import os
 from array import array
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from analyzer.core.records import (
@@ -22,6 +26,14 @@ from analyzer.core.records import (
     connection_fill_values,
     connection_from_values,
 )
+
+# A run's lines rewritten in C (put_run), built with the compiled core (setup.py); absent,
+# or with the pure core (analyzer._compiled), its Python twin runs.
+_c_put_run: Callable[[bytearray, bytes, int, int, bytes, str, bytes, bytes], int] | None
+try:
+    from analyzer.core._lines import put_run as _c_put_run
+except ImportError:
+    _c_put_run = None
 
 
 def block_values(
@@ -153,3 +165,84 @@ def rebuild(
         i += 1
     if noted is not None and seen is not None:
         noted(seen)
+
+
+# ---- the exchange store's lines (analyzer.store.exchanges)
+def windows(
+    order: Iterable[tuple[str, list[int] | None]], read: Callable[[int, int], bytes],
+    window: int, tag_shift: int,
+) -> Iterator[tuple[str, bytes, int, int]]:
+    """Per run of the connections in ``order`` (id, runs [start, end, …]): its id, and
+    the bytes that hold it with where it lies in them (``win[s:e]``). Runs come in the
+    connections' order but were written as connections finished: nearby, mostly
+    ascending. So one ``read(start, end)`` of ``window`` bytes serves the runs that fall
+    in it (a read per run was ~40% of writing the section); a window never spans two
+    files (the offsets' bits from ``tag_shift`` up name the file)."""
+    win = b""
+    lo = hi = 0
+    for cid, runs in order:
+        if not runs:
+            continue
+        for k in range(0, len(runs), 2):
+            start = runs[k]
+            end = runs[k + 1]
+            if start < lo or end > hi or (start ^ lo) >> tag_shift:
+                lo = start
+                win = read(start, max(end, start + window))
+                hi = lo + len(win)
+                if end > hi:  # (cannot happen: a run is within its file)
+                    raise RuntimeError("exchange store: a run past its file's end")
+            yield cid, win, start - lo, end - lo
+
+
+def put_run_py(
+    out: bytearray, win: bytes, s: int, e: int, prefix: bytes, cid: str, lead: bytes,
+    sep: bytes,
+) -> int:
+    """Append to ``out`` the run ``win[s:e]`` of lines (each ends in a newline, each starts
+    with the same head: all before the first ","), each line's head swapped for
+    ``prefix + cid + '"'``, the lines joined by ``sep``, ``lead`` before the first;
+    returns how many bytes. The Python twin of the C ``put_run`` (the same bytes)."""
+    if not 0 <= s <= e <= len(win):
+        raise ValueError("put_run: the run is not within the window")
+    blob = win[s:e]
+    i = blob.index(b",")
+    head = prefix + cid.encode() + b'"'
+    piece = lead + head + blob[i:-1].replace(b"\n" + blob[:i], sep + head)
+    out += piece
+    return len(piece)
+
+
+def put_run(
+    out: bytearray, win: bytes, s: int, e: int, prefix: bytes, cid: str, lead: bytes,
+    sep: bytes,
+) -> int:
+    """:func:`put_run_py`, in C when built."""
+    if _c_put_run is None:
+        return put_run_py(out, win, s, e, prefix, cid, lead, sep)
+    return _c_put_run(out, win, s, e, prefix, cid, lead, sep)
+
+
+def write_runs(
+    runs: Iterator[tuple[str, bytes, int, int]], prefix: bytes,
+    write: Callable[[bytes], Any], buffer: int,
+) -> bool:
+    """The report's exchanges section from :func:`windows`' runs: a newline and two
+    spaces before the first line, a comma, newline and two spaces before each next one,
+    each line's head made ``prefix`` + its connection's id; written about ``buffer``
+    bytes at a time. Says whether there was any line."""
+    sep = b",\n  "
+    lead = b"\n  "
+    out = bytearray()
+    first = True
+    for cid, win, s, e in runs:
+        put_run(out, win, s, e, prefix, cid, lead, sep)
+        if first:
+            lead = sep
+            first = False
+        if len(out) > buffer:
+            write(bytes(out))
+            out = bytearray()
+    if out:
+        write(bytes(out))
+    return not first

@@ -29,9 +29,10 @@ Where each connection's exchanges are
 
 Reading
     :meth:`ExchangeStore.seal` is given the final connections in order (id and runs).
-    :meth:`ExchangeStore.write_lines` writes the report's exchanges section: per run one
-    read and one ``replace`` that puts the final id at the head of every line (the bytes
-    ``write_json`` prints for the exchange in memory). :meth:`ExchangeStore.records`
+    :meth:`ExchangeStore.write_lines` writes the report's exchanges section: one read
+    per window of runs, and per run the final id put at the head of every line
+    (:func:`analyzer.core.readback.put_run`, in C when built: the bytes ``write_json``
+    prints for the exchange in memory). :meth:`ExchangeStore.records`
     decodes them back into :class:`ExchangeRecord` objects (DataFrames, CSV, HAR, …):
     JSON gives back every float, int and string as it was.
 
@@ -49,6 +50,7 @@ import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
+from analyzer.core.readback import windows, write_runs
 from analyzer.core.records import ConnectionRecord, ExchangeRecord
 from analyzer.core.schema import EXCHANGE
 from analyzer.core.spool import LineSpool
@@ -72,7 +74,7 @@ Runs = Iterable[tuple[str, list[int] | None]]  # per connection in order: id, it
 # A run's offset is ``tag << TAG_SHIFT`` plus where it lies in that tag's file (tag 0: the
 # store's own file; others: a span's, mounted).
 TAG_SHIFT = 40
-WINDOW = 1 << 20  # bytes read at once when writing the lines out (ExchangeStore._runs)
+WINDOW = 1 << 20  # bytes read at once when writing the lines out (readback.windows)
 
 
 class ExchangeStore:
@@ -167,56 +169,28 @@ class ExchangeStore:
             os.fstat(fh.fileno()).st_size for fh, _p in self._mounts.values()
         )
 
-    def _runs(self) -> Iterator[tuple[str, bytes]]:
-        """(final id, its lines) per run, in the report's order (after :meth:`seal`)."""
+    def _windows(self) -> Iterator[tuple[str, bytes, int, int]]:
+        """Per run, in the report's order (after :meth:`seal`): the final id, and the bytes
+        that hold the run with where it lies in them (:func:`~analyzer.core.readback.windows`:
+        one read serves the runs that fall in a window)."""
         if self._order is None:
             raise RuntimeError("exchange store: not sealed")
         if not self.size:  # (flushes) no exchange: no need to read the connections
-            return
+            return iter(())
         # pread, not a memory map: mapped pages of the file would count in the RSS (+40 MB
         # at 1M packets) for no measurable gain in time
-        read = self._reader()
-        # Runs come in the connections' order, their lines were written as connections
-        # finished: nearby, mostly ascending. One read of WINDOW bytes serves the runs
-        # that fall in it (a read per run was ~40% of writing the section).
-        win = b""
-        lo = hi = 0
-        for cid, runs in self._order():
-            if runs:
-                for k in range(0, len(runs), 2):
-                    start, end = runs[k], runs[k + 1]
-                    if start < lo or end > hi or (start ^ lo) >> TAG_SHIFT:
-                        lo = start
-                        win = read(start, max(end, start + WINDOW))
-                        hi = lo + len(win)
-                        if end > hi:  # (cannot happen: a run is within its file)
-                            raise RuntimeError("exchange store: a run past its file's end")
-                    yield cid, win[start - lo:end - lo]
+        return windows(self._order(), self._reader(), WINDOW, TAG_SHIFT)
+
+    def _runs(self) -> Iterator[tuple[str, bytes]]:
+        """(final id, its lines) per run, in the report's order (after :meth:`seal`)."""
+        for cid, win, s, e in self._windows():
+            yield cid, win[s:e]
 
     def write_lines(self, write: Callable[[bytes], Any]) -> bool:
         """Write the exchanges as ``write_json`` lists them (a newline and two spaces
         before the first line, a comma, newline and two spaces before each next one);
-        says whether there was any."""
-        prefix = self._prefix
-        sep = b",\n  "
-        first = True
-        out: list[bytes] = []  # written ~1 MiB at a time
-        size = 0
-        for cid, blob in self._runs():
-            i = blob.index(b",")  # every line of a run has the same head: blob[:i]
-            head = prefix + cid.encode() + b'"'
-            out.append((b"\n  " if first else sep) + head)
-            body = blob[i:-1].replace(b"\n" + blob[:i], sep + head)
-            out.append(body)
-            first = False
-            size += len(body)
-            if size > BUFFER:
-                write(b"".join(out))
-                out.clear()
-                size = 0
-        if out:
-            write(b"".join(out))
-        return not first
+        says whether there was any (:func:`~analyzer.core.readback.write_runs`)."""
+        return write_runs(self._windows(), self._prefix, write, BUFFER)
 
     def lines(self) -> Iterator[bytes]:
         """Each exchange as its encoded JSON object, in the report's order."""

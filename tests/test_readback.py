@@ -1,0 +1,95 @@
+"""core.readback: the exchange store's lines rewritten for the report. The C ``put_run``
+(analyzer/core/_lines.c) and its Python twin give the same bytes, or the same error, for
+any run of any window; the windows hand every run over whole."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from analyzer.core import readback
+from tests.fuzz.fuzz_lines import agree
+
+needs_c = pytest.mark.skipif(readback._c_put_run is None,
+                             reason="the C lines module is not built (pure core)")
+
+_line = st.one_of(
+    # a stored exchange line: an old head, a comma, the rest (no newline inside), newline
+    st.builds(lambda h, rest: h + b"," + rest + b"\n",
+              st.sampled_from([b'{"connection":"C7"', b'{"connection":"C12"', b"", b"x"]),
+              st.binary(max_size=12).map(lambda b: b.replace(b"\n", b"."))),
+    st.binary(max_size=16),  # anything at all
+)
+
+
+@needs_c
+@settings(max_examples=3000, deadline=None)
+@given(
+    st.binary(max_size=4), st.lists(_line, max_size=8).map(b"".join), st.binary(max_size=6),
+    st.data(), st.sampled_from([b'{"connection":"', b""]),
+    st.sampled_from(["C1", "C123456", "", "é", "\udcff"]),
+    st.sampled_from([b"\n  ", b",\n  ", b""]), st.sampled_from([b",\n  ", b"", b"\n"]),
+)
+@example(b"", b'{"connection":"C7","a":1}\n{"connection":"C7","a":2}\n', b"", None,
+         b'{"connection":"', "C1", b"\n  ", b",\n  ")
+def test_c_and_python_twins_agree(before, blob, after, data, prefix, cid, lead, sep) -> None:
+    win = before + blob + after
+    if data is None:
+        s, e = len(before), len(before) + len(blob)
+    else:
+        s = data.draw(st.integers(-2, len(win) + 2))
+        e = data.draw(st.integers(-2, len(win) + 2))
+    agree(readback, b"xy", win, s, e, prefix, cid, lead, sep)
+
+
+def test_a_run_is_rewritten_as_the_report_wants_it() -> None:
+    win = b'junk{"connection":"C7","i":1}\n{"connection":"C7","i":2}\nmore'
+    s = 4
+    e = win.index(b"more")
+    for f in (readback.put_run_py, readback.put_run):
+        out = bytearray(b"<")
+        n = f(out, win, s, e, b'{"connection":"', "C3", b"\n  ", b",\n  ")
+        assert bytes(out) == b'<\n  {"connection":"C3","i":1},\n  {"connection":"C3","i":2}'
+        assert n == len(out) - 1
+        with pytest.raises(ValueError):
+            f(bytearray(), b"no comma\n", 0, 9, b"", "C1", b"", b"")
+        with pytest.raises(ValueError):
+            f(bytearray(), win, 5, 4, b"", "C1", b"", b"")
+
+
+@needs_c
+def test_c_put_run_checks_its_arguments() -> None:
+    c = readback._c_put_run
+    assert c is not None
+    with pytest.raises(TypeError):
+        c(b"not a bytearray", b"a,b\n", 0, 4, b"", "C1", b"", b"")  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        c(bytearray(), "str", 0, 1, b"", "C1", b"", b"")  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        c(bytearray(), b"a,b\n", 0, 4, b"", b"C1", b"", b"")  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        c(bytearray(), b"a,b\n", 0, 4)  # type: ignore[call-arg]
+
+
+def test_windows_give_every_run_whole_across_windows_and_files() -> None:
+    """Runs in any order, in two files (tags), windows smaller than the file: each run's
+    bytes are the run's, and reads are one per window, not one per run."""
+    shift = 8
+    files = {0: bytes(range(200)), 1: bytes(range(100, 250))}
+    reads = []
+
+    def read(start: int, end: int) -> bytes:
+        reads.append((start, end))
+        f = files[start >> shift]
+        off = start & ((1 << shift) - 1)
+        return f[off:off + end - start]
+
+    order = [("C1", [0, 10, 40, 50]), ("C2", None), ("C3", [12, 30]),
+             ("C4", [(1 << shift) + 5, (1 << shift) + 90]), ("C5", [60, 70])]
+    got = [(cid, win[s:e]) for cid, win, s, e in readback.windows(order, read, 32, shift)]
+    assert got == [("C1", files[0][0:10]), ("C1", files[0][40:50]), ("C3", files[0][12:30]),
+                   ("C4", files[1][5:90]), ("C5", files[0][60:70])]
+    assert len(reads) == 5  # (C3's run lies before the window then: read again)
+    with pytest.raises(RuntimeError):
+        list(readback.windows([("C9", [190, 260])], read, 4, shift))
