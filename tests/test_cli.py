@@ -332,3 +332,64 @@ def test_a_big_report_on_a_pipe_arrives_whole_and_a_closed_pipe_is_quiet(tmp_pat
         status = proc.wait(timeout=120)
     assert "Traceback" not in err and "Exception ignored" not in err, err
     assert status in (0, 1)
+
+
+# ---- the --output file (cli.results.create)
+
+
+def test_an_output_file_rewritten_holds_exactly_the_new_report(tmp_path: Path) -> None:
+    """Over a longer file, a shorter one, a hard link and a mode of its own: the new
+    report's bytes and nothing after them, in the same file (inode, links, mode)."""
+    out = tmp_path / "r.json"
+    out.write_bytes(b"x" * 3_000_000)
+    out.chmod(0o640)
+    link = tmp_path / "link.json"
+    os.link(out, link)
+    ino = out.stat().st_ino
+    p = run("analyze", str(CAPTURES / "go-leak.pcap"), "-f", "json", "-o", str(out))
+    assert p.returncode == 0, p.stderr
+    want = run("analyze", str(CAPTURES / "go-leak.pcap"), "-f", "json").stdout.encode()
+    assert out.read_bytes() == want and link.read_bytes() == want
+    st = out.stat()
+    assert st.st_ino == ino and st.st_nlink == 2 and st.st_mode & 0o777 == 0o640
+    p = run("analyze", str(CAPTURES / "go-leak.pcap"), "-f", "csv", "-o", str(out))
+    assert p.returncode == 0 and out.read_bytes() == (
+        run("analyze", str(CAPTURES / "go-leak.pcap"), "-f", "csv").stdout.encode())
+
+
+def test_create_cuts_the_file_where_the_writing_ended_however_it_ended(tmp_path: Path) -> None:
+    from analyzer.cli.results import create
+
+    out = tmp_path / "r.txt"
+    out.write_bytes(b"old report " * 1000)
+    fh = create(out)
+    assert out.stat().st_size <= 1  # the old report is gone at once
+    fh.close()
+    assert out.read_bytes() == b""  # nothing written: nothing left
+    out.write_bytes(b"old report " * 1000)
+    with pytest.raises(KeyboardInterrupt), create(out) as fh:
+        fh.write(b"new")
+        raise KeyboardInterrupt
+    assert out.read_bytes() == b"new"
+    fresh = tmp_path / "new.txt"
+    with create(fresh) as fh:
+        fh.write(b"abc")
+    assert fresh.read_bytes() == b"abc"
+
+
+def test_create_opens_a_fifo_or_a_device_as_always(tmp_path: Path) -> None:
+    import threading
+
+    from analyzer.cli.results import create
+
+    with create(Path(os.devnull)) as fh:
+        fh.write(b"gone")
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()))
+    reader.start()
+    with create(fifo) as fh:
+        fh.write(b"through the pipe")
+    reader.join(timeout=10)
+    assert got == [b"through the pipe"]

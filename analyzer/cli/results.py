@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import io
+import os
+import stat
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -72,11 +75,45 @@ def emit(
 
 
 def create(output: Path) -> IO[bytes]:
-    """``output`` opened for writing; an error is one line."""
+    """``output`` opened for writing; an error is one line.
+
+    What was in it is gone as with ``open(output, "wb")``, but a regular file is cut to
+    one byte, not to nothing, and to what was written when it is closed
+    (:class:`_Rewritten`): ext4 writes back at once, on close, a file that was truncated
+    to nothing and written again (its ``auto_da_alloc``, a guard for programs that
+    replace a file without ``fsync``), which took 0.2–0.25 s of a 700 MB report rewritten
+    in place, measured; a file written for the first time is not flushed either way. The
+    file's inode, links and mode stay; a FIFO, a device or stdout is opened as always."""
     try:
-        return open(output, "wb")  # noqa: SIM115
+        fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o666)
     except OSError as e:
         raise AnalyzerError(f"{output}: cannot write: {e.strerror or e}") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            return open(output, "wb")  # noqa: SIM115
+        os.ftruncate(fd, min(1, os.fstat(fd).st_size))
+        return _Rewritten(io.FileIO(fd, "w"))
+    except OSError as e:
+        os.close(fd)
+        raise AnalyzerError(f"{output}: cannot write: {e.strerror or e}") from None
+
+
+class _Rewritten(io.BufferedWriter):
+    """A regular file written from its start and cut where the writing ended when it is
+    closed (see :func:`create`), however the writing ended."""
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        try:
+            self.flush()
+        finally:
+            try:
+                fd = self.fileno()  # (its position: sendfile may have moved it too)
+                os.ftruncate(fd, os.lseek(fd, 0, os.SEEK_CUR))
+            finally:
+                super().close()
 
 
 @contextlib.contextmanager
