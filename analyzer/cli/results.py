@@ -83,15 +83,14 @@ def create(output: Path) -> IO[bytes]:
     to nothing and written again (its ``auto_da_alloc``, a guard for programs that
     replace a file without ``fsync``), which took 0.2–0.25 s of a 700 MB report rewritten
     in place, measured; a file written for the first time is not flushed either way. The
-    file's inode, links and mode stay; a FIFO, a device or stdout is opened as always."""
+    file's inode, links and mode stay; a FIFO or a device is written as it is."""
     try:
         fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o666)
     except OSError as e:
         raise AnalyzerError(f"{output}: cannot write: {e.strerror or e}") from None
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            os.close(fd)
-            return open(output, "wb")  # noqa: SIM115
+        if not stat.S_ISREG(os.fstat(fd).st_mode):  # (nothing to cut: written as it is)
+            return open(fd, "wb")  # noqa: SIM115
         os.ftruncate(fd, min(1, os.fstat(fd).st_size))
         return _Rewritten(io.FileIO(fd, "w"))
     except OSError as e:
