@@ -662,3 +662,35 @@ def test_c_header_scan_refuses_a_range_outside_the_buffer() -> None:
         http1._c_scan(b"GET / HTTP/1.1\r\n\r\n", 0, 99, True, True, True)
     with pytest.raises(TypeError):
         http1._c_scan(bytearray(b"GET / HTTP/1.1\r\n\r\n"), 0, 4, True, True, True)
+
+
+@pytest.mark.parametrize(("line", "status"), [
+    (b"HTTP/1.1 2003333333333333333333", None),  # (more digits than outputs' integers)
+    (b"HTTP/1.1 2003333333333333333333 OK", None),
+    (b"HTTP/1.1 +200", None),
+    (b"HTTP/1.1 2_00", None),
+    (b"HTTP/1.1 abc", None),
+    (b"HTTP/1.1 1234", 1234),
+    (b"HTTP/1.1 200", 200),
+])
+def test_a_status_is_at_most_nine_digits_or_it_is_bad(line, status) -> None:
+    """A status code is digits only, at most 9 of them, or there is none (and a bad status
+    line): found by fuzzing, a 22-digit status made the JSON encoder refuse the exchange
+    (64-bit integers) and the analysis fail."""
+    conv = talk([(0, b"GET / HTTP/1.1\r\n\r\n"), (1, line + b"\r\nContent-Length: 0\r\n\r\n")])
+    assert [e.status for e in conv.exchanges] == [status]
+    assert ("bad-status-line" in conv.anomalies) is not (status == 200)
+
+
+def test_a_capture_with_a_huge_status_is_analysed(tmp_path) -> None:
+    import json
+
+    import analyzer
+
+    c = b.Conversation().handshake()
+    c.exchange(b"GET / HTTP/1.1\r\n\r\n",
+               b"HTTP/1.1 " + b"2" * 40 + b"\r\nContent-Length: 0\r\n\r\n")
+    c.close()
+    a = analyzer.analyze(b.write(tmp_path / "huge-status.pcap", b.pcap(c.frames())))
+    (ex,) = json.loads(a.to_json())["exchanges"]
+    assert ex["status"] is None

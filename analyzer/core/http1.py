@@ -767,10 +767,10 @@ class MessageReader:
         else:
             parts = buf[s:le].split(b" ", 2)
             version = _str(parts[0][5:]) if parts[0][:5].upper() == b"HTTP/" else "?"
-            try:
-                status = int(parts[1]) if len(parts) > 1 else 0
-            except ValueError:
-                status = 0
+            # (as the common form: 1 to 9 ASCII digits or 0, so a status fits any output;
+            # int() would take "+200", " 200", "2_00" and a hundred digits)
+            code = parts[1] if len(parts) > 1 else b""
+            status = int(code) if 0 < len(code) <= 9 and code.isdigit() else 0
             reason = _str(parts[2]) if len(parts) > 2 else ""
         if not 100 <= status <= 999:
             self.owner.anomaly("bad-status-line")

@@ -106,46 +106,11 @@ def final(
     return c
 
 
-def rows(
-    values: Iterator[tuple[Any, ...]], codes: bytearray | None, names: tuple[str | None, ...],
-    runs_at: int, lo: int = 0, hi: int = -1,
-    noted: Callable[[array[int]], None] | None = None,
-) -> Iterator[dict[str, Any]]:
-    """What :func:`rebuild` gives, each as its JSON object (what ``connection_fill`` makes
-    of it, its id and diagnosis set as :func:`final` sets them), with no record rebuilt:
-    one dict, refilled for each (encode it before taking the next)."""
-    seen: array[int] | None = array("q") if noted is not None else None
-    row: dict[str, Any] = {}
-    i = 0
-    for t in values:
-        if hi >= 0 and i >= hi:
-            return
-        if seen is not None:
-            runs = t[runs_at]
-            if runs:
-                seen.append(len(runs))
-                seen.extend(runs)
-            else:
-                seen.append(0)
-        if i >= lo:
-            connection_fill_values(row, t)
-            row["id"] = f"C{i + 1}"
-            if codes is not None:
-                row["diagnosis"] = names[codes[i]]
-            yield row
-        i += 1
-    if noted is not None and seen is not None:
-        noted(seen)
-
-
-def rebuild(
-    values: Iterator[tuple[Any, ...]], codes: bytearray | None, names: tuple[str | None, ...],
-    spooled: list[ExchangeRecord], runs_at: int, lo: int = 0, hi: int = -1,
-    noted: Callable[[array[int]], None] | None = None,
-) -> Iterator[ConnectionRecord]:
-    """The connections at positions ``lo`` to ``hi`` (-1: the end) of ``values`` (merged
-    in order), each with its final id (``C<position + 1>``) and, with ``codes``, its
-    diagnosis (``names[code]``); those before ``lo`` are passed without being rebuilt.
+def _numbered(
+    values: Iterator[tuple[Any, ...]], runs_at: int, lo: int, hi: int,
+    noted: Callable[[array[int]], None] | None,
+) -> Iterator[tuple[int, tuple[Any, ...]]]:
+    """The values at positions ``lo`` to ``hi`` (-1: the end), with their position.
     ``noted``: given, once the read went to the end, every connection's exchange runs
     (per connection how many offsets, then them)."""
     seen: array[int] | None = array("q") if noted is not None else None
@@ -161,10 +126,40 @@ def rebuild(
             else:
                 seen.append(0)
         if i >= lo:
-            yield final(t, i, codes, names, spooled)
+            yield i, t
         i += 1
     if noted is not None and seen is not None:
         noted(seen)
+
+
+def rows(
+    values: Iterator[tuple[Any, ...]], codes: bytearray | None, names: tuple[str | None, ...],
+    runs_at: int, lo: int = 0, hi: int = -1,
+    noted: Callable[[array[int]], None] | None = None,
+) -> Iterator[dict[str, Any]]:
+    """What :func:`rebuild` gives, each as its JSON object (what ``connection_fill`` makes
+    of it, its id and diagnosis set as :func:`final` sets them), with no record rebuilt:
+    one dict, refilled for each (encode it before taking the next)."""
+    row: dict[str, Any] = {}
+    for i, t in _numbered(values, runs_at, lo, hi, noted):
+        connection_fill_values(row, t)
+        row["id"] = f"C{i + 1}"
+        if codes is not None:
+            row["diagnosis"] = names[codes[i]]
+        yield row
+
+
+def rebuild(
+    values: Iterator[tuple[Any, ...]], codes: bytearray | None, names: tuple[str | None, ...],
+    spooled: list[ExchangeRecord], runs_at: int, lo: int = 0, hi: int = -1,
+    noted: Callable[[array[int]], None] | None = None,
+) -> Iterator[ConnectionRecord]:
+    """The connections at positions ``lo`` to ``hi`` (-1: the end) of ``values`` (merged
+    in order), each with its final id (``C<position + 1>``) and, with ``codes``, its
+    diagnosis (``names[code]``); those before ``lo`` are passed without being rebuilt.
+    ``noted``: as for :func:`_numbered`."""
+    for i, t in _numbered(values, runs_at, lo, hi, noted):
+        yield final(t, i, codes, names, spooled)
 
 
 # ---- the exchange store's lines (analyzer.store.exchanges)

@@ -14,12 +14,7 @@ tests/test_http1.py checks :func:`agree` on generated header blocks too.
 
 from __future__ import annotations
 
-import importlib.util
-import os
-import sys
 from types import ModuleType
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 SEEDS = [
     b"\x07\x00\x00GET /a HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nUser-Agent: curl\r\n\r\nabc",
@@ -45,38 +40,10 @@ def agree(
         assert (list(h_c.items()), c_c) == (list(h_py.items()), c_py), (buf, h_c, h_py)
 
 
-def _source_http1() -> ModuleType:
-    """http1 loaded from its source beside the compiled one: its Python twin of the scan
-    can then be instrumented (the coverage that guides the fuzzer), and it calls the same
-    C scanner."""
-    sys.path.insert(0, ROOT)
-    import analyzer  # noqa: F401  (the compiled core, and with it the C scanner)
-
-    spec = importlib.util.spec_from_file_location(
-        "_http1_source", os.path.join(ROOT, "analyzer", "core", "http1.py")
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def main() -> None:
-    import atheris
+    from twins import fuzz, source_module
 
-    http1 = _source_http1()
-    if http1._c_scan is None:
-        sys.exit("fuzz_headscan: the C header scan is not built (compile the core: make)")
-    if "--write-seeds" in sys.argv:
-        corpus = sys.argv[-1]
-        os.makedirs(corpus, exist_ok=True)
-        for i, seed in enumerate(SEEDS):
-            with open(os.path.join(corpus, f"seed-{i}"), "wb") as f:
-                f.write(seed)
-        return
-    for f in list(vars(http1).values()):
-        if getattr(f, "__module__", None) == "_http1_source" and hasattr(f, "__code__"):
-            atheris.instrument_func(f)
+    http1 = source_module("analyzer/core/http1.py")
 
     def check(data: bytes) -> None:
         if len(data) < 3:
@@ -87,8 +54,9 @@ def main() -> None:
         agree(http1, buf, s, max(s, len(buf) - cut), bool(flags & 1), bool(flags & 2),
               bool(flags & 4))
 
-    atheris.Setup(sys.argv, check)
-    atheris.Fuzz()
+    twins = [f for f in vars(http1).values()
+             if getattr(f, "__module__", None) == http1.__name__ and hasattr(f, "__code__")]
+    fuzz("fuzz_headscan", http1._c_scan is not None, SEEDS, twins, check)
 
 
 if __name__ == "__main__":

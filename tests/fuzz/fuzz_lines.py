@@ -10,21 +10,18 @@ writes outside its buffers (run it under a sanitizer to see that too).
     python tests/fuzz/fuzz_lines.py CORPUS -max_total_time=300   # make fuzz
 
 The first input byte picks the prefix, id, lead and separator, the next two the run's
-start and cut; the rest is the window. Needs the compiled core (the C code is not used by
+start and cut; the rest is the window (bytes 1 and 2 in it stand for a line's head, whole
+or cut short). Needs the compiled core (the C code is not used by
 the pure one). tests/test_readback.py checks :func:`agree` on generated runs too.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import os
-import sys
 from types import ModuleType
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 SEEDS = [
     b'\x00\x00\x00{"connection":"C7","i":1}\n{"connection":"C7","i":2}\n',
+    b"\x00\x04\x00\x01,1\n\x01,2\n\x02,3\n\x01,\n",
     b'\x1b\x02\x03xx{"connection":"C12","t":"a\\nb"}\n{"connection":"C1","t":0}\nyy',
     b"\x2d\x00\x00,\n,\n\n,",
 ]
@@ -53,48 +50,24 @@ def agree(
     assert results[0] == results[1], (win, s, e, prefix, cid, lead, sep, results)
 
 
-def _source_readback() -> ModuleType:
-    """readback loaded from its source beside the compiled one: its Python twin can then
-    be instrumented (the coverage that guides the fuzzer), and it calls the same C code."""
-    sys.path.insert(0, ROOT)
-    import analyzer  # noqa: F401  (the compiled core, and with it the C lines module)
-
-    spec = importlib.util.spec_from_file_location(
-        "_readback_source", os.path.join(ROOT, "analyzer", "core", "readback.py")
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def main() -> None:
-    import atheris
+    from twins import fuzz, source_module
 
-    readback = _source_readback()
-    if readback._c_put_run is None:
-        sys.exit("fuzz_lines: the C lines module is not built (compile the core: make)")
-    if "--write-seeds" in sys.argv:
-        corpus = sys.argv[-1]
-        os.makedirs(corpus, exist_ok=True)
-        for i, seed in enumerate(SEEDS):
-            with open(os.path.join(corpus, f"seed-{i}"), "wb") as f:
-                f.write(seed)
-        return
-    atheris.instrument_func(readback.put_run_py)
+    readback = source_module("analyzer/core/readback.py")
 
     def check(data: bytes) -> None:
         if len(data) < 3:
             return
         pick, lead_at, cut = data[0], data[1], data[2]
-        win = data[3:]
+        # a byte 0x01 stands for a stored line's head, so that short inputs make runs of
+        # many lines whose heads match (or nearly: 0x02 is a head one byte short)
+        win = data[3:].replace(b"\x01", b'{"connection":"C7"').replace(b"\x02", b'{"connection":"C')
         s = lead_at - 4  # (a few out of range below, and past the end: both refuse)
         e = len(win) - cut + 4
         agree(readback, b"<>", win, s, e, PREFIXES[pick & 1], IDS[(pick >> 1) % len(IDS)],
               LEADS[(pick >> 4) % len(LEADS)], SEPS[(pick >> 6) % len(SEPS)])
 
-    atheris.Setup(sys.argv, check)
-    atheris.Fuzz()
+    fuzz("fuzz_lines", readback._c_put_run is not None, SEEDS, [readback.put_run_py], check)
 
 
 if __name__ == "__main__":
