@@ -377,6 +377,39 @@ def test_create_cuts_the_file_where_the_writing_ended_however_it_ended(tmp_path:
     assert fresh.read_bytes() == b"abc"
 
 
+def test_create_truncates_only_what_is_there_to_cut(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A new or empty file is never truncated (ext4 writes back at close a file truncated
+    to nothing and written again: 0.2 s for 450 MB), nor one written over all it held."""
+    from analyzer.cli import results
+
+    cuts: list[int] = []
+    real = os.ftruncate
+    monkeypatch.setattr(results.os, "ftruncate", lambda fd, n: (cuts.append(n), real(fd, n)))
+    fresh = tmp_path / "new.txt"
+    with results.create(fresh) as fh:
+        fh.write(b"abc")
+    empty = tmp_path / "empty.txt"
+    empty.write_bytes(b"")
+    with results.create(empty) as fh:
+        fh.write(b"abcd")
+    assert cuts == [] and fresh.read_bytes() == b"abc" and empty.read_bytes() == b"abcd"
+    one = tmp_path / "one.txt"
+    one.write_bytes(b"z")
+    with results.create(one) as fh:
+        pass
+    assert one.read_bytes() == b"" and cuts == [0]  # (nothing written: nothing left)
+    old = tmp_path / "old.txt"
+    old.write_bytes(b"old report " * 1000)
+    with results.create(old) as fh:
+        fh.write(b"new report " * 2000)  # longer than it was: nothing past the end to cut
+    assert old.read_bytes() == b"new report " * 2000 and cuts == [0, 1]
+    with results.create(old) as fh:
+        fh.write(b"short")
+    assert old.read_bytes() == b"short" and cuts == [0, 1, 1]  # (cut to one byte at open)
+
+
 def test_create_opens_a_fifo_or_a_device_as_always(tmp_path: Path) -> None:
     import threading
 

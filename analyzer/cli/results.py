@@ -82,8 +82,10 @@ def create(output: Path) -> IO[bytes]:
     (:class:`_Rewritten`): ext4 writes back at once, on close, a file that was truncated
     to nothing and written again (its ``auto_da_alloc``, a guard for programs that
     replace a file without ``fsync``), which took 0.2–0.25 s of a 700 MB report rewritten
-    in place, measured; a file written for the first time is not flushed either way. The
-    file's inode, links and mode stay; a FIFO or a device is written as it is."""
+    in place, measured. A file that is new (or empty) is not truncated at all: a
+    truncation to nothing of an empty file arms the same write-back (0.18–0.23 s at close
+    for 450 MB written after it, measured; none without it). The file's inode, links and
+    mode stay; a FIFO or a device is written as it is."""
     try:
         fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o666)
     except OSError as e:
@@ -91,7 +93,8 @@ def create(output: Path) -> IO[bytes]:
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):  # (nothing to cut: written as it is)
             return open(fd, "wb")  # noqa: SIM115
-        os.ftruncate(fd, min(1, os.fstat(fd).st_size))
+        if os.fstat(fd).st_size > 1:  # (only what is there to cut: see above)
+            os.ftruncate(fd, 1)
         return _Rewritten(io.FileIO(fd, "w"))
     except OSError as e:
         os.close(fd)
@@ -100,7 +103,8 @@ def create(output: Path) -> IO[bytes]:
 
 class _Rewritten(io.BufferedWriter):
     """A regular file written from its start and cut where the writing ended when it is
-    closed (see :func:`create`), however the writing ended."""
+    closed (see :func:`create`), however the writing ended; not truncated when nothing
+    lies past that end (a truncation to nothing arms ext4's write-back on close)."""
 
     def close(self) -> None:
         if self.closed:
@@ -110,7 +114,9 @@ class _Rewritten(io.BufferedWriter):
         finally:
             try:
                 fd = self.fileno()  # (its position: sendfile may have moved it too)
-                os.ftruncate(fd, os.lseek(fd, 0, os.SEEK_CUR))
+                end = os.lseek(fd, 0, os.SEEK_CUR)
+                if os.fstat(fd).st_size > end:
+                    os.ftruncate(fd, end)
             finally:
                 super().close()
 
