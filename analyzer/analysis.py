@@ -57,9 +57,9 @@ class Analysis:
         # processes its writers may use (--jobs): the JSON writer writes the exchanges
         # section in a second one (analyzer.output.jsonout) when there are many
         self.jobs = 1
-        # the JSON exchanges section, being written by a second process
+        # a draft of the JSON connections section, being written by a second process
         # (analyze(write_ahead=True)); the JSON writer takes it
-        self.exchanges_aside: Aside | None = None
+        self.connections_draft: Aside | None = None
 
     @property
     def exchange_records(self) -> list[ExchangeRecord]:

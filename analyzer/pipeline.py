@@ -14,6 +14,7 @@ import dataclasses
 import gc
 import os
 from collections.abc import Callable, Iterable
+from functools import partial
 from operator import attrgetter
 from typing import TYPE_CHECKING
 
@@ -33,19 +34,22 @@ from analyzer.passes import (
     run_partition,
     say_groups,
 )
+from analyzer.store import connections as conn_store
 from analyzer.store.aside import Aside
 
 if TYPE_CHECKING:
     from analyzer.core.classify import Classification
     from analyzer.store import ConnectionStore, ExchangeStore
-    from analyzer.store.exchanges import Runs
 
 # An analysis whose exchanges encode to at most this many bytes keeps them in memory, in
 # their connections' ``exchanges`` (as small analyses always did); a larger one keeps
 # them on disk (analyzer.store) and reads them back when asked.
 INLINE_BYTES = 4 << 20
-# Exchanges of at least this many bytes are written aside with analyze(write_ahead=True):
-# below it a fork costs more than it saves.
+# With analyze(write_ahead=True), the report's connections section is drafted aside while
+# they are diagnosed (Analysis.connections_draft) when there are many connections
+# (store.connections.ASIDE_CONNECTIONS) or exchanges of at least this many bytes (whose
+# section the JSON writer then writes in place meanwhile): below both, a fork costs more
+# than it saves.
 ASIDE_BYTES = 16 << 20
 
 
@@ -111,8 +115,9 @@ def analyze(
     fresh (forkserver) when other threads run here (a notebook's kernel); so a script
     that calls ``analyze(jobs=N)`` does it under ``if __name__ == "__main__":``.
     ``write_ahead``: the caller will write the analysis as JSON; with ``jobs`` > 1 and
-    many exchanges, a second process starts writing the exchanges section while the
-    connections are diagnosed (:mod:`analyzer.store.aside`).
+    many connections or exchanges, a second process drafts the connections section
+    while they are diagnosed (:mod:`analyzer.store.aside`; the JSON writer puts the
+    diagnoses in, and writes the exchanges section in place meanwhile).
     """
     from analyzer.store import ConnectionStore, ExchangeStore
 
@@ -200,21 +205,20 @@ def finish(
     ahead: bool = False,
 ) -> Analysis:
     """All connections are in: number them, diagnose them, order their exchanges.
-    ``ahead``: start writing the JSON exchanges section aside (``analyze(write_ahead)``)."""
+    ``ahead``: start drafting the JSON connections section aside (``analyze(write_ahead)``)."""
     conns.seal()
-    aside: Aside | None = None
+    draft: Aside | None = None
     connections: list[ConnectionRecord] | ConnectionStore = conns
     groups = {c.path: c.group for c in captures} if len({c.group for c in captures}) > 1 else None
     if not conns.spilled:
         connections = conns.records
         renumber(connections)
-        if ahead:  # the ids are final: the exchanges' lines can be written
-            records = connections
-            aside = _aside(store, lambda: ((c.id, c.exchange_runs) for c in records))
+        if ahead:  # the ids are final: the connections' lines can be drafted
+            draft = _draft(connections, store)
         servers = diagnose(connections, groups)
     else:
-        if ahead:  # the ids are final (by place): the exchanges' lines can be written
-            aside = _aside(store, conns.runs)
+        if ahead:  # the ids are final (by place): the connections' lines can be drafted
+            draft = _draft(conns, store)
         # the classifier's read of the connections on disk: by id (mostly by start too), else put
         # in order of start through a window, else (by id is far from by start:
         # overlapping files, a clock that went back) sorted in memory, not flat
@@ -227,19 +231,17 @@ def finish(
             conns.close()
             servers = diagnose(connections, groups)
     analysis = Analysis(captures, connections, servers, settle(store, conns, connections))
-    if aside is not None:
-        if analysis.spool is None:  # (taken back into memory: nothing to write aside)
-            aside.close()
-        else:
-            analysis.exchanges_aside = aside
+    analysis.connections_draft = draft
     return analysis
 
 
-def _aside(store: ExchangeStore, order: Callable[[], Runs]) -> Aside | None:
-    """The exchanges section of the JSON report, in the final order, started aside
-    (many exchanges only)."""
-    store.seal(order)
-    return Aside.start(store.write_lines) if store.size >= ASIDE_BYTES else None
+def _draft(connections: list[ConnectionRecord] | ConnectionStore,
+           store: ExchangeStore) -> Aside | None:
+    """The JSON report's connections section, each diagnosis null, started aside (many
+    connections or exchanges only)."""
+    if len(connections) < conn_store.ASIDE_CONNECTIONS and store.size < ASIDE_BYTES:
+        return None
+    return Aside.start(partial(conn_store.write_draft, connections))
 
 
 def classify_on_disk(

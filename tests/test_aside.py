@@ -78,6 +78,39 @@ def test_a_part_copied_into_a_file_a_pipe_and_memory(tmp_path: Path, n: int) -> 
 
 
 @needs_fork
+@pytest.mark.parametrize("n", [0, 1, 50_000])
+def test_a_part_written_in_place(tmp_path: Path, n: int) -> None:
+    """Into the file from the offset, by pwrite: the descriptor's position stays where
+    this process is writing, below it; the length comes back."""
+    path = tmp_path / "out"
+    with open(path, "wb") as fh:
+        fh.write(b"head\n")
+        fh.flush()
+        at = 5 + 7  # after what this process writes meanwhile
+        part = Aside.start(_part(n), into=(fh.fileno(), at))
+        assert part is not None
+        fh.write(b"middle\n")
+        assert fh.tell() == at and part.length() == len(_expected(n))
+        fh.seek(at + len(_expected(n)))
+        fh.write(b"tail\n")
+        part.close()
+    assert path.read_bytes() == b"head\nmiddle\n" + _expected(n) + b"tail\n"
+
+
+@needs_fork
+def test_a_part_that_fails_in_place_says_so(tmp_path: Path) -> None:
+    def write_part(write: Any) -> None:
+        write(b"x" * 3_000_000)  # (written: more than a buffer)
+        raise RuntimeError("boom")
+
+    with open(tmp_path / "out", "wb") as fh:
+        part = Aside.start(write_part, into=(fh.fileno(), 0))
+        assert part is not None
+        assert part.length() is None and part.status is False
+        part.close()
+
+
+@needs_fork
 def test_a_part_that_fails_aside_is_written_here() -> None:
     calls = []
 
@@ -196,6 +229,7 @@ def aside_everything(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(pipeline, "ASIDE_BYTES", 0)
     monkeypatch.setattr(pipeline, "INLINE_BYTES", -1)
     monkeypatch.setattr(jsonout, "ASIDE_CONNECTIONS", 0)
+    monkeypatch.setattr(conn_store, "ASIDE_CONNECTIONS", 0)
     monkeypatch.setattr(conn_store, "BLOCK", 5)
     monkeypatch.setattr(conn_store, "CHUNK", 2)
 
@@ -217,21 +251,67 @@ def test_the_report_written_aside_is_the_report(
         monkeypatch.setattr(pipeline, "connections_limit", lambda paths: 0)
     path = str(CAPTURES / name)
     one = analyzer.analyze(path)
-    many = analyzer.analyze(path, jobs=2, write_ahead=True)
-    assert many.jobs == 2 and many.exchanges_aside is not None
-    assert isinstance(many.connection_records, list) is not on_disk
     expected = _json(one)
     started: list[object] = []
     start = Aside.start
-    monkeypatch.setattr(jsonout.Aside, "start", lambda part: started.append(part) or start(part))
+    monkeypatch.setattr(jsonout.Aside, "start",
+                        lambda part, into=None: started.append(into) or start(part, into))
+    for where in ("file", "memory"):
+        many = analyzer.analyze(path, jobs=2, write_ahead=True)
+        assert many.jobs == 2 and many.connections_draft is not None
+        assert isinstance(many.connection_records, list) is not on_disk
+        started.clear()
+        if where == "file":  # the exchanges written in place meanwhile
+            out = tmp_path / "out.json"
+            with open(out, "wb") as fh:
+                fh.write(b"before ")  # (a file written from anywhere)
+                many.write_json(fh)
+            assert out.read_bytes() == b"before " + expected
+            assert len(started) == 1 and started[0] is not None  # (in place)
+        else:  # no descriptor: the exchanges written here, after the connections
+            assert _json(many) == expected and started == []
+        assert many.connections_draft is None  # taken
+    assert _json(many) == expected  # written again, without the draft: half aside
+    assert started == ([None] if len(many.connection_records) >= 2 else [])
+
+
+@needs_fork
+@pytest.mark.parametrize("fails", ["placed", "draft", "appending"])
+def test_the_report_is_whole_whatever_the_second_processes_do(
+    fails: str, aside_everything: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The exchanges written in place fail after writing more than their section (or
+    the draft fails, or the file appends): the report is still the report, nothing
+    after it."""
+    monkeypatch.setattr(pipeline, "connections_limit", lambda paths: 0)
+    path = str(CAPTURES / "go-leak.pcap")
+    expected = _json(analyzer.analyze(path))
+    start = Aside.start
+    me = os.getpid()
+
+    def failing(part: Any) -> Any:
+        def run(write: Any) -> None:
+            if os.getpid() == me:  # (written here again: the part itself)
+                part(write)
+                return
+            write(b"\x00" * (len(expected) + 5_000_000))
+            raise RuntimeError("boom")
+
+        return run
+
+    with monkeypatch.context() as m:
+        if fails == "draft":  # (the draft only: started by the analysis)
+            m.setattr(Aside, "start", lambda part, into=None: start(failing(part), into))
+        many = analyzer.analyze(path, jobs=2, write_ahead=True)
+    if fails == "placed":
+        monkeypatch.setattr(Aside, "start", lambda part, into=None: start(
+            failing(part) if into else part, into))
     out = tmp_path / "out.json"
-    with open(out, "wb") as fh:  # (a file: copied by the kernel)
+    if fails == "appending":
+        out.write_bytes(b"old ")
+    with open(out, "ab" if fails == "appending" else "wb") as fh:
         many.write_json(fh)
-    assert out.read_bytes() == expected
-    # the second half of the connections (in memory or on disk), when there are two
-    assert len(started) == (len(many.connection_records) >= 2)
-    assert many.exchanges_aside is None  # taken
-    assert _json(many) == expected  # written again, without the part aside
+    assert out.read_bytes() == (b"old " if fails == "appending" else b"") + expected
 
 
 @needs_fork
@@ -249,3 +329,36 @@ def test_the_cli_writes_the_same_report_with_jobs(
     two = runner.invoke(app, ["analyze", path, "-f", "json", "--jobs", "2"])
     assert one.exit_code == 0 and two.exit_code == 0
     assert one.stdout_bytes == two.stdout_bytes and b'"exchanges"' in one.stdout_bytes
+
+
+@pytest.mark.parametrize("on_disk", [True, False], ids=["connections-on-disk", "in-memory"])
+def test_a_draft_with_its_diagnoses_put_in_is_the_section(
+    on_disk: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whatever a connection's strings hold (the mark itself, quotes, a key of that
+    name): the draft, its diagnoses put in, is the connections section."""
+    from analyzer.core.readback import put_marks
+    from analyzer.store.files import encoder
+
+    if on_disk:
+        monkeypatch.setattr(pipeline, "connections_limit", lambda paths: 0)
+    a = analyzer.analyze(str(CAPTURES / "go-leak.pcap"))
+    conns = a.connection_records
+    assert len(conns) > 2 and isinstance(conns, ConnectionStore) is on_disk
+    evil = '","diagnosis":null,"x":"\\"diagnosis\\":null'
+    if not on_disk:  # (the strings of records in memory, changed here)
+        for c in conns:
+            c.user_agent = evil
+            c.server_software = conn_store.DRAFT_MARK.decode()
+    dumps = encoder()
+    want = b"\n  " + b",\n  ".join(conn_store.connection_lines(conns, 0, -1, dumps))
+    draft = io.BytesIO()
+    conn_store.write_draft(conns, draft.write)
+    got: list[bytes] = []
+    reps = [conn_store.DRAFT_MARK.replace(b"null", dumps(n)) for n in conn_store.CODES]
+    codes = conn_store.diagnosis_codes(conns)
+    data = draft.getvalue()
+    n, wrote = put_marks(lambda s, e: data[s:e], len(data), conn_store.DRAFT_MARK, codes,
+                         reps, got.append, 64)
+    assert n == len(conns) and b"".join(got) == want and wrote == len(want)
+    assert any(r != conn_store.DRAFT_MARK for r in (reps[k] for k in codes))  # (some put in)

@@ -93,3 +93,45 @@ def test_windows_give_every_run_whole_across_windows_and_files() -> None:
     assert len(reads) == 5  # (C3's run lies before the window then: read again)
     with pytest.raises(RuntimeError):
         list(readback.windows([("C9", [190, 260])], read, 4, shift))
+
+
+# ---- put_marks: a draft's marks replaced as it is copied
+_MARK = b'"diagnosis":null'
+
+
+@settings(max_examples=2000, deadline=None)
+@given(
+    st.lists(st.one_of(st.just(_MARK), st.binary(max_size=24),
+                       st.sampled_from([b'"diagnosis":', b"null", b'"diag', b"nosis\":null"])),
+             max_size=30).map(b"".join),
+    st.integers(len(_MARK), 64), st.lists(st.integers(0, 2), max_size=40),
+)
+def test_put_marks_replaces_each_mark_in_order_across_any_window(
+    draft: bytes, window: int, codes: list[int]
+) -> None:
+    reps = [_MARK, b'"diagnosis":"leak"', b'"diagnosis":"a-longer-one"']
+    pieces = draft.split(_MARK)
+    marks = len(pieces) - 1
+    reads: list[tuple[int, int]] = []
+
+    def read(start: int, end: int) -> bytes:
+        reads.append((start, end))
+        return draft[start:end]
+
+    out: list[bytes] = []
+    if marks > len(codes):
+        with pytest.raises(ValueError, match="more marks than codes"):
+            readback.put_marks(read, len(draft), _MARK, bytes(codes), reps, out.append, window)
+        return
+    n, wrote = readback.put_marks(read, len(draft), _MARK, bytes(codes), reps, out.append,
+                                  window)
+    want = pieces[0] + b"".join(reps[codes[k]] + pieces[k + 1] for k in range(marks))
+    assert n == marks and b"".join(out) == want and wrote == len(want)
+    assert all(e - s <= window for s, e in reads)  # (a window at a time)
+
+
+def test_put_marks_refuses_a_short_draft_and_an_empty_mark() -> None:
+    with pytest.raises(OSError, match="shorter"):
+        readback.put_marks(lambda s, e: b"", 10, _MARK, b"", [], print, 64)
+    with pytest.raises(ValueError, match="empty mark"):
+        readback.put_marks(lambda s, e: b"", 10, b"", b"", [], print, 64)

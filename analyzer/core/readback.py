@@ -241,3 +241,44 @@ def write_runs(
     if out:
         write(bytes(out))
     return not first
+
+
+# ---- a draft of the report's connections section (analyzer.store.connections.write_draft)
+def put_marks(
+    read: Callable[[int, int], bytes], size: int, mark: bytes, codes: bytes | bytearray,
+    reps: list[bytes], write: Callable[[bytes], Any], window: int,
+) -> tuple[int, int]:
+    """The bytes ``read(start, end)`` gives of ``[0, size)``, through ``write`` about
+    ``window`` at a time, the k-th ``mark`` in them replaced by ``reps[codes[k]]``;
+    returns (marks replaced, bytes written). More marks than codes is a ValueError."""
+    if not mark or window < len(mark):
+        raise ValueError("put_marks: an empty mark, or a window shorter than it")
+    keep = len(mark) - 1  # (a mark cut by a window's end is found in the next)
+    at = 0
+    k = 0
+    total = 0
+    carry = b""
+    while at < size:
+        got = read(at, min(size, at + window))
+        if not got:
+            raise OSError("put_marks: the draft is shorter than it was")
+        at += len(got)
+        chunk = carry + got if carry else got
+        pieces: list[bytes] = []
+        p = 0
+        q = chunk.find(mark)
+        while q >= 0:
+            if k >= len(codes):
+                raise ValueError("put_marks: more marks than codes")
+            pieces.append(chunk[p:q])
+            pieces.append(reps[codes[k]])
+            k += 1
+            p = q + len(mark)
+            q = chunk.find(mark, p)
+        end = len(chunk) if at >= size else max(p, len(chunk) - keep)
+        pieces.append(chunk[p:end])
+        carry = chunk[end:]
+        data = b"".join(pieces)
+        write(data)
+        total += len(data)
+    return k, total

@@ -14,23 +14,31 @@ library's json is the fallback.
 
 With ``--jobs`` (an analysis whose ``jobs`` > 1) and many connections (in memory or on
 disk), a second process writes the second half of the connections section aside
-(:mod:`analyzer.store.aside`); the exchanges section is aside too when the pipeline
-started it so (``analyze(write_ahead=True)``, ``Analysis.exchanges_aside``). Same bytes.
+(:mod:`analyzer.store.aside`). When the pipeline started a draft of the connections
+section while diagnosing them (``analyze(write_ahead=True)``,
+``Analysis.connections_draft``: each diagnosis null), the section is the draft with the
+diagnoses put in; the draft's size and the diagnoses tell, before it is copied, where
+the exchanges section will start, so a second process writes that section there, in the
+file, meanwhile (in place: nothing copied after it), when the document goes to a file
+that can be written at an offset. Same bytes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+import fcntl
+import os
+from collections.abc import Callable, Iterable
 from functools import partial
 from typing import IO, Any, Protocol
 
+from analyzer.core.classify import CODES
+from analyzer.core.readback import put_marks
 from analyzer.core.records import (
     CaptureRecord,
     ConnectionRecord,
     ExchangeRecord,
     ServerRecord,
     capture_row,
-    connection_fill,
     connection_row,
     exchange_fill,
     exchange_row,
@@ -38,8 +46,14 @@ from analyzer.core.records import (
 )
 from analyzer.core.schema import CAPTURE, CONNECTION, EXCHANGE, SCHEMA, SERVER
 from analyzer.store.aside import Aside
-from analyzer.store.connections import ConnectionStore
-from analyzer.store.files import encoder
+from analyzer.store.connections import (
+    ASIDE_CONNECTIONS,
+    DRAFT_MARK,
+    ConnectionStore,
+    connection_lines,
+    diagnosis_codes,
+)
+from analyzer.store.files import BUFFER, encoder
 
 
 class Lines(Protocol):
@@ -64,10 +78,6 @@ class Records(Protocol):
     @property
     def spool(self) -> Lines | None: ...
 
-
-# From this many connections on, half their section is written aside (module docstring)
-# when the analysis may use more than one process: below, a fork costs more than it saves.
-ASIDE_CONNECTIONS = 8192
 
 # each JSON object's keys, in order
 CAPTURE_FIELDS = CAPTURE.json
@@ -107,42 +117,52 @@ def write_json(a: Records, fh: IO[bytes]) -> None:
 def _write(a: Records, fh: IO[bytes], schema: str) -> None:
     dumps = encoder()
     fh.write(b'{"schema": ' + dumps(schema))
-    exchanges: Aside | None = getattr(a, "exchanges_aside", None)
+    draft: Aside | None = getattr(a, "connections_draft", None)
+    placed: list[Aside] = []  # the exchanges section, being written in place
     try:
-        _sections(a, fh, dumps, exchanges)
+        _sections(a, fh, dumps, draft, placed)
+        if placed and not placed[0].status:  # (abandoned: cut what it wrote past the end)
+            fh.truncate()
     finally:
-        if exchanges is not None:
-            exchanges.close()
-            a.exchanges_aside = None  # type: ignore[attr-defined]
+        for part in placed:
+            part.close()
+        if draft is not None:
+            draft.close()
+            a.connections_draft = None  # type: ignore[attr-defined]
 
 
 def _sections(
-    a: Records, fh: IO[bytes], dumps: Callable[[Any], bytes], exchanges: Aside | None
+    a: Records, fh: IO[bytes], dumps: Callable[[Any], bytes], draft: Aside | None,
+    placed: list[Aside],
 ) -> None:
     sections: list[tuple[str, Iterable[Any], Callable[[Any], dict[str, Any]]]] = [
         ("captures", a.capture_records, capture_dict),
         # (each line encoded at once: one dict refilled for all, not a dict per row; the
-        # connections' by _connection_lines)
+        # connections' by connection_lines)
         ("connections", a.connection_records, connection_dict),
         ("exchanges", a.exchange_records if a.spool is None else (), partial(exchange_fill, {})),
         ("servers", a.server_records, server_dict),
     ]
     write = fh.write
+    exchanges_at = -1  # where the exchanges section's lines start, when placed
     for name, rows, to_dict in sections:
         write(f',\n "{name}": ['.encode())
         if name == "exchanges" and a.spool is not None:
             # already encoded when spooled (exchanges on disk: a large or live analysis)
-            if exchanges is not None:
-                written = exchanges.copy_to(fh)
-            else:
+            written = _placed_exchanges(fh, placed, exchanges_at)
+            if written is None:
                 written = a.spool.write_lines(write)
+            write(b"\n ]" if written else b"]")
+            continue
+        if name == "connections" and draft is not None and draft.wait():
+            exchanges_at, written = _from_draft(a, fh, dumps, draft, placed)
             write(b"\n ]" if written else b"]")
             continue
         if name == "connections" and _connections_aside(a, fh, dumps):
             write(b"\n ]")
             continue
         lines: Iterable[bytes] = (
-            _connection_lines(rows, 0, -1, dumps) if name == "connections"
+            connection_lines(rows, 0, -1, dumps) if name == "connections"
             else (dumps(to_dict(r)) for r in rows)
         )
         first = True
@@ -154,6 +174,69 @@ def _sections(
         write(b"]" if first else b"\n ]")
     write(b"\n}\n")
 
+
+
+def _from_draft(
+    a: Records, fh: IO[bytes], dumps: Callable[[Any], bytes], draft: Aside,
+    placed: list[Aside],
+) -> tuple[int, bool]:
+    """The connections section's lines from the draft, their diagnoses put in (module
+    docstring); before them, where the exchanges' lines will start is reckoned and, in a
+    file that can be written at an offset, a second process starts writing them there
+    (``placed``). Returns that offset (-1: not placed) and whether there was a line."""
+    conns = a.connection_records
+    codes = diagnosis_codes(conns)
+    reps = [DRAFT_MARK.replace(b"null", dumps(name)) for name in CODES]
+    size = draft.size
+    body = size + sum(  # the section's lines, the diagnoses put in
+        codes.count(k) * (len(rep) - len(DRAFT_MARK)) for k, rep in enumerate(reps)
+        if len(rep) != len(DRAFT_MARK)
+    )
+    at = _offset(fh)
+    spool = a.spool
+    start = -1
+    if at >= 0 and spool is not None and body:
+        start = at + body + len(b'\n ],\n "exchanges": [')
+        part = Aside.start(spool.write_lines, into=(fh.fileno(), start))
+        if part is None:
+            start = -1
+        else:
+            placed.append(part)
+    marks, wrote = put_marks(draft.read, size, DRAFT_MARK, codes, reps, fh.write, BUFFER)
+    if marks != len(codes) or wrote != body:  # (a draft not of these connections: a bug)
+        raise RuntimeError(
+            f"the connections' draft had {marks} diagnoses for {len(codes)} connections")
+    return start, wrote > 0
+
+
+def _offset(fh: IO[bytes]) -> int:
+    """Where ``fh`` writes next, when it is a regular file that a second process can
+    write at an offset (not opened to append); else -1."""
+    import stat
+
+    try:
+        fd = fh.fileno()
+        if (not fh.seekable() or not stat.S_ISREG(os.fstat(fd).st_mode)
+                or fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_APPEND):
+            return -1
+        return fh.tell()
+    except (AttributeError, OSError, ValueError):  # (io.BytesIO: no descriptor)
+        return -1
+
+
+def _placed_exchanges(fh: IO[bytes], placed: list[Aside], start: int) -> bool | None:
+    """The exchanges section's lines written in place by a second process: once it is
+    done, ``fh`` goes on past them; whether there were any. None: written here instead
+    (none placed, or it failed: what it wrote is written again over it, and a tail of
+    it past the document's end is cut when the document ends)."""
+    if not placed:
+        return None
+    n = placed[0].length() if fh.tell() == start else None
+    if n is None:
+        placed[0].close()
+        return None
+    fh.seek(start + n)
+    return n > 0
 
 
 def _connections_aside(a: Records, fh: IO[bytes], dumps: Callable[[Any], bytes]) -> bool:
@@ -169,7 +252,7 @@ def _connections_aside(a: Records, fh: IO[bytes], dumps: Callable[[Any], bytes])
 
     def second(write: Callable[[bytes], Any]) -> None:
         sep = b",\n  "
-        for line in _connection_lines(conns, half, n, dumps):
+        for line in connection_lines(conns, half, n, dumps):
             write(sep)
             write(line)
 
@@ -180,7 +263,7 @@ def _connections_aside(a: Records, fh: IO[bytes], dumps: Callable[[Any], bytes])
     try:
         write = fh.write
         first = True
-        for line in _connection_lines(conns, 0, half, dumps):
+        for line in connection_lines(conns, 0, half, dumps):
             write(b"\n  " if first else b",\n  ")
             write(line)
             first = False
@@ -188,22 +271,3 @@ def _connections_aside(a: Records, fh: IO[bytes], dumps: Callable[[Any], bytes])
     finally:
         aside.close()
     return True
-
-
-def _connection_lines(
-    conns: Iterable[ConnectionRecord], lo: int, hi: int, dumps: Callable[[Any], bytes]
-) -> Iterator[bytes]:
-    """The connections at positions ``lo`` to ``hi`` (-1: the end), each encoded: from a
-    store on disk, straight from their stored values (no record rebuilt for the row);
-    otherwise from the records, one dict refilled for all."""
-    if isinstance(conns, ConnectionStore) and conns.spilled:
-        for d in conns.rows(lo, hi):
-            yield dumps(d)
-        return
-    if isinstance(conns, ConnectionStore) and (lo or hi >= 0):
-        conns = conns.between(lo, hi)
-    elif isinstance(conns, list):
-        conns = conns[lo:hi if hi >= 0 else None]
-    row: dict[str, Any] = {}
-    for c in conns:
-        yield dumps(connection_fill(row, c))

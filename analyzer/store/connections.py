@@ -9,16 +9,21 @@ import itertools
 import marshal
 import os
 from array import array
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from operator import attrgetter
 from typing import IO, Any, overload
 
 from analyzer.core.classify import CODES
 from analyzer.core.flows import SPOOLED
 from analyzer.core.readback import block_values, final, merged, rebuild, rows
-from analyzer.core.records import ConnectionRecord, connection_from_values, connection_values
+from analyzer.core.records import (
+    ConnectionRecord,
+    connection_fill,
+    connection_from_values,
+    connection_values,
+)
 from analyzer.core.schema import CONNECTION
-from analyzer.store.files import append_file, export_file, remove_file, temp_file
+from analyzer.store.files import append_file, encoder, export_file, remove_file, temp_file
 
 # Where fields are in a connection packed as plain values (records.connection_values),
 # by name: the key the blocks are sorted and merged by, and the exchange runs.
@@ -34,6 +39,10 @@ MEMORY_CONNECTIONS = 32768
 # memory with MEMORY_CONNECTIONS first would only raise the peak.
 STREAM_BYTES = 1 << 30
 BLOCK = 8192  # connections sorted and written at once, once on disk
+# From this many connections on, the report's connections section is drafted or half
+# written by a second process when the analysis may use more than one (--jobs;
+# analyzer.output.jsonout, analyzer.pipeline.finish): below, a fork costs more than it saves.
+ASIDE_CONNECTIONS = 8192
 CHUNK = 64  # connections per piece of a block (what a merge holds per block)
 
 # A connection as plain values: records.connection_values (compiled with the core), and
@@ -246,3 +255,61 @@ class ConnectionStore(Sequence[ConnectionRecord]):
             self._fh.close()
         remove_file(self.path)
         self.path = None
+
+
+# ---- the report's connections section (analyzer.output.jsonout)
+# A draft of the section (write_draft) has each connection's diagnosis as this; the
+# report puts the diagnosis in as it copies the draft (readback.put_marks). The key is
+# the object's own (no nested object has it) and a string value cannot hold it: orjson
+# escapes a quote inside a string, so ``diagnosis"`` never appears there unescaped.
+DRAFT_MARK = b'"diagnosis":null'
+
+
+def connection_lines(
+    conns: Iterable[ConnectionRecord], lo: int, hi: int, dumps: Callable[[Any], bytes],
+    draft: bool = False,
+) -> Iterator[bytes]:
+    """The connections at positions ``lo`` to ``hi`` (-1: the end), each encoded as its
+    JSON object: from a store on disk, straight from their stored values (no record
+    rebuilt for the row); otherwise from the records, one dict refilled for all.
+    ``draft``: each with its diagnosis null (:data:`DRAFT_MARK`), whatever it is."""
+    if isinstance(conns, ConnectionStore) and conns.spilled:
+        for d in conns.rows(lo, hi):
+            if draft:
+                d["diagnosis"] = None
+            yield dumps(d)
+        return
+    if isinstance(conns, ConnectionStore) and (lo or hi >= 0):
+        conns = conns.between(lo, hi)
+    elif isinstance(conns, list):
+        conns = conns[lo:hi if hi >= 0 else None]
+    row: dict[str, Any] = {}
+    for c in conns:
+        connection_fill(row, c)
+        if draft:
+            row["diagnosis"] = None
+        yield dumps(row)
+
+
+def write_draft(conns: Iterable[ConnectionRecord], write: Callable[[bytes], Any]) -> None:
+    """The report's connections section between its brackets, as the JSON writer lists it
+    (a newline and two spaces before the first line, a comma, newline and two spaces
+    before each next one), each diagnosis null: written by a second process while the
+    connections are diagnosed (``analyze(write_ahead=True)``, --jobs); the ids must be
+    final."""
+    sep = b"\n  "
+    for line in connection_lines(conns, 0, -1, encoder(), draft=True):
+        write(sep)
+        write(line)
+        sep = b",\n  "
+
+
+def diagnosis_codes(conns: Iterable[ConnectionRecord]) -> bytearray:
+    """Each connection's diagnosis, in order, as its place in ``CODES`` (a store on
+    disk has them so already)."""
+    if isinstance(conns, ConnectionStore) and conns.spilled:
+        if conns.codes is None:
+            raise RuntimeError("connection store: not diagnosed")
+        return conns.codes
+    place = {name: k for k, name in enumerate(CODES)}
+    return bytearray(place[c.diagnosis] for c in conns)
