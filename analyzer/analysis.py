@@ -54,8 +54,9 @@ class Analysis:
         # with --jobs/--dask on input cut in spans (analyzer.spans): the bytes each span's
         # worker read, in order (empty otherwise)
         self.span_bytes: list[int] = []
-        # processes its writers may use (--jobs): the JSON writer writes the exchanges
-        # section in a second one (analyzer.output.jsonout) when there are many
+        # processes its writers may use (--jobs): the JSON writer writes half the
+        # connections section in a second one (analyzer.output.jsonout) when there are
+        # many and no draft of it was started
         self.jobs = 1
         # a draft of the JSON connections section, being written by a second process
         # (analyze(write_ahead=True)); the JSON writer takes it

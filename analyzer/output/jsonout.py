@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import stat
 from collections.abc import Callable, Iterable
 from functools import partial
 from typing import IO, Any, Protocol
@@ -212,8 +213,6 @@ def _from_draft(
 def _offset(fh: IO[bytes]) -> int:
     """Where ``fh`` writes next, when it is a regular file that a second process can
     write at an offset (not opened to append); else -1."""
-    import stat
-
     try:
         fd = fh.fileno()
         if (not fh.seekable() or not stat.S_ISREG(os.fstat(fd).st_mode)
