@@ -362,3 +362,21 @@ def test_a_draft_with_its_diagnoses_put_in_is_the_section(
                          reps, got.append, 64)
     assert n == len(conns) and b"".join(got) == want and wrote == len(want)
     assert any(r != conn_store.DRAFT_MARK for r in (reps[k] for k in codes))  # (some put in)
+
+
+@needs_fork
+def test_a_draft_of_the_store_serves_connections_diagnosed_in_memory(
+    aside_everything: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Connections on disk that the classifier could not read in order of start are
+    taken into memory and diagnosed there: the draft, made from the store, still fits."""
+    monkeypatch.setattr(pipeline, "connections_limit", lambda paths: 0)
+    path = str(CAPTURES / "go-leak.pcap")
+    expected = _json(analyzer.analyze(path))
+    monkeypatch.setattr(pipeline, "classify_on_disk", lambda conns, groups: None)
+    many = analyzer.analyze(path, jobs=2, write_ahead=True)
+    assert isinstance(many.connection_records, list) and many.connections_draft is not None
+    out = tmp_path / "out.json"
+    with open(out, "wb") as fh:
+        many.write_json(fh)
+    assert out.read_bytes() == expected
