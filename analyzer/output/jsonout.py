@@ -51,8 +51,8 @@ from analyzer.store.connections import (
     ASIDE_CONNECTIONS,
     DRAFT_MARK,
     ConnectionStore,
-    connection_lines,
     diagnosis_codes,
+    write_connection_lines,
 )
 from analyzer.store.files import BUFFER, encoder
 
@@ -139,7 +139,7 @@ def _sections(
     sections: list[tuple[str, Iterable[Any], Callable[[Any], dict[str, Any]]]] = [
         ("captures", a.capture_records, capture_dict),
         # (each line encoded at once: one dict refilled for all, not a dict per row; the
-        # connections' by connection_lines)
+        # connections' by write_connection_lines)
         ("connections", a.connection_records, connection_dict),
         ("exchanges", a.exchange_records if a.spool is None else (), partial(exchange_fill, {})),
         ("servers", a.server_records, server_dict),
@@ -159,15 +159,13 @@ def _sections(
             exchanges_at, written = _from_draft(a, fh, dumps, draft, placed)
             write(b"\n ]" if written else b"]")
             continue
-        if name == "connections" and _connections_aside(a, fh, dumps):
-            write(b"\n ]")
+        if name == "connections":
+            written = (_connections_aside(a, fh, dumps)
+                       or write_connection_lines(rows, write, dumps))
+            write(b"\n ]" if written else b"]")
             continue
-        lines: Iterable[bytes] = (
-            connection_lines(rows, 0, -1, dumps) if name == "connections"
-            else (dumps(to_dict(r)) for r in rows)
-        )
         first = True
-        for line in lines:
+        for line in (dumps(to_dict(r)) for r in rows):
             # (joining batches of lines before writing measured slower, not faster)
             write(b"\n  " if first else b",\n  ")
             write(line)
@@ -191,7 +189,6 @@ def _from_draft(
     size = draft.size
     body = size + sum(  # the section's lines, the diagnoses put in
         codes.count(k) * (len(rep) - len(DRAFT_MARK)) for k, rep in enumerate(reps)
-        if len(rep) != len(DRAFT_MARK)
     )
     at = _offset(fh)
     spool = a.spool
@@ -249,23 +246,13 @@ def _connections_aside(a: Records, fh: IO[bytes], dumps: Callable[[Any], bytes])
         return False
     half = n // 2
 
-    def second(write: Callable[[bytes], Any]) -> None:
-        sep = b",\n  "
-        for line in connection_lines(conns, half, n, dumps):
-            write(sep)
-            write(line)
-
     fh.flush()
-    aside = Aside.start(second)
+    aside = Aside.start(partial(write_connection_lines, conns, dumps=dumps, lo=half, hi=n,
+                                first=False))
     if aside is None:
         return False
     try:
-        write = fh.write
-        first = True
-        for line in connection_lines(conns, 0, half, dumps):
-            write(b"\n  " if first else b",\n  ")
-            write(line)
-            first = False
+        write_connection_lines(conns, fh.write, dumps, 0, half)
         aside.copy_to(fh)
     finally:
         aside.close()

@@ -291,17 +291,30 @@ def connection_lines(
         yield dumps(row)
 
 
-def write_draft(conns: Iterable[ConnectionRecord], write: Callable[[bytes], Any]) -> None:
-    """The report's connections section between its brackets, as the JSON writer lists it
-    (a newline and two spaces before the first line, a comma, newline and two spaces
-    before each next one), each diagnosis null: written by a second process while the
-    connections are diagnosed (``analyze(write_ahead=True)``, --jobs); the ids must be
-    final."""
-    sep = b"\n  "
-    for line in connection_lines(conns, 0, -1, encoder(), draft=True):
+def write_connection_lines(
+    conns: Iterable[ConnectionRecord], write: Callable[[bytes], Any],
+    dumps: Callable[[Any], bytes], lo: int = 0, hi: int = -1, draft: bool = False,
+    first: bool = True,
+) -> bool:
+    """The connections at positions ``lo`` to ``hi`` (:func:`connection_lines`) as the
+    report's connections section lists them: a newline and two spaces before the first
+    line (``first``; else a comma too, as before each next one). Says whether there was
+    any."""
+    sep = b"\n  " if first else b",\n  "
+    wrote = False
+    for line in connection_lines(conns, lo, hi, dumps, draft):
         write(sep)
         write(line)
         sep = b",\n  "
+        wrote = True
+    return wrote
+
+
+def write_draft(conns: Iterable[ConnectionRecord], write: Callable[[bytes], Any]) -> None:
+    """The report's connections section between its brackets, each diagnosis null:
+    written by a second process while the connections are diagnosed
+    (``analyze(write_ahead=True)``, --jobs); the ids must be final."""
+    write_connection_lines(conns, write, encoder(), draft=True)
 
 
 def diagnosis_codes(conns: Iterable[ConnectionRecord]) -> bytearray:
