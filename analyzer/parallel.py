@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
+from analyzer import leaving
 from analyzer.core.records import CaptureRecord
 from analyzer.passes import Part, PartitionSpec, run_partition
 
@@ -55,6 +56,7 @@ def run_part(
             out: Any = conns.export()
         else:
             out = [pack_connection(c) for c in conns.records]
+        leaving.keep(conns)  # (its records need not be freed: analyzer.leaving)
         return [_capture_tuple(c) for c in caps], out, store.export()
     finally:
         store.close()
@@ -100,7 +102,12 @@ def _pool(jobs: int) -> Iterator[tuple[ProcessPoolExecutor, str]]:
         sys.stderr.flush()
     else:
         method = "forkserver" if "forkserver" in methods else "spawn"
-    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context(method))
+    # a worker is dropped by os._exit when the pool ends (fork, forkserver: what it built
+    # need not be freed first, analyzer.leaving); one started fresh (spawn) exits normally
+    pool = ProcessPoolExecutor(
+        max_workers=jobs, mp_context=multiprocessing.get_context(method),
+        initializer=leaving.start if method != "spawn" else None,
+    )
     with tempfile.TemporaryDirectory(prefix="keepalive-") as directory:
         try:
             yield pool, directory

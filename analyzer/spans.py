@@ -45,6 +45,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from analyzer import leaving
 from analyzer.capture.files import MAX_RECORD, first_timestamp, open_capture
 from analyzer.capture.pcapwalk import walk_pcap
 from analyzer.core.decode import reverse_key
@@ -324,6 +325,7 @@ def run_span(
         res.connections = (conns.export() if conns.spilled
                            else marshal.dumps([pack_connection(c) for c in conns.records]))
         res.exchanges = store.export()
+        leaving.keep(conns)  # (its records need not be freed: analyzer.leaving)
         return res
     finally:
         store.close()
@@ -380,6 +382,7 @@ def _walk(
     def close_table(t: FlowTable) -> None:
         nonlocal base
         t.finish()
+        leaving.keep(t)  # (what is left in it need not be freed: analyzer.leaving)
         _table_flags(t, res, base)
         res.late.extend(_late(t, group, base, files, los))
         t.late_events.clear()

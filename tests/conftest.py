@@ -50,3 +50,12 @@ def split_capture(src: Path, out_dir: Path, parts: int) -> list[Path]:
     files = sorted(out_dir.glob(f"part_*.{fmt}"))
     assert len(files) == -(-packets // per), files
     return files
+
+
+@pytest.fixture(autouse=True)
+def _nothing_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A test that runs the console script (cli.entry) makes this process keep what it is
+    done with (analyzer.leaving); the next test starts from a process that does not."""
+    from analyzer import leaving
+
+    monkeypatch.setattr(leaving, "_kept", None)

@@ -17,6 +17,7 @@ from typing import Annotated
 
 import typer
 
+from analyzer import leaving
 from analyzer.cli import analyze, compare, report, sniff
 from analyzer.cli.shared import run
 
@@ -82,6 +83,7 @@ def entry() -> None:
     child process still runs (a Dask cluster, a backend's tshark), the exit is the
     normal one, so that their own clean-up runs."""
     code: int = 0
+    leaving.start()  # dropped by os._exit below: what it is done with need not be freed
     try:
         main()
     except SystemExit as e:

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
+from analyzer import leaving
 from analyzer.capture import get_backend
 from analyzer.cli.shared import warn
 from analyzer.errors import AnalyzerError
@@ -57,6 +58,7 @@ def emit(
     opened: IO[bytes] | None = None,
 ) -> None:
     """Write the result in the named format to stdout, --output, or a file opened early."""
+    leaving.keep(result)  # (not freed object by object when the process is dropped)
     chosen = get_format(format)
     if chosen.files is not None:
         if opened is not None:
