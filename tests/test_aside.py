@@ -19,6 +19,7 @@ from analyzer.store import ConnectionStore, ExchangeStore
 from analyzer.store import connections as conn_store
 from analyzer.store import exchanges as exchange_store
 from analyzer.store.aside import Aside, can_fork
+from analyzer.store.files import BUFFER
 from tests.conftest import CAPTURES
 
 needs_fork = pytest.mark.skipif(not can_fork(), reason="no fork here (or threads running)")
@@ -380,3 +381,26 @@ def test_a_draft_of_the_store_serves_connections_diagnosed_in_memory(
     with open(out, "wb") as fh:
         many.write_json(fh)
     assert out.read_bytes() == expected
+
+
+@pytest.mark.parametrize("sizes", [[1, 5], [BUFFER, 3, BUFFER + 7, 1], [2, BUFFER, BUFFER * 2]])
+def test_placed_writes_land_in_order_from_the_offset(tmp_path: Path, sizes: list[int]) -> None:
+    """_Placed: small writes gathered, a buffer's worth written as it is (no copy into
+    the buffer first); either way every byte lands in order from the offset."""
+    from analyzer.store.aside import _Placed
+
+    path = tmp_path / "f"
+    path.write_bytes(b"#" * 10)
+    fd = os.open(path, os.O_RDWR)
+    try:
+        placed = _Placed(fd, 3)
+        parts = [bytes([65 + k]) * n for k, n in enumerate(sizes)]
+        for p in parts:
+            placed.write(p)
+        placed.flush()
+    finally:
+        os.close(fd)
+    data = path.read_bytes()
+    assert data[:3] == b"###"
+    assert data[3:] == b"".join(parts) + (b"#" * max(0, 7 - sum(sizes)))
+

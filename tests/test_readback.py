@@ -72,6 +72,42 @@ def test_c_put_run_checks_its_arguments() -> None:
         c(bytearray(), b"a,b\n", 0, 4)  # type: ignore[call-arg]
 
 
+@needs_c
+def test_c_put_run_grows_a_section_by_doubling() -> None:
+    """A section built run by run is reallocated (and copied) a logarithmic number of
+    times: the bytearray's room at least doubles when it must grow, and it keeps that
+    room when cut to what was written. The bytes are the Python twin's."""
+    import sys
+
+    c = readback._c_put_run
+    assert c is not None
+    win = b'{"connection":"C7","i":1}\n{"connection":"C7","i":2}\n'
+    out, twin = bytearray(), bytearray()
+    sizes = set()
+    for k in range(20000):
+        c(out, win, 0, len(win), b'{"connection":"', f"C{k}", b"\n  " if k == 0 else b",\n  ",
+          b",\n  ")
+        sizes.add(sys.getsizeof(out))
+        readback.put_run_py(twin, win, 0, len(win), b'{"connection":"', f"C{k}",
+                            b"\n  " if k == 0 else b",\n  ", b",\n  ")
+    assert out == twin and len(out) > 1_000_000
+    assert len(sizes) < 40  # (growing by an eighth each time: ~110 sizes)
+
+
+def test_write_runs_hands_each_buffer_over_without_a_copy() -> None:
+    """write_runs gives ``write`` each buffer it built (never changed afterwards), and all
+    of them together are the section."""
+    win = b'{"connection":"C7","i":1}\n'
+    runs = [(f"C{k}", win, 0, len(win)) for k in range(1000)]
+    got: list[bytes] = []
+    assert readback.write_runs(iter(runs), b'{"connection":"', got.append, 4096)
+    assert len(got) > 3
+    whole = b"".join(got)
+    expect = b",\n  ".join(b'{"connection":"C%d","i":1}' % k for k in range(1000))
+    assert whole == b"\n  " + expect
+    assert b"".join(bytes(g) for g in got) == whole  # (none changed since)
+
+
 def test_windows_give_every_run_whole_across_windows_and_files() -> None:
     """Runs in any order, in two files (tags), windows smaller than the file: each run's
     bytes are the run's, and reads are one per window, not one per run."""

@@ -103,7 +103,15 @@ put_run(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         PyErr_NoMemory();
         return NULL;
     }
-    if (PyByteArray_Resize(out, at + bound) < 0)
+    /* Grown to at least twice what it holds, so a section built run by run reallocates
+     * (and copies) a logarithmic number of times, not once per ~1/8 of its size: the
+     * cut to what was written below keeps that room (a bytearray keeps its allocation
+     * when it shrinks to no less than half of it). */
+    Py_ssize_t want = at + bound;
+    if (want > ((PyByteArrayObject *)out)->ob_alloc - 1 && at <= PY_SSIZE_T_MAX / 2
+        && 2 * at > want)
+        want = 2 * at;
+    if (PyByteArray_Resize(out, want) < 0)
         return NULL;
     char *w = PyByteArray_AS_STRING(out) + at, *w0 = w;
     /* (win stays alive and unchanged: bytes; out is another object) */

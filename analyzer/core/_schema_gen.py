@@ -214,7 +214,10 @@ def _from_values(record: Record) -> list[str]:
             args.append(f"values[{i}],  # {f.name}")
             continue
         out.append(f"    {f.name} = values[{i}]")
-        args.append(f"None if {f.name} is None else {nested.name}(*{f.name}),")
+        # (positional too: compiled, ``*values`` is a generic call that parses its arguments)
+        args.append(f"None if {f.name} is None else {nested.name}(")
+        args += [f"    {f.name}[{nested.index(n.name)}],  # {n.name}" for n in nested.fields]
+        args.append("),")
     out.append(f"    return {record.name}(")
     out += [f"        {arg}" for arg in args]
     out.append("    )")

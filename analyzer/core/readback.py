@@ -236,10 +236,14 @@ def write_runs(
             lead = sep
             first = False
         if len(out) > buffer:
-            write(bytes(out))
+            # handed over as it is, not copied (it is never changed after): ``write``
+            # takes any bytes-like object (Any: the compiled call checks for bytes)
+            handed: Any = out
+            write(handed)
             out = bytearray()
     if out:
-        write(bytes(out))
+        last: Any = out
+        write(last)
     return not first
 
 

@@ -605,7 +605,27 @@ def connection_from_values(
         values[31],  # close_delimited
         values[0],  # first
         values[32],  # exchange_runs
-        None if last_exchange is None else ExchangeRecord(*last_exchange),
+        None if last_exchange is None else ExchangeRecord(
+            last_exchange[0],  # connection
+            last_exchange[1],  # index
+            last_exchange[2],  # method
+            last_exchange[3],  # target
+            last_exchange[4],  # version
+            last_exchange[5],  # status
+            last_exchange[6],  # request_ts
+            last_exchange[7],  # response_ts
+            last_exchange[8],  # opened_connection
+            last_exchange[9],  # closed_connection
+            last_exchange[10],  # response_end_ts
+            last_exchange[11],  # response_version
+            last_exchange[12],  # request_connection
+            last_exchange[13],  # response_connection
+            last_exchange[14],  # framing
+            last_exchange[15],  # interim_responses
+            last_exchange[16],  # request_end_ts
+            last_exchange[17],  # reason
+            last_exchange[18],  # stream
+        ),
         values[34],  # user_agent
         values[35],  # server_software
         values[36],  # forwarded

@@ -176,15 +176,21 @@ class _Placed:
         self.buf = bytearray()
 
     def write(self, b: bytes) -> None:
+        if not self.buf and len(b) >= BUFFER:
+            self._put(b)  # (a buffer's worth already: written as it is, not copied)
+            return
         self.buf += b
         if len(self.buf) >= BUFFER:
             self.flush()
 
     def flush(self) -> None:
-        view = memoryview(self.buf)
+        self._put(self.buf)
+        self.buf = bytearray()
+
+    def _put(self, b: bytes | bytearray) -> None:
+        view = memoryview(b)
         done = 0
         while done < len(view):
             done += os.pwrite(self.fd, view[done:], self.at + done)
         view.release()
         self.at += done
-        self.buf = bytearray()
