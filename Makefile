@@ -12,7 +12,7 @@ setup: $(STAMP)
 
 # The core is compiled with mypyc when installed (setup.py, analyzer/_compiled.py): an edit
 # to a compiled module re-runs the install, so the extensions never fall behind the source.
-COMPILED_SRC := setup.py analyzer/_compiled.py $(wildcard analyzer/core/*.py analyzer/core/*.c) analyzer/capture/files.py analyzer/capture/pcapwalk.py
+COMPILED_SRC := setup.py analyzer/_compiled.py $(wildcard analyzer/core/*.py analyzer/core/*.c analyzer/core/*.pyi) analyzer/capture/files.py analyzer/capture/pcapwalk.py
 
 $(STAMP): pyproject.toml $(COMPILED_SRC)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || { \

@@ -664,6 +664,60 @@ def test_c_header_scan_refuses_a_range_outside_the_buffer() -> None:
         http1._c_scan(bytearray(b"GET / HTTP/1.1\r\n\r\n"), 0, 4, True, True, True)
 
 
+@pytest.mark.parametrize("is_request", [True, False])
+def test_c_header_scan_puts_fields_as_the_python_twin_does(is_request: bool) -> None:
+    """scan_into puts the fields in as http1._put does: repeated fields joined with ", ",
+    software values cut at MAX_SOFTWARE, fields only present as "1", every
+    Content-Length value in order; the first line and end as the twin's."""
+    from analyzer.core import http1
+    from tests.fuzz.fuzz_headscan import agree
+
+    if http1._c_scan_into is None:
+        pytest.skip("the C header scan is not built here (pure core)")
+    first = b"GET /x HTTP/1.1" if is_request else b"HTTP/1.1 200 OK"
+    block = first + (
+        b"\r\nConnection: keep-alive\r\nconnection:  Upgrade \r\nContent-Length: 5\r\n"
+        b"Content-Length:7\r\nUser-Agent: " + b"u" * 300 + b"\r\nServer: \xe9t\xe9\r\n"
+        b"Via: 1.1 a\r\nVia: 1.1 b\r\nX-Forwarded-For: 10.0.0.1\r\nForwarded: for=x\r\n"
+        b"Transfer-Encoding: chunked\r\nKeep-Alive: timeout=5\r\nUpgrade: h2c\r\n\r\nbody"
+    )
+    for fast in (True, False):
+        agree(http1, block, 0, len(block), fast, is_request, True)
+        agree(http1, block, 0, len(block), fast, is_request, False)
+    headers: dict[str, str] = {}
+    cls: list[str] = []
+    assert http1._scan_head(block, 0, len(block), True, is_request, True, headers, cls)
+    assert headers["connection"] == "keep-alive, Upgrade"
+    assert headers["via"] == "1.1 a, 1.1 b" and headers["server"] == "\xe9t\xe9"
+    assert headers["user-agent"] == "u" * http1.MAX_SOFTWARE
+    assert headers["x-forwarded-for"] == headers["forwarded"] == "1"
+    assert cls == ["5", "7"]
+
+
+def test_c_header_scan_into_checks_its_arguments() -> None:
+    from analyzer.core import http1
+
+    if http1._c_scan_into is None:
+        pytest.skip("the C header scan is not built here (pure core)")
+    from analyzer.core import _headscan
+
+    block = b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n"
+    with pytest.raises(TypeError):
+        _headscan.scan_into(block, 0, len(block), True, True, True, [], [])  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        _headscan.scan_into(block, 0, len(block), True, True, True, {})  # type: ignore[call-arg]
+    with pytest.raises(IndexError):
+        _headscan.scan_into(block, 0, 999, True, True, True, {}, [])
+    with pytest.raises(ValueError):
+        _headscan.configure(("a",), (0,), 0, 1, 3, 200, {}, 4096)
+    with pytest.raises(TypeError):
+        _headscan.configure([], (), 0, 1, 3, 200, {}, 4096)  # type: ignore[arg-type]
+    headers: dict[str, str] = {}
+    assert _headscan.scan_into(block, 0, len(block), True, True, True, headers, []) == (
+        15, 3, 5, 2, len(block) - 4)  # (le: the first line's LF)
+    assert headers == {"connection": "close"}
+
+
 @pytest.mark.parametrize(("line", "status"), [
     (b"HTTP/1.1 2003333333333333333333", None),  # (more digits than outputs' integers)
     (b"HTTP/1.1 2003333333333333333333 OK", None),

@@ -13,6 +13,12 @@
  * MAX_HEAD or an empty line (LF LF) before it, a request line without " HTTP/" (fast),
  * or a block longer than MAX_HEAD.
  *
+ * scan_into(buf, s, e, fast, is_request, software, headers, cls) -> the same five numbers
+ * | None: what http1._scan_head uses. The fields go straight into headers and cls as
+ * http1._put puts them (configure() hands over http1's tables: names, kinds, the value
+ * bound, the interned values), one call per block with no offsets boxed and no slice
+ * per value.
+ *
  * http1.py keeps the reference in Python (the pure build runs it); tests/test_http1.py
  * and tests/fuzz/fuzz_headscan.py hold the two to the same answer.
  */
@@ -187,33 +193,41 @@ scan_fields(const unsigned char *b, Py_ssize_t s, Py_ssize_t p, Py_ssize_t e, in
     return end;
 }
 
-static PyObject *
-scan(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+/* The scan both entry points share: the arguments checked, the first line and the
+ * fields of the block at buf[s]. Returns 1 (scanned: the numbers and f filled), 0 (the
+ * fast path gives up: None), -1 (an exception is set). f->v is to be freed by the
+ * caller when it is not f->local, whatever the result. */
+typedef struct {
+    const unsigned char *b;
+    Py_ssize_t s, le, sp1, sp2, spaces, end;
+} Scan;
+
+static int
+scan_core(PyObject *const *args, Scan *r, Fields *f)
 {
-    if (nargs != 6) {
-        PyErr_SetString(PyExc_TypeError, "scan(buf, s, e, fast, is_request, software)");
-        return NULL;
-    }
+    f->v = f->local;
+    f->n = 0;
+    f->cap = (Py_ssize_t)(sizeof(f->local) / sizeof(f->local[0]));
     if (!PyBytes_Check(args[0])) {
         PyErr_SetString(PyExc_TypeError, "scan: buf must be bytes");
-        return NULL;
+        return -1;
     }
     const unsigned char *b = (const unsigned char *)PyBytes_AS_STRING(args[0]);
     Py_ssize_t size = PyBytes_GET_SIZE(args[0]);
     Py_ssize_t s = PyLong_AsSsize_t(args[1]);
     if (s == -1 && PyErr_Occurred())
-        return NULL;
+        return -1;
     Py_ssize_t e = PyLong_AsSsize_t(args[2]);
     if (e == -1 && PyErr_Occurred())
-        return NULL;
+        return -1;
     int fast = PyObject_IsTrue(args[3]);
     int is_request = PyObject_IsTrue(args[4]);
     int software = PyObject_IsTrue(args[5]);
     if (fast < 0 || is_request < 0 || software < 0)
-        return NULL;
+        return -1;
     if (s < 0 || e > size || s > e) {
         PyErr_SetString(PyExc_IndexError, "scan: s and e must be within buf");
-        return NULL;
+        return -1;
     }
     /* the first line: its end, its first two spaces, whether " HTTP/" follows one */
     Py_ssize_t sp1 = -1, sp2 = -1, spaces = 0, p = s;
@@ -234,57 +248,232 @@ scan(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
         }
     }
     if (fast && is_request && !http)
-        Py_RETURN_NONE;
-    Py_ssize_t le = p;
-    Fields f;
-    f.v = f.local;
-    f.n = 0;
-    f.cap = (Py_ssize_t)(sizeof(f.local) / sizeof(f.local[0]));
-    Py_ssize_t end = scan_fields(b, s, p, e, fast, software, &f);
-    PyObject *out = NULL;
+        return 0;
+    Py_ssize_t end = scan_fields(b, s, p, e, fast, software, f);
     if (end == -2)
+        return -1;
+    if (end < 0 || end - s > MAX_HEAD)
+        return 0;
+    r->b = b;
+    r->s = s;
+    r->le = p;
+    r->sp1 = sp1;
+    r->sp2 = sp2;
+    r->spaces = spaces;
+    r->end = end;
+    return 1;
+}
+
+/* (le, sp1, sp2, spaces, end), offsets from s (-1 stays -1): a header block's are mostly
+ * under 257, Python's cached ints. With fields (not NULL) a sixth item, that tuple. */
+static PyObject *
+scanned(const Scan *r, PyObject *fields)
+{
+    Py_ssize_t s = r->s;
+    Py_ssize_t values[5] = {r->le - s, r->sp1 < 0 ? -1 : r->sp1 - s,
+                            r->sp2 < 0 ? -1 : r->sp2 - s, r->spaces, r->end - s};
+    PyObject *out = PyTuple_New(fields != NULL ? 6 : 5);
+    if (out == NULL) {
+        Py_XDECREF(fields);
+        return NULL;
+    }
+    if (fields != NULL)
+        PyTuple_SET_ITEM(out, 5, fields);
+    for (int i = 0; i < 5; i++) {
+        PyObject *x = PyLong_FromSsize_t(values[i]);
+        if (x == NULL) {
+            Py_DECREF(out);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(out, i, x);
+    }
+    return out;
+}
+
+static PyObject *
+scan(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 6) {
+        PyErr_SetString(PyExc_TypeError, "scan(buf, s, e, fast, is_request, software)");
+        return NULL;
+    }
+    Scan r;
+    Fields f;
+    PyObject *out = NULL;
+    int got = scan_core(args, &r, &f);
+    if (got < 0)
         goto done;
-    if (end < 0 || end - s > MAX_HEAD) {
+    if (got == 0) {
         out = Py_None;
         Py_INCREF(out);
         goto done;
     }
-    /* offsets from s (the fields' already): a header block's are mostly under 257,
-     * Python's cached ints */
+    /* offsets from s (the fields' already) */
     PyObject *fields = PyTuple_New(f.n);
     if (fields == NULL)
         goto done;
-    for (Py_ssize_t i = 0; i < f.n; i += 3) {
-        PyObject *code = PyLong_FromSsize_t(f.v[i]);
-        PyObject *a = PyLong_FromSsize_t(f.v[i + 1]);
-        PyObject *z = PyLong_FromSsize_t(f.v[i + 2]);
-        if (code == NULL || a == NULL || z == NULL) {
-            Py_XDECREF(code);
-            Py_XDECREF(a);
-            Py_XDECREF(z);
+    for (Py_ssize_t i = 0; i < f.n; i++) {
+        PyObject *x = PyLong_FromSsize_t(f.v[i]);
+        if (x == NULL) {
             Py_DECREF(fields);
             goto done;
         }
-        PyTuple_SET_ITEM(fields, i, code);
-        PyTuple_SET_ITEM(fields, i + 1, a);
-        PyTuple_SET_ITEM(fields, i + 2, z);
+        PyTuple_SET_ITEM(fields, i, x);
     }
-    Py_ssize_t values[5] = {le - s, sp1 < 0 ? -1 : sp1 - s, sp2 < 0 ? -1 : sp2 - s,
-                            spaces, end - s};
-    out = PyTuple_New(6);
-    if (out == NULL) {
-        Py_DECREF(fields);
+    out = scanned(&r, fields);
+done:
+    if (f.v != f.local)
+        PyMem_Free(f.v);
+    return out;
+}
+
+/* What scan_into puts its fields in with: http1's _CODE_NAMES and _CODE_KINDS (by code),
+ * its kinds' numbers, MAX_SOFTWARE, and _interned with its bound (configure()). */
+static struct {
+    PyObject *names, *interned, *one, *comma;
+    long kinds[16];
+    long framing, length, present;
+    Py_ssize_t max_software, interned_max;
+} put;
+
+static PyObject *
+configure(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 8 || !PyTuple_Check(args[0]) || !PyTuple_Check(args[1])
+        || !PyDict_Check(args[6])) {
+        PyErr_SetString(PyExc_TypeError, "configure(names, kinds, framing, length, present, "
+                                         "max_software, interned, interned_max)");
+        return NULL;
+    }
+    Py_ssize_t n = PyTuple_GET_SIZE(args[0]);
+    if (n != F_FORWARDED + 1 || PyTuple_GET_SIZE(args[1]) != n) {
+        PyErr_SetString(PyExc_ValueError, "configure: one name and one kind per code");
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (!PyUnicode_Check(PyTuple_GET_ITEM(args[0], i))) {
+            PyErr_SetString(PyExc_TypeError, "configure: names must be str");
+            return NULL;
+        }
+        put.kinds[i] = PyLong_AsLong(PyTuple_GET_ITEM(args[1], i));
+        if (put.kinds[i] == -1 && PyErr_Occurred())
+            return NULL;
+    }
+    put.framing = PyLong_AsLong(args[2]);
+    put.length = PyLong_AsLong(args[3]);
+    put.present = PyLong_AsLong(args[4]);
+    put.max_software = PyLong_AsSsize_t(args[5]);
+    put.interned_max = PyLong_AsSsize_t(args[7]);
+    if (PyErr_Occurred())
+        return NULL;
+    if (put.one == NULL) {
+        put.one = PyUnicode_InternFromString("1");
+        put.comma = PyUnicode_InternFromString(", ");
+        if (put.one == NULL || put.comma == NULL)
+            return NULL;
+    }
+    Py_INCREF(args[0]);
+    Py_XSETREF(put.names, args[0]);
+    Py_INCREF(args[6]);
+    Py_XSETREF(put.interned, args[6]);
+    Py_RETURN_NONE;
+}
+
+/* http1._put of one field: its value, b[a:z], into headers (and cls) as its kind says. */
+static int
+put_field(const unsigned char *b, Py_ssize_t code, Py_ssize_t a, Py_ssize_t z,
+          PyObject *headers, PyObject *cls)
+{
+    PyObject *name = PyTuple_GET_ITEM(put.names, code);
+    long kind = put.kinds[code];
+    if (kind == put.present)
+        return PyDict_SetItem(headers, name, put.one);
+    PyObject *v;
+    if (kind == put.framing) { /* _str: one str object per value seen */
+        PyObject *key = PyBytes_FromStringAndSize((const char *)b + a, z - a);
+        if (key == NULL)
+            return -1;
+        v = PyDict_GetItemWithError(put.interned, key);
+        if (v != NULL)
+            Py_INCREF(v);
+        else if (PyErr_Occurred()) {
+            Py_DECREF(key);
+            return -1;
+        }
+        else {
+            v = PyUnicode_DecodeLatin1((const char *)b + a, z - a, NULL);
+            if (v != NULL && PyDict_GET_SIZE(put.interned) < put.interned_max
+                && PyDict_SetItem(put.interned, key, v) < 0)
+                Py_CLEAR(v);
+        }
+        Py_DECREF(key);
+    }
+    else if (kind == put.length) {
+        v = PyUnicode_DecodeLatin1((const char *)b + a, z - a, NULL);
+        if (v != NULL && PyList_Append(cls, v) < 0)
+            Py_CLEAR(v);
+    }
+    else {
+        Py_ssize_t n = z - a < put.max_software ? z - a : put.max_software;
+        v = PyUnicode_DecodeLatin1((const char *)b + a, n < 0 ? 0 : n, NULL);
+    }
+    if (v == NULL)
+        return -1;
+    PyObject *old = PyDict_GetItemWithError(headers, name);
+    if (old == NULL && PyErr_Occurred()) {
+        Py_DECREF(v);
+        return -1;
+    }
+    if (old != NULL) { /* old + ", " + v */
+        PyObject *joined = PyUnicode_Concat(old, put.comma);
+        if (joined != NULL)
+            PyUnicode_Append(&joined, v);
+        Py_DECREF(v);
+        if (joined == NULL)
+            return -1;
+        v = joined;
+    }
+    int rc = PyDict_SetItem(headers, name, v);
+    Py_DECREF(v);
+    return rc;
+}
+
+/* scan_into(buf, s, e, fast, is_request, software, headers, cls)
+ *     -> (le, sp1, sp2, spaces, end) | None
+ * scan's numbers, its fields put into headers and cls as http1._put puts them (the
+ * tables configure() was given). */
+static PyObject *
+scan_into(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 8) {
+        PyErr_SetString(PyExc_TypeError,
+                        "scan_into(buf, s, e, fast, is_request, software, headers, cls)");
+        return NULL;
+    }
+    if (put.names == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "scan_into: configure() first");
+        return NULL;
+    }
+    if (!PyDict_Check(args[6]) || !PyList_Check(args[7])) {
+        PyErr_SetString(PyExc_TypeError, "scan_into: headers must be a dict, cls a list");
+        return NULL;
+    }
+    Scan r;
+    Fields f;
+    PyObject *out = NULL;
+    int got = scan_core(args, &r, &f);
+    if (got < 0)
+        goto done;
+    if (got == 0) {
+        out = Py_None;
+        Py_INCREF(out);
         goto done;
     }
-    PyTuple_SET_ITEM(out, 5, fields);
-    for (int i = 0; i < 5; i++) {
-        PyObject *x = PyLong_FromSsize_t(values[i]);
-        if (x == NULL) {
-            Py_CLEAR(out);
+    for (Py_ssize_t i = 0; i < f.n; i += 3) {
+        if (put_field(r.b, f.v[i], r.s + f.v[i + 1], r.s + f.v[i + 2], args[6], args[7]) < 0)
             goto done;
-        }
-        PyTuple_SET_ITEM(out, i, x);
     }
+    out = scanned(&r, NULL);
 done:
     if (f.v != f.local)
         PyMem_Free(f.v);
@@ -295,6 +484,12 @@ static PyMethodDef methods[] = {
     {"scan", (PyCFunction)(void (*)(void))scan, METH_FASTCALL,
      "scan(buf, s, e, fast, is_request, software): the header block at buf[s] "
      "(analyzer.core.http1._scan_head)."},
+    {"scan_into", (PyCFunction)(void (*)(void))scan_into, METH_FASTCALL,
+     "scan_into(buf, s, e, fast, is_request, software, headers, cls): scan's numbers, "
+     "its fields put into headers and cls (analyzer.core.http1._scan_head)."},
+    {"configure", (PyCFunction)(void (*)(void))configure, METH_FASTCALL,
+     "configure(names, kinds, framing, length, present, max_software, interned, "
+     "interned_max): the tables scan_into puts fields in with (http1's)."},
     {NULL, NULL, 0, NULL},
 };
 

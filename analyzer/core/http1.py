@@ -43,11 +43,17 @@ from analyzer.core.sink import Sink
 _CScan = Callable[
     [bytes, int, int, bool, bool, bool], tuple[int, int, int, int, int, tuple[int, ...]] | None
 ]
+_CScanInto = Callable[
+    [bytes, int, int, bool, bool, bool, dict[str, str], list[str]],
+    tuple[int, int, int, int, int] | None,
+]
 _c_scan: _CScan | None
+_c_scan_into: _CScanInto | None  # the scan with _put done in C too (configured below)
 try:
     from analyzer.core._headscan import scan as _c_scan
+    from analyzer.core._headscan import scan_into as _c_scan_into
 except ImportError:
-    _c_scan = None
+    _c_scan = _c_scan_into = None
 
 HEAD: Final = 0
 BODY_LEN: Final = 1
@@ -85,6 +91,7 @@ _HEX = re.compile(rb"[0-9A-Fa-f]+")
 _find: Final = bytes.find
 
 _interned: dict[bytes, str] = {}
+_INTERNED_MAX: Final = 4096  # (the C scan keeps to it too)
 
 
 def _str(b: bytes) -> str:
@@ -92,7 +99,7 @@ def _str(b: bytes) -> str:
     s = _interned.get(b)
     if s is None:
         s = b.decode("latin-1")
-        if len(_interned) < 4096:
+        if len(_interned) < _INTERNED_MAX:
             _interned[b] = s
     return s
 
@@ -295,6 +302,13 @@ _CODE_KINDS: Final = (
 
 Scanned = tuple[int, int, int, int, int]  # le, sp1, sp2, spaces, end (_scan_head)
 
+if _c_scan_into is not None:
+    # the C scan puts fields in with these very tables (no copy of them to drift)
+    from analyzer.core._headscan import configure as _c_configure
+
+    _c_configure(_CODE_NAMES, _CODE_KINDS, _FRAMING, _LENGTH, _PRESENT, MAX_SOFTWARE,
+                 _interned, _INTERNED_MAX)
+
 
 def _scan_head(
     buf: bytes, s: int, e: int, fast: bool, is_request: bool, software: bool,
@@ -306,16 +320,13 @@ def _scan_head(
     :func:`_scan_fields`), a block longer than MAX_HEAD, or (``fast``) a request line
     without " HTTP/". The C scanner when built (the same answer, tests/test_http1.py),
     else :func:`_scan_head_py`."""
-    if _c_scan is None:
+    if _c_scan_into is None:
         return _scan_head_py(buf, s, e, fast, is_request, software, headers, cls)
-    r = _c_scan(buf, s, e, fast, is_request, software)
+    # (the fields go into headers and cls in C too, as _put puts them: one call per block)
+    r = _c_scan_into(buf, s, e, fast, is_request, software, headers, cls)
     if r is None:
         return None
-    le, sp1, sp2, spaces, end, fields = r  # (offsets from s: small, cached ints)
-    for q in range(0, len(fields), 3):
-        code = fields[q]
-        _put(buf, _CODE_NAMES[code], _CODE_KINDS[code], s + fields[q + 1],
-             s + fields[q + 2], headers, cls)
+    le, sp1, sp2, spaces, end = r  # (offsets from s: small, cached ints)
     return (s + le, -1 if sp1 < 0 else s + sp1, -1 if sp2 < 0 else s + sp2, spaces,
             s + end)
 
