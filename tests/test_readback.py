@@ -171,3 +171,111 @@ def test_put_marks_refuses_a_short_draft_and_an_empty_mark() -> None:
         readback.put_marks(lambda s, e: b"", 10, _MARK, b"", [], print, 64)
     with pytest.raises(ValueError, match="empty mark"):
         readback.put_marks(lambda s, e: b"", 10, b"", b"", [], print, 64)
+
+
+# ---- the spool's lines without a dict per exchange (_lines.keyed, core.spool.LineSpool)
+_keyed = pytest.importorskip("analyzer.core._lines").keyed if readback._c_put_run else None
+_scalar = st.one_of(
+    st.none(), st.booleans(), st.integers(-(2**63), 2**63 - 1),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(alphabet=st.characters(exclude_categories=["Cs"]), max_size=12),
+    st.sampled_from(['"', "\\", ",", "]", "[", "{", "}", '\\"', '",', "\\\\", "\u2028"]),
+)
+
+
+@needs_c
+@settings(max_examples=3000, deadline=None)
+@given(st.lists(st.tuples(st.text(max_size=6), _scalar), min_size=1, max_size=8,
+                unique_by=lambda kv: kv[0]))
+def test_keyed_makes_the_object_orjson_makes(items: list[tuple[str, object]]) -> None:
+    import orjson
+
+    assert _keyed is not None
+    keys = [k for k, _ in items]
+    values = tuple(v for _, v in items)
+    heads = tuple(orjson.dumps(k) + b":" for k in keys)
+    want = orjson.dumps(dict(items), option=orjson.OPT_APPEND_NEWLINE)
+    assert _keyed(orjson.dumps(values), heads) == want
+
+
+@needs_c
+@settings(max_examples=2000, deadline=None)
+@given(st.one_of(st.binary(max_size=40), st.binary(max_size=30).map(lambda b: b"[" + b + b"]"),
+                st.lists(st.sampled_from([b'"', b"\\", b",", b"1", b"[", b"]", b"{", b"x", b" "]),
+                         max_size=12).map(lambda p: b"[" + b"".join(p) + b"]")),
+       st.integers(1, 4))
+def test_keyed_refuses_what_is_not_a_flat_array_of_as_many_values(
+    arr: bytes, k: int
+) -> None:
+    """Any bytes: a ValueError or bytes, never a crash or a read past the input; a valid
+    flat array of k values always gives its object, and one that is valid JSON but not
+    such an array is refused. (The values' own syntax is orjson's to get right: keyed
+    only ever reads its output.)"""
+    import orjson
+
+    assert _keyed is not None
+    heads = tuple(b'"k%d":' % i for i in range(k))
+    try:
+        values = orjson.loads(arr)
+        valid = True
+    except orjson.JSONDecodeError:
+        values, valid = None, False
+    shaped = (isinstance(values, list) and len(values) == k
+              and not any(isinstance(v, (list, dict)) for v in values))
+    try:
+        got = _keyed(arr, heads)
+    except ValueError:
+        assert not (shaped and arr == orjson.dumps(values))
+        return
+    assert shaped or not valid  # valid JSON of another shape is always refused
+    if shaped and arr == orjson.dumps(values):  # (as orjson writes it)
+        assert got == orjson.dumps({f"k{i}": v for i, v in enumerate(values)},
+                                   option=orjson.OPT_APPEND_NEWLINE)
+
+
+@needs_c
+def test_keyed_checks_its_arguments() -> None:
+    assert _keyed is not None
+    for arr, heads in [(b"[1,2]", (b'"a":',)), (b"[1]", (b'"a":', b'"b":')), (b"[]", (b'"a":',)),
+                       (b"[[1]]", (b'"a":',)), (b'["a]', (b'"a":',)), (b"[1,]", (b'"a":',)),
+                       (b"[1", (b'"a":',)), (b"[1]", ())]:
+        with pytest.raises(ValueError):
+            _keyed(arr, heads)
+    with pytest.raises(TypeError):
+        _keyed("[1]", (b'"a":',))  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        _keyed(b"[1]", [b'"a":'])  # type: ignore[arg-type]
+    assert _keyed(b'[1,"x"]', (b'"a":', b'"b":')) == b'{"a":1,"b":"x"}\n'
+
+
+_text = st.text(alphabet=st.characters(exclude_categories=["Cs"]), max_size=10)
+_ts = st.one_of(st.none(), st.floats(0, 2e9, allow_nan=False))
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.builds(
+    lambda *v: v, _text, st.integers(0, 10**6), st.one_of(st.none(), _text),
+    st.one_of(st.none(), _text), st.one_of(st.none(), _text),
+    st.one_of(st.none(), st.integers(0, 999)), _ts, _ts, st.booleans(), st.booleans(), _ts,
+    st.one_of(st.none(), _text), _text, _text, st.one_of(st.none(), _text),
+    st.integers(0, 9), _ts, _text, st.one_of(st.none(), st.integers(0, 2**31)),
+))
+def test_spool_lines_from_values_are_the_filled_dicts_lines(values: tuple) -> None:
+    """The exchange store's spool writes the same line for an exchange whether it fills
+    a dict (the pure core, or no orjson) or keys its values' array (C)."""
+    from analyzer.core.records import ExchangeRecord
+    from analyzer.core.spool import LineSpool
+    from analyzer.store import exchanges as ex_store
+    from analyzer.store.files import encoder
+
+    dumps = encoder()
+    got: list[bytes] = []
+    plain: list[bytes] = []
+    keyed = LineSpool(ex_store._line_encoder(dumps), got.append, 0,
+                      *ex_store._values_encoder(dumps))
+    filled = LineSpool(ex_store._line_encoder(dumps), plain.append, 0)
+    ex = ExchangeRecord(*values)
+    keyed.add(ex)
+    filled.add(ex)
+    assert got == plain
+    assert got[0].startswith(b'{"connection":') and got[0].endswith(b"}\n")

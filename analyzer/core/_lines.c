@@ -146,10 +146,108 @@ put_run(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     return PyLong_FromSsize_t(wrote);
 }
 
+/* keyed(arr, heads) -> bytes
+ *
+ * The JSON array arr, [v0,v1,...], as orjson encodes a tuple of scalars (numbers,
+ * strings, true, false, null: no array or object inside, no space between), made the
+ * JSON object {"k0":v0,"k1":v1,...} and a newline, where heads[i] is the bytes "ki":
+ * (a key, encoded, and its colon). The same bytes orjson gives for the dict of those
+ * keys and values with OPT_APPEND_NEWLINE, without a dict filled per line. Its input is
+ * orjson's own output (core/spool.py), so only the structure is checked: ValueError when
+ * arr is not an array of exactly len(heads) values, none an array or an object; the
+ * values' own syntax is taken as orjson wrote it. */
+static PyObject *
+keyed(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)self;
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "keyed() takes 2 arguments");
+        return NULL;
+    }
+    PyObject *arr = args[0], *heads = args[1];
+    if (!bytes_arg(arr, "arr"))
+        return NULL;
+    if (!PyTuple_Check(heads)) {
+        PyErr_SetString(PyExc_TypeError, "keyed: heads must be a tuple of bytes");
+        return NULL;
+    }
+    Py_ssize_t k = PyTuple_GET_SIZE(heads), hsum = 0;
+    for (Py_ssize_t i = 0; i < k; i++) {
+        PyObject *h = PyTuple_GET_ITEM(heads, i);
+        if (!bytes_arg(h, "each head"))
+            return NULL;
+        hsum += PyBytes_GET_SIZE(h);
+    }
+    const char *a = PyBytes_AS_STRING(arr);
+    Py_ssize_t n = PyBytes_GET_SIZE(arr);
+    if (k == 0 || n < 3 || a[0] != '[' || a[n - 1] != ']')
+        goto bad;
+    /* "{" + per value its head and itself + the commas + "}" + "\n": the array's bytes
+     * less its brackets, the heads, three */
+    PyObject *out = PyBytes_FromStringAndSize(NULL, n + hsum + 1);
+    if (out == NULL)
+        return NULL;
+    char *w = PyBytes_AS_STRING(out);
+    *w++ = '{';
+    Py_ssize_t p = 1, i = 0;
+    for (;;) {
+        if (i >= k)
+            goto bad_out;
+        Py_ssize_t start = p;
+        if (p < n - 1 && a[p] == '"') {
+            p++;
+            while (p < n - 1 && a[p] != '"')
+                p += a[p] == '\\' ? 2 : 1;
+            if (p >= n - 1)
+                goto bad_out;
+            p++; /* past the closing quote */
+        }
+        else {
+            while (p < n - 1 && a[p] != ',') {
+                char c = a[p];
+                /* (orjson writes no space, and a scalar has no bracket, quote or colon) */
+                if (c == '[' || c == '{' || c == '"' || c == ']' || c == '}' || c == ':'
+                    || c == ' ' || c == '\t' || c == '\n' || c == '\r')
+                    goto bad_out;
+                p++;
+            }
+        }
+        if (p == start)
+            goto bad_out; /* an empty value */
+        PyObject *h = PyTuple_GET_ITEM(heads, i);
+        memcpy(w, PyBytes_AS_STRING(h), (size_t)PyBytes_GET_SIZE(h));
+        w += PyBytes_GET_SIZE(h);
+        memcpy(w, a + start, (size_t)(p - start));
+        w += p - start;
+        i++;
+        if (p == n - 1)
+            break; /* the closing bracket */
+        if (a[p] != ',')
+            goto bad_out;
+        *w++ = ',';
+        p++;
+    }
+    if (i != k)
+        goto bad_out;
+    *w++ = '}';
+    *w++ = '\n';
+    if (w - PyBytes_AS_STRING(out) != n + hsum + 1)
+        goto bad_out; /* (cannot happen: the sizes add up) */
+    return out;
+bad_out:
+    Py_DECREF(out);
+bad:
+    PyErr_SetString(PyExc_ValueError, "keyed: not a flat JSON array of one value per head");
+    return NULL;
+}
+
 static PyMethodDef methods[] = {
     {"put_run", (PyCFunction)(void (*)(void))put_run, METH_FASTCALL,
      "put_run(out, win, s, e, prefix, cid, lead, sep) -> int: a run's lines, their heads "
      "swapped, appended to out (analyzer.core.readback.put_run_py says what)."},
+    {"keyed", (PyCFunction)(void (*)(void))keyed, METH_FASTCALL,
+     "keyed(arr, heads) -> bytes: a flat JSON array made the object of those keys, and "
+     "a newline (the exchange store's lines)."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -13,7 +13,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from analyzer.core.records import ExchangeRecord, exchange_fill
+from analyzer.core.records import ExchangeRecord, exchange_fill, exchange_values
+
+# A flat JSON array made the object of the exchange's keys, in C (analyzer/core/_lines.c),
+# built with the compiled core; absent (or the pure core) each line fills a dict.
+_Keyed = Callable[[bytes, tuple[bytes, ...]], bytes]
+_c_keyed: _Keyed | None
+try:
+    from analyzer.core._lines import keyed as _c_keyed
+except ImportError:
+    _c_keyed = None
 
 
 class LineSpool:
@@ -25,9 +34,16 @@ class LineSpool:
 
     def __init__(
         self, encode: Callable[[dict[str, Any]], bytes], write: Callable[[bytes], Any],
-        pos: int,
+        pos: int, encode_values: Callable[[tuple[Any, ...]], bytes] | None = None,
+        heads: tuple[bytes, ...] | None = None,
     ) -> None:
         self.encode = encode
+        # Given (orjson, and the exchange's JSON keys in the order of its values): the
+        # line is encode_values(exchange_values(ex)), a flat array, made an object by
+        # _c_keyed with ``heads`` (each key encoded, and its colon): the bytes ``encode``
+        # gives of the filled dict, without filling it.
+        self.encode_values = encode_values if _c_keyed is not None else None
+        self.heads = heads
         self.write = write
         self.pos = pos
         self.cid: str | None = None
@@ -37,7 +53,12 @@ class LineSpool:
 
     def add(self, ex: ExchangeRecord) -> None:
         """Store one finished exchange (the flow table's ``spool`` callback)."""
-        line = self.encode(exchange_fill(self.row, ex))
+        encode_values = self.encode_values
+        heads = self.heads
+        if encode_values is not None and heads is not None and _c_keyed is not None:
+            line = _c_keyed(encode_values(exchange_values(ex)), heads)
+        else:
+            line = self.encode(exchange_fill(self.row, ex))
         cid = ex.connection
         if cid != self.cid:  # a new run
             if self.cid is not None:

@@ -92,7 +92,8 @@ class ExchangeStore:
         dumps = encoder()
         self._prefix = dumps({LEAD_KEY: ""})[:-2]  # b'{"connection":"'
         # the per-exchange writing, compiled with the core: encode, write, note the run
-        self._spool = LineSpool(_line_encoder(dumps), self._fh.write, self._base)
+        self._spool = LineSpool(_line_encoder(dumps), self._fh.write, self._base,
+                                *_values_encoder(dumps))
         self.add: Callable[[ExchangeRecord], None] = self._spool.add
         self.take: Callable[[str], list[int] | None] = self._spool.take
         self._order: Callable[[], Runs] | None = None  # the connections, once final
@@ -247,6 +248,21 @@ def _line_encoder(dumps: Callable[..., bytes]) -> Callable[[Any], bytes]:
 
         return functools.partial(dumps, option=orjson.OPT_APPEND_NEWLINE)
     return lambda d: dumps(d) + b"\n"
+
+
+def _values_encoder(
+    dumps: Callable[..., bytes],
+) -> tuple[Callable[[tuple[Any, ...]], bytes] | None, tuple[bytes, ...] | None]:
+    """For the spool's lines without a dict per exchange (core.spool.LineSpool): the
+    encoder of an exchange's values (a flat JSON array), and its keys, each encoded with
+    its colon, in the order of the values. (None, None) when the lines cannot be made so:
+    not orjson (whose array and object encodings of a value are the same bytes), or JSON
+    keys not in the order of the values."""
+    if getattr(dumps, "__module__", "") != "orjson" or list(EXCHANGE.json) != list(
+        EXCHANGE.values
+    ):
+        return None, None
+    return dumps, tuple(dumps(k) + b":" for k in EXCHANGE.values)
 
 
 def _loads() -> Callable[[bytes], Any]:
