@@ -146,6 +146,12 @@ put_run(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     return PyLong_FromSsize_t(wrote);
 }
 
+/* The bytes no scalar of orjson's holds (keyed). */
+static const unsigned char not_scalar[256] = {
+    ['['] = 1, ['{'] = 1, ['"'] = 1, [']'] = 1, ['}'] = 1, [':'] = 1,
+    [' '] = 1, ['\t'] = 1, ['\n'] = 1, ['\r'] = 1,
+};
+
 /* keyed(arr, heads) -> bytes
  *
  * The JSON array arr, [v0,v1,...], as orjson encodes a tuple of scalars (numbers,
@@ -195,19 +201,24 @@ keyed(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
             goto bad_out;
         Py_ssize_t start = p;
         if (p < n - 1 && a[p] == '"') {
+            /* the closing quote: the next one after an even run of backslashes */
             p++;
-            while (p < n - 1 && a[p] != '"')
-                p += a[p] == '\\' ? 2 : 1;
-            if (p >= n - 1)
-                goto bad_out;
-            p++; /* past the closing quote */
+            for (;;) {
+                const char *q = p < n - 1 ? memchr(a + p, '"', (size_t)(n - 1 - p)) : NULL;
+                if (q == NULL)
+                    goto bad_out;
+                Py_ssize_t at = q - a, back = at;
+                while (back > p && a[back - 1] == '\\')
+                    back--;
+                p = at + 1;
+                if ((at - back) % 2 == 0)
+                    break; /* (an odd run escapes the quote: go on past it) */
+            }
         }
         else {
             while (p < n - 1 && a[p] != ',') {
-                char c = a[p];
                 /* (orjson writes no space, and a scalar has no bracket, quote or colon) */
-                if (c == '[' || c == '{' || c == '"' || c == ']' || c == '}' || c == ':'
-                    || c == ' ' || c == '\t' || c == '\n' || c == '\r')
+                if (not_scalar[(unsigned char)a[p]])
                     goto bad_out;
                 p++;
             }
