@@ -290,6 +290,8 @@ scanned(const Scan *r, PyObject *fields)
     return out;
 }
 
+static PyObject *scan_block(PyObject *const *args, PyObject *headers, PyObject *cls);
+
 static PyObject *
 scan(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
 {
@@ -297,34 +299,7 @@ scan(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_TypeError, "scan(buf, s, e, fast, is_request, software)");
         return NULL;
     }
-    Scan r;
-    Fields f;
-    PyObject *out = NULL;
-    int got = scan_core(args, &r, &f);
-    if (got < 0)
-        goto done;
-    if (got == 0) {
-        out = Py_None;
-        Py_INCREF(out);
-        goto done;
-    }
-    /* offsets from s (the fields' already) */
-    PyObject *fields = PyTuple_New(f.n);
-    if (fields == NULL)
-        goto done;
-    for (Py_ssize_t i = 0; i < f.n; i++) {
-        PyObject *x = PyLong_FromSsize_t(f.v[i]);
-        if (x == NULL) {
-            Py_DECREF(fields);
-            goto done;
-        }
-        PyTuple_SET_ITEM(fields, i, x);
-    }
-    out = scanned(&r, fields);
-done:
-    if (f.v != f.local)
-        PyMem_Free(f.v);
-    return out;
+    return scan_block(args, NULL, NULL);
 }
 
 /* What scan_into puts its fields in with: http1's _CODE_NAMES and _CODE_KINDS (by code),
@@ -458,6 +433,14 @@ scan_into(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_TypeError, "scan_into: headers must be a dict, cls a list");
         return NULL;
     }
+    return scan_block(args, args[6], args[7]);
+}
+
+/* Both entry points: the block scanned; its fields as a tuple after the numbers (headers
+ * NULL: scan), or put into headers and cls (scan_into). */
+static PyObject *
+scan_block(PyObject *const *args, PyObject *headers, PyObject *cls)
+{
     Scan r;
     Fields f;
     PyObject *out = NULL;
@@ -469,11 +452,27 @@ scan_into(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
         Py_INCREF(out);
         goto done;
     }
-    for (Py_ssize_t i = 0; i < f.n; i += 3) {
-        if (put_field(r.b, f.v[i], r.s + f.v[i + 1], r.s + f.v[i + 2], args[6], args[7]) < 0)
-            goto done;
+    if (headers != NULL) {
+        for (Py_ssize_t i = 0; i < f.n; i += 3) {
+            if (put_field(r.b, f.v[i], r.s + f.v[i + 1], r.s + f.v[i + 2], headers, cls) < 0)
+                goto done;
+        }
+        out = scanned(&r, NULL);
+        goto done;
     }
-    out = scanned(&r, NULL);
+    /* offsets from s (the fields' already) */
+    PyObject *fields = PyTuple_New(f.n);
+    if (fields == NULL)
+        goto done;
+    for (Py_ssize_t i = 0; i < f.n; i++) {
+        PyObject *x = PyLong_FromSsize_t(f.v[i]);
+        if (x == NULL) {
+            Py_DECREF(fields);
+            goto done;
+        }
+        PyTuple_SET_ITEM(fields, i, x);
+    }
+    out = scanned(&r, fields);
 done:
     if (f.v != f.local)
         PyMem_Free(f.v);
